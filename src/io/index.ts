@@ -1,0 +1,2 @@
+export * from './npy.ts';
+export * from './safetensors.ts';
