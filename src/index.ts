@@ -2,6 +2,7 @@
  * slideseg public API. Each capability lives in its own folder with a small public surface.
  */
 export { type BackendName, backendName, ready, tf } from './engine/index.ts';
+export * from './annotations/index.ts';
 export * from './evaluate/index.ts';
 export * from './infer/index.ts';
 export * from './io/index.ts';
@@ -12,3 +13,4 @@ export * from './onnx/index.ts';
 export * from './patching/index.ts';
 export * from './slide/index.ts';
 export * from './train/index.ts';
+export * from './viz/index.ts';

@@ -65,3 +65,24 @@ export interface Slide {
   thumbnail(maxSize: number): Promise<RGBAImage>;
   close(): Promise<void>;
 }
+
+/**
+ * What a format reader provides; `PyramidSlide` (src/slide/pyramid.ts) wraps it into a `Slide` with
+ * OpenSlide's semantics (level-0 coordinates, clipping, transparent outside, best level, mpp reads).
+ */
+export interface PyramidSource {
+  readonly source: string;
+  readonly format: string;
+  readonly levels: readonly SlideLevel[];
+  readonly mpp: { x: number; y: number } | null;
+  readonly objectivePower: number | null;
+  readonly properties: Readonly<Record<string, string>>;
+  readonly associatedImages: readonly string[];
+  readAssociatedImage(name: string): Promise<RGBAImage>;
+  /**
+   * Opaque RGBA pixels (alpha 255) of a rectangle in the level's own pixel coordinates.
+   * Callers guarantee 0 <= x, y and x + width <= level width, y + height <= level height.
+   */
+  readLevel(level: number, x: number, y: number, width: number, height: number): Promise<RGBAImage>;
+  close(): Promise<void>;
+}
