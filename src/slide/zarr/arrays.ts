@@ -1,0 +1,110 @@
+/**
+ * Opens the arrays of a multiscale with zarrita after checking, from their metadata, that we can decode them:
+ * a numeric dtype and codecs that zarrita's registry knows (it loads codecs lazily, so an unknown one would
+ * otherwise only fail at the first tile read, far from the cause).
+ */
+import * as zarr from 'zarrita';
+import type { ZarrNumericType } from './display.ts';
+import { SUPPORTED_DTYPES } from './display.ts';
+import type { NgffImage } from './metadata.ts';
+import type { MemoStore } from './store.ts';
+
+export type NumericArray = zarr.Array<ZarrNumericType, MemoStore>;
+
+const V2_DTYPES: Record<string, ZarrNumericType> = {
+  u1: 'uint8',
+  i1: 'int8',
+  u2: 'uint16',
+  i2: 'int16',
+  u4: 'uint32',
+  i4: 'int32',
+  u8: 'uint64',
+  i8: 'int64',
+  f4: 'float32',
+  f8: 'float64',
+};
+
+/** v2 filters zarrita maps onto native v3 codecs rather than registry entries. */
+const V2_BUILTIN_FILTERS = new Set(['fixedscaleoffset']);
+
+export async function openLevelArrays(
+  store: MemoStore,
+  source: string,
+  image: NgffImage,
+): Promise<NumericArray[]> {
+  const root = zarr.root(store);
+  const arrays: NumericArray[] = [];
+  for (const dataset of image.datasets) {
+    const path = `${image.groupPath}${dataset.path}`.replace(/\/+$/, '');
+    const where = `${source}/${path}`;
+    if (image.zarrFormat === 2) await checkV2(store, path, where);
+    else await checkV3(store, path, where);
+    let array: zarr.Array<zarr.DataType, MemoStore>;
+    try {
+      array =
+        image.zarrFormat === 2
+          ? await zarr.open.v2(root.resolve(path), { kind: 'array', attrs: false })
+          : await zarr.open.v3(root.resolve(path), { kind: 'array' });
+    } catch (err) {
+      throw new Error(`${where}: cannot open the array: ${(err as Error).message}`);
+    }
+    if (array.shape.length !== image.axes.length) {
+      throw new Error(
+        `${where}: array has ${array.shape.length} dimensions but the multiscales axes are ${image.axes.map((a) => a.name).join(',')}`,
+      );
+    }
+    arrays.push(array as NumericArray);
+  }
+  return arrays;
+}
+
+async function checkV2(store: MemoStore, path: string, where: string): Promise<void> {
+  const meta = await store.json(`${path}/.zarray`);
+  if (!meta)
+    throw new Error(`${where}: missing .zarray (the multiscales dataset "${path}" is not a Zarr v2 array)`);
+  const dtype = String(meta.dtype);
+  const match = /^[<>|]([a-z]\d+)$/.exec(dtype);
+  if (!match || !V2_DTYPES[match[1]]) {
+    throw new Error(`${where}: unsupported dtype ${dtype} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+  }
+  const codecIds: string[] = [];
+  const filters = Array.isArray(meta.filters) ? meta.filters : [];
+  for (const f of filters) codecIds.push(String((f as { id?: unknown }).id));
+  const compressor = meta.compressor as { id?: unknown } | null | undefined;
+  if (compressor) codecIds.push(String(compressor.id));
+  for (const id of codecIds) {
+    const bare = id.replace(/^numcodecs\./, '');
+    if (!V2_BUILTIN_FILTERS.has(bare) && !zarr.registry.has(`numcodecs.${bare}`)) {
+      throw new Error(`${where}: unsupported codec "${id}" (known: ${knownCodecs()})`);
+    }
+  }
+}
+
+async function checkV3(store: MemoStore, path: string, where: string): Promise<void> {
+  const meta = await store.json(`${path}/zarr.json`);
+  if (!meta)
+    throw new Error(`${where}: missing zarr.json (the multiscales dataset "${path}" is not a Zarr v3 array)`);
+  if (meta.node_type !== 'array')
+    throw new Error(`${where}: zarr.json describes a ${String(meta.node_type)}, not an array`);
+  const dtype = String(meta.data_type);
+  if (!SUPPORTED_DTYPES.includes(dtype)) {
+    throw new Error(`${where}: unsupported dtype ${dtype} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+  }
+  const check = (codecs: unknown): void => {
+    if (!Array.isArray(codecs)) return;
+    for (const c of codecs as { name?: unknown; configuration?: Record<string, unknown> }[]) {
+      const name = String(c.name);
+      if (name === 'sharding_indexed') {
+        check(c.configuration?.codecs);
+        check(c.configuration?.index_codecs);
+      } else if (!zarr.registry.has(name)) {
+        throw new Error(`${where}: unsupported codec "${name}" (known: ${knownCodecs()})`);
+      }
+    }
+  };
+  check(meta.codecs);
+}
+
+function knownCodecs(): string {
+  return [...new Set([...zarr.registry.keys()].map((k) => k.replace(/^numcodecs\./, '')))].join(', ');
+}

@@ -1,0 +1,99 @@
+/**
+ * Where an OME-Zarr lives: a local folder (a small read-only file store, since zarrita only ships the fetch
+ * store) or an HTTP(S) URL (zarrita's FetchStore: only the keys asked for are fetched). Metadata documents are
+ * memoised so that our own metadata checks and zarrita's `open` share one request per document.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AbsolutePath, type AsyncReadable, FetchStore, type RangeQuery } from 'zarrita';
+
+const METADATA_KEY = /(^|\/)(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$/;
+
+/** Read-only local folder store: a missing file is a missing key (zarr's fill value for chunks). */
+export class FolderStore implements AsyncReadable {
+  constructor(readonly root: string) {}
+
+  async get(key: AbsolutePath): Promise<Uint8Array | undefined> {
+    try {
+      return new Uint8Array(await readFile(join(this.root, key.slice(1))));
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw new Error(`${join(this.root, key.slice(1))}: ${(err as Error).message}`);
+    }
+  }
+
+  async getRange(key: AbsolutePath, range: RangeQuery): Promise<Uint8Array | undefined> {
+    const whole = await this.get(key);
+    if (!whole) return undefined;
+    if ('suffixLength' in range) return whole.subarray(Math.max(0, whole.length - range.suffixLength));
+    return whole.subarray(range.offset, range.offset + range.length);
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Wraps a store: metadata documents fetched once; errors name the key and the source. */
+export class MemoStore implements AsyncReadable {
+  readonly #inner: AsyncReadable;
+  readonly #source: string;
+  readonly #metadata = new Map<string, Promise<Uint8Array | undefined>>();
+
+  constructor(inner: AsyncReadable, source: string) {
+    this.#inner = inner;
+    this.#source = source;
+  }
+
+  get(key: AbsolutePath): Promise<Uint8Array | undefined> {
+    if (!METADATA_KEY.test(key)) return this.#fetch(key);
+    let doc = this.#metadata.get(key);
+    if (!doc) {
+      doc = this.#fetch(key);
+      this.#metadata.set(key, doc);
+    }
+    return doc;
+  }
+
+  async #fetch(key: AbsolutePath): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#inner.get(key);
+    } catch (err) {
+      throw new Error(`${this.#source}: reading ${key.slice(1)} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** A JSON document of the store, or undefined when the key is absent. */
+  async json(key: string): Promise<Record<string, unknown> | undefined> {
+    const bytes = await this.get(`/${key.replace(/^\/+/, '')}` as AbsolutePath);
+    if (!bytes) return undefined;
+    try {
+      const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        throw new Error('not a JSON object');
+      return value as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`${this.#source}: ${key} is not valid JSON metadata: ${(err as Error).message}`);
+    }
+  }
+}
+
+export function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/** The store behind a folder path, a file:// URL or an http(s) URL. */
+export async function openStore(source: string): Promise<MemoStore> {
+  if (isUrl(source)) return new MemoStore(new FetchStore(source), source);
+  const folder = source.startsWith('file://') ? fileURLToPath(source) : source;
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(folder);
+  } catch {
+    throw new Error(`${source}: no such OME-Zarr folder`);
+  }
+  if (!info.isDirectory()) throw new Error(`${source}: not a folder (an OME-Zarr is a folder of chunks)`);
+  return new MemoStore(new FolderStore(folder), source);
+}
