@@ -1,0 +1,14 @@
+export {
+  type ImagePreprocessing,
+  type PixelValues,
+  preprocessImage,
+  readImagePreprocessing,
+  resizeTarget,
+} from './preprocess.ts';
+export {
+  type DecodedImage,
+  decodeImageRGB,
+  type ReadImageOptions,
+  type RGBImage,
+  readImageRGB,
+} from './read.ts';
