@@ -1,0 +1,51 @@
+import { statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { exportSegformerOnnx } from '../../onnx/index.ts';
+import { type Command, UsageError } from '../command.ts';
+
+const usage = `slideseg export --model DIR --out model.onnx [--fp16] [--opset 17]
+
+Writes the ONNX graph of a Hugging Face SegformerForSemanticSegmentation checkpoint folder
+(config.json + model.safetensors or model.safetensors.index.json).
+  input  pixel_values  float32 [batch, 3, height, width]   (any batch and size)
+  output logits        float32 [batch, num_labels, ceil(height/4), ceil(width/4)]
+
+Options:
+  --model DIR     checkpoint folder
+  --out FILE      .onnx file to write
+  --fp16          store weights as float16 (half the size; still computes in float32)
+  --opset N       ONNX opset, 17..21 (default 17; from 20 GELU is the Gelu op)`;
+
+export const command: Command = {
+  name: 'export',
+  summary: 'Export a SegFormer checkpoint folder to ONNX (dynamic batch and size)',
+  usage,
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        fp16: { type: 'boolean', default: false },
+        opset: { type: 'string', default: '17' },
+        verbose: { type: 'boolean' },
+        backend: { type: 'string' },
+      },
+    });
+    if (!values.model) throw new UsageError('--model DIR is required');
+    if (!values.out) throw new UsageError('--out FILE is required');
+    if (!statSync(values.model, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UsageError(`${values.model}: not a checkpoint folder`);
+    }
+    const opset = Number(values.opset);
+    if (!Number.isInteger(opset)) throw new UsageError(`--opset: '${values.opset}' is not an integer`);
+    const started = performance.now();
+    const result = await exportSegformerOnnx(values.model, values.out, { fp16: values.fp16, opset });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    console.log(
+      `${values.out}: ${(result.bytes / 2 ** 20).toFixed(1)} MiB, ${result.parameters.toLocaleString('en')} parameters, ` +
+        `${result.nodes} nodes, opset ${result.opset}, ${result.numLabels} labels${values.fp16 ? ', fp16 weights' : ''} (${seconds} s)`,
+    );
+    return 0;
+  },
+};

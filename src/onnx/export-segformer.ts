@@ -1,0 +1,329 @@
+/**
+ * Builds the ONNX graph of Hugging Face's `SegformerForSemanticSegmentation` straight from a checkpoint.
+ *
+ * Input `pixel_values` float32 [batch, C, height, width]; output `logits` float32
+ * [batch, num_labels, ceil(height/4), ceil(width/4)]. Batch, height and width are symbolic: every reshape takes
+ * its spatial sizes from Shape nodes, so any input size works, odd ones included.
+ *
+ * Layout inside the graph follows the PyTorch module: encoder stages work on tokens [B, N, C] (Linear = MatMul
+ * with the pre-transposed weight + Add), convolutions on NCHW maps. Two exact algebraic rewrites are applied:
+ * the attention scale 1/sqrt(head_dim) is folded into the query projection, and the decoder's eval-mode
+ * BatchNorm is folded into the bias-free 1×1 fuse convolution.
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import {
+  parseSegformerConfig,
+  readSegformerCheckpoint,
+  type SegformerArchitecture,
+  type SegformerCheckpoint,
+  WeightReader,
+} from './checkpoint.ts';
+import { float, GraphBuilder } from './graph-builder.ts';
+
+export interface ExportOptions {
+  /**
+   * Store weights as float16 (half the file size). The graph still computes in float32: each weight is a
+   * float16 initializer followed by a Cast, which ONNX Runtime constant-folds when the session is created.
+   */
+  fp16?: boolean;
+  /** ONNX opset, ≥ 17 (LayerNormalization). From 20 on, GELU is the Gelu op; below, exact Erf form. */
+  opset?: number;
+}
+
+export interface ExportResult {
+  bytes: number;
+  parameters: number;
+  nodes: number;
+  opset: number;
+  numLabels: number;
+}
+
+const MIN_OPSET = 17;
+const MAX_OPSET = 21;
+
+/** Builds the serialised ONNX model of a checkpoint held in memory. */
+export function buildSegformerOnnx(
+  checkpoint: SegformerCheckpoint,
+  options: ExportOptions = {},
+  source = 'checkpoint',
+): { model: Uint8Array; result: ExportResult } {
+  const opset = options.opset ?? MIN_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new Error(`opset ${opset} is not supported (use ${MIN_OPSET}..${MAX_OPSET})`);
+  }
+  const arch = parseSegformerConfig(checkpoint.config, `${source}/config.json`);
+  const weights = new WeightReader(checkpoint.weights, `${source} weights`);
+  const g = new GraphBuilder({ fp16Weights: options.fp16 });
+  new SegformerGraph(g, arch, weights, opset).build();
+  const model = g.encode({
+    graphName: 'SegformerForSemanticSegmentation',
+    opset,
+    docString: 'SegFormer semantic segmentation exported by slideseg; logits at stride 4',
+    metadata: {
+      num_labels: String(arch.numLabels),
+      id2label: JSON.stringify(checkpoint.config.id2label ?? {}),
+    },
+  });
+  return {
+    model,
+    result: {
+      bytes: model.byteLength,
+      parameters: g.parameterCount,
+      nodes: g.nodeCount,
+      opset,
+      numLabels: arch.numLabels,
+    },
+  };
+}
+
+/** Exports a checkpoint folder (or one held in memory) to an .onnx file, written atomically. */
+export async function exportSegformerOnnx(
+  src: string | SegformerCheckpoint,
+  out: string,
+  options: ExportOptions = {},
+): Promise<ExportResult> {
+  const checkpoint = typeof src === 'string' ? await readSegformerCheckpoint(src) : src;
+  const { model, result } = buildSegformerOnnx(
+    checkpoint,
+    options,
+    typeof src === 'string' ? src : 'checkpoint',
+  );
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, model);
+  } catch (e) {
+    throw new Error(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  await rename(tmp, out);
+  return result;
+}
+
+/** Emits the graph stage by stage; each method mirrors one Hugging Face module. */
+class SegformerGraph {
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly arch: SegformerArchitecture,
+    private readonly w: WeightReader,
+    private readonly opset: number,
+  ) {}
+
+  build(): string {
+    const { g, arch } = this;
+    let features = g.input('pixel_values', ['batch', arch.numChannels, 'height', 'width']);
+    const stages: { map: string; channels: number }[] = [];
+    let inChannels = arch.numChannels;
+    for (let s = 0; s < arch.hiddenSizes.length; s++) {
+      features = this.encoderStage(s, features, inChannels);
+      inChannels = arch.hiddenSizes[s]!;
+      stages.push({ map: features, channels: inChannels });
+    }
+    const logits = this.decodeHead(stages);
+    g.output(logits, ['batch', arch.numLabels, 'logits_height', 'logits_width']);
+    return logits;
+  }
+
+  /** Patch embedding → blocks → stage LayerNorm; returns the NCHW stage output. */
+  private encoderStage(s: number, input: string, inChannels: number): string {
+    const { g, arch } = this;
+    const c = arch.hiddenSizes[s]!;
+    const k = arch.patchSizes[s]!;
+    const prefix = `segformer.encoder.patch_embeddings.${s}`;
+    const embedded = this.conv(
+      `${prefix}.proj`,
+      input,
+      inChannels,
+      c,
+      k,
+      arch.strides[s]!,
+      Math.floor(k / 2),
+    );
+    // [H, W] of this stage, taken from the data so that every input size works.
+    const hw = g.node('Shape', [embedded], { start: 2, end: 4 });
+    let tokens = this.layerNorm(`${prefix}.layer_norm`, this.mapToTokens(embedded, c), c);
+    for (let j = 0; j < arch.depths[s]!; j++) tokens = this.block(s, j, tokens, hw);
+    tokens = this.layerNorm(`segformer.encoder.layer_norm.${s}`, tokens, c);
+    return this.tokensToMap(tokens, c, hw);
+  }
+
+  private block(s: number, j: number, tokens: string, hw: string): string {
+    const { g, arch } = this;
+    const c = arch.hiddenSizes[s]!;
+    const prefix = `segformer.encoder.block.${s}.${j}`;
+    const attended = this.attention(prefix, this.layerNorm(`${prefix}.layer_norm_1`, tokens, c), s, hw);
+    tokens = g.node('Add', [attended, tokens]);
+    const hidden = Math.trunc(c * arch.mlpRatios[s]!);
+    const normed = this.layerNorm(`${prefix}.layer_norm_2`, tokens, c);
+    let mlp = this.linear(`${prefix}.mlp.dense1`, normed, c, hidden);
+    const map = this.tokensToMap(mlp, hidden, hw);
+    const dw = this.conv(`${prefix}.mlp.dwconv.dwconv`, map, hidden, hidden, 3, 1, 1, hidden);
+    mlp = this.gelu(this.mapToTokens(dw, hidden));
+    mlp = this.linear(`${prefix}.mlp.dense2`, mlp, hidden, c);
+    return g.node('Add', [mlp, tokens]);
+  }
+
+  /** Efficient self-attention: keys/values come from the sequence reduced by a strided conv. */
+  private attention(prefix: string, tokens: string, s: number, hw: string): string {
+    const { g, arch } = this;
+    const c = arch.hiddenSizes[s]!;
+    const heads = arch.numAttentionHeads[s]!;
+    const headDim = c / heads;
+    const sr = arch.srRatios[s]!;
+    const self = `${prefix}.attention.self`;
+    const query = this.linear(`${self}.query`, tokens, c, c, 1 / Math.sqrt(headDim));
+    let kvSource = tokens;
+    if (sr > 1) {
+      const reduced = this.conv(`${self}.sr`, this.tokensToMap(tokens, c, hw), c, c, sr, sr, 0);
+      kvSource = this.layerNorm(`${self}.layer_norm`, this.mapToTokens(reduced, c), c);
+    }
+    const key = this.linear(`${self}.key`, kvSource, c, c);
+    const value = this.linear(`${self}.value`, kvSource, c, c);
+    const splitHeads = g.int64s([0, -1, heads, headDim]);
+    const q = g.node('Transpose', [g.node('Reshape', [query, splitHeads])], { perm: [0, 2, 1, 3] });
+    const kT = g.node('Transpose', [g.node('Reshape', [key, splitHeads])], { perm: [0, 2, 3, 1] });
+    const v = g.node('Transpose', [g.node('Reshape', [value, splitHeads])], { perm: [0, 2, 1, 3] });
+    const probs = g.node('Softmax', [g.node('MatMul', [q, kT])], { axis: -1 });
+    const context = g.node('Transpose', [g.node('MatMul', [probs, v])], { perm: [0, 2, 1, 3] });
+    const merged = g.node('Reshape', [context, g.int64s([0, 0, c])]);
+    return this.linear(`${prefix}.attention.output.dense`, merged, c, c);
+  }
+
+  /** All-MLP head: per-stage Linear → bilinear resize to stage-1 size → concat [c4..c1] → fuse → classify. */
+  private decodeHead(stages: { map: string; channels: number }[]): string {
+    const { g, arch } = this;
+    const d = arch.decoderHiddenSize;
+    const stage1Size = g.node('Shape', [stages[0]!.map], { start: 2, end: 4 });
+    const upsampled = stages.map(({ map, channels }, i) => {
+      // SegformerMLP (flatten → Linear → back to a map) is a 1×1 convolution on the NCHW map.
+      const weight = this.w.get(`decode_head.linear_c.${i}.proj.weight`, [d, channels]);
+      const bias = this.w.get(`decode_head.linear_c.${i}.proj.bias`, [d]);
+      const projected = g.node('Conv', [
+        map,
+        g.weight(`decode_head.linear_c.${i}.proj.weight`, weight, [d, channels, 1, 1]),
+        g.weight(`decode_head.linear_c.${i}.proj.bias`, bias, [d]),
+      ]);
+      // Resizing stage 1 to its own size is the identity, so it is skipped.
+      if (i === 0) return projected;
+      const sizes = g.node('Concat', [g.node('Shape', [projected], { start: 0, end: 2 }), stage1Size], {
+        axis: 0,
+      });
+      return g.node('Resize', [projected, '', '', sizes], {
+        mode: 'linear',
+        coordinate_transformation_mode: 'half_pixel',
+      });
+    });
+    const fused = g.node('Concat', upsampled.reverse(), { axis: 1 });
+    const n = arch.hiddenSizes.length;
+    const fuseWeight = this.w.get('decode_head.linear_fuse.weight', [d, n * d, 1, 1]);
+    const gamma = this.w.get('decode_head.batch_norm.weight', [d]);
+    const beta = this.w.get('decode_head.batch_norm.bias', [d]);
+    const mean = this.w.get('decode_head.batch_norm.running_mean', [d]);
+    const variance = this.w.get('decode_head.batch_norm.running_var', [d]);
+    // Eval-mode BatchNorm is per-channel affine: y = (x - mean) * gamma / sqrt(var + eps) + beta.
+    const foldedWeight = new Float32Array(fuseWeight.length);
+    const foldedBias = new Float32Array(d);
+    for (let o = 0; o < d; o++) {
+      const scale = gamma[o]! / Math.sqrt(variance[o]! + arch.batchNormEps);
+      for (let i = 0; i < n * d; i++) foldedWeight[o * n * d + i] = fuseWeight[o * n * d + i]! * scale;
+      foldedBias[o] = beta[o]! - mean[o]! * scale;
+    }
+    const hidden = g.node('Relu', [
+      g.node('Conv', [
+        fused,
+        g.weight('decode_head.linear_fuse.weight.bn_folded', foldedWeight, [d, n * d, 1, 1]),
+        g.weight('decode_head.linear_fuse.bias.bn_folded', foldedBias, [d]),
+      ]),
+    ]);
+    const classifier = this.w.get('decode_head.classifier.weight', [arch.numLabels, d, 1, 1]);
+    const classifierBias = this.w.get('decode_head.classifier.bias', [arch.numLabels]);
+    return g.node(
+      'Conv',
+      [
+        hidden,
+        g.weight('decode_head.classifier.weight', classifier, [arch.numLabels, d, 1, 1]),
+        g.weight('decode_head.classifier.bias', classifierBias, [arch.numLabels]),
+      ],
+      {},
+      'logits',
+    );
+  }
+
+  /** nn.Linear on [B, N, in]: MatMul with the transposed weight, then Add bias; `scale` multiplies both. */
+  private linear(key: string, x: string, inFeatures: number, outFeatures: number, scale = 1): string {
+    const { g } = this;
+    const weight = this.w.get(`${key}.weight`, [outFeatures, inFeatures]);
+    const bias = this.w.get(`${key}.bias`, [outFeatures]);
+    const transposed = new Float32Array(weight.length);
+    for (let o = 0; o < outFeatures; o++) {
+      for (let i = 0; i < inFeatures; i++)
+        transposed[i * outFeatures + o] = weight[o * inFeatures + i]! * scale;
+    }
+    if (scale !== 1) for (let o = 0; o < outFeatures; o++) bias[o]! *= scale;
+    const product = g.node('MatMul', [x, g.weight(`${key}.weight.T`, transposed, [inFeatures, outFeatures])]);
+    return g.node('Add', [product, g.weight(`${key}.bias`, bias, [outFeatures])]);
+  }
+
+  private conv(
+    key: string,
+    x: string,
+    inChannels: number,
+    outChannels: number,
+    kernel: number,
+    stride: number,
+    pad: number,
+    group = 1,
+  ): string {
+    const { g } = this;
+    const shape = [outChannels, inChannels / group, kernel, kernel];
+    const weight = g.weight(`${key}.weight`, this.w.get(`${key}.weight`, shape), shape);
+    const bias = g.weight(`${key}.bias`, this.w.get(`${key}.bias`, [outChannels]), [outChannels]);
+    return g.node('Conv', [x, weight, bias], {
+      kernel_shape: [kernel, kernel],
+      strides: [stride, stride],
+      pads: [pad, pad, pad, pad],
+      group,
+    });
+  }
+
+  private layerNorm(key: string, x: string, channels: number): string {
+    const { g } = this;
+    const scale = g.weight(`${key}.weight`, this.w.get(`${key}.weight`, [channels]), [channels]);
+    const bias = g.weight(`${key}.bias`, this.w.get(`${key}.bias`, [channels]), [channels]);
+    return g.node('LayerNormalization', [x, scale, bias], {
+      axis: -1,
+      epsilon: float(this.arch.layerNormEps),
+    });
+  }
+
+  /** Exact GELU: the Gelu op from opset 20, else x · 0.5 · (1 + erf(x / √2)) (which ORT fuses into one kernel). */
+  private gelu(x: string): string {
+    const { g } = this;
+    if (this.opset >= 20) return g.node('Gelu', [x], { approximate: 'none' });
+    const erf = g.node('Erf', [g.node('Div', [x, this.scalar('sqrt2', Math.SQRT2)])]);
+    const onePlus = g.node('Add', [erf, this.scalar('one', 1)]);
+    return g.node('Mul', [g.node('Mul', [x, onePlus]), this.scalar('half', 0.5)]);
+  }
+
+  private readonly scalars = new Map<string, string>();
+  private scalar(hint: string, value: number): string {
+    let name = this.scalars.get(hint);
+    if (!name) {
+      name = this.g.floatConstant(`const_${hint}`, value);
+      this.scalars.set(hint, name);
+    }
+    return name;
+  }
+
+  /** [B, C, H, W] → [B, H·W, C]. */
+  private mapToTokens(map: string, channels: number): string {
+    const { g } = this;
+    const flat = g.node('Reshape', [map, g.int64s([0, channels, -1])]);
+    return g.node('Transpose', [flat], { perm: [0, 2, 1] });
+  }
+
+  /** [B, H·W, C] → [B, C, H, W] with H, W from the `hw` shape tensor. */
+  private tokensToMap(tokens: string, channels: number, hw: string): string {
+    const { g } = this;
+    const shape = g.node('Concat', [g.int64s([0, channels]), hw], { axis: 0 });
+    return g.node('Reshape', [g.node('Transpose', [tokens], { perm: [0, 2, 1] }), shape]);
+  }
+}
