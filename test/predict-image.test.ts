@@ -28,8 +28,9 @@ function encodePng(
     raw[o++] = 0; // filter: none
     for (let i = 0; i < width * channels; i++) {
       const v = samples[y * width * channels + i]!;
-      if (bitDepth === 16) raw.writeUInt16BE(v, (o += 2) - 2);
-      else raw[o++] = v;
+      if (bitDepth === 16) raw.writeUInt16BE(v, o);
+      else raw[o] = v;
+      o += bytesPer;
     }
   }
   const chunk = (type: string, body: Buffer) => {

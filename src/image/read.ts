@@ -10,7 +10,7 @@
  * Grey images are expanded to RGB by repeating the channel.
  */
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 
 export interface RGBImage {
   /** Row-major RGB, 3 bytes per pixel (HWC). */
@@ -54,7 +54,7 @@ export async function decodeImageRGB(
   options: ReadImageOptions = {},
 ): Promise<DecodedImage> {
   const open = () => sharp(bytes, { ignoreIcc: true, failOn: 'error' });
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await open().metadata();
   } catch (e) {
@@ -70,7 +70,7 @@ export async function decodeImageRGB(
     throw new Error(`${name}: 16-bit image refused; convert it to 8-bit first`);
   }
 
-  let raw: { data: Buffer; info: sharp.OutputInfo };
+  let raw: { data: Buffer; info: OutputInfo };
   try {
     // Naming the 16-bit colourspace keeps libvips from converting the samples to the 8-bit range itself.
     raw = await open()
