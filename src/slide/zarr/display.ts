@@ -103,7 +103,7 @@ export function makeMapper(start: number, end: number): ValueMapper {
     const v = typeof value === 'bigint' ? Number(value) : value;
     if (!(v > start)) return 0; // also NaN
     const out = Math.round((v - start) * k);
-    return out > 255 ? 255 : out;
+    return Math.min(out, 255);
   };
 }
 
