@@ -51,7 +51,10 @@ async function writeArray(dir: string, a: TinyArray): Promise<void> {
   const grid = a.shape.map((s, i) => Math.ceil(s / a.chunks[i]));
   const chunkSize = a.chunks.reduce((p, c) => p * c, 1);
   const each = (dims: number[], visit: (idx: number[]) => void, prefix: number[] = []): void => {
-    if (prefix.length === dims.length) return visit(prefix);
+    if (prefix.length === dims.length) {
+      visit(prefix);
+      return;
+    }
     for (let i = 0; i < dims[prefix.length]; i++) each(dims, visit, [...prefix, i]);
   };
   const writes: Promise<void>[] = [];
