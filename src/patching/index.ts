@@ -1,1 +1,47 @@
-export {};
+export { TissueCoverage } from './coverage.ts';
+export {
+  bestLevelForDownsample,
+  type ImageSlideOptions,
+  imageSlide,
+  openImageAsSlide,
+} from './image-slide.ts';
+export { createRng, mixSeed, type Rng } from './random.ts';
+export {
+  createSampler,
+  type ForegroundOptions,
+  type ForegroundRandomOptions,
+  foregroundGridSampler,
+  foregroundRandomSampler,
+  type GridOptions,
+  gridSampler,
+  type MultiMagnificationOptions,
+  multiMagnificationSampler,
+  type PatchSize,
+  type PatchSpec,
+  type Resolution,
+  randomSampler,
+  resolveResolution,
+  type Sampler,
+  type SamplerContext,
+  type SamplerName,
+  type SlideGeometry,
+} from './samplers.ts';
+export {
+  openSlideByPath,
+  type Patch,
+  type PatchStreamOptions,
+  patchStream,
+  readPatch,
+  rgbaToRgbOnWhite,
+} from './stream.ts';
+export {
+  detectTissue,
+  detectTissueInImage,
+  lowResolutionView,
+  medianFilter,
+  otsuThreshold,
+  saturation,
+  type TissueMask,
+  type TissueOptions,
+  tissueFraction,
+} from './tissue.ts';
