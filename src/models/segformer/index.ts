@@ -1,1 +1,24 @@
-export {};
+export type { LoadOptions, LoadReport } from './checkpoint.ts';
+export {
+  CONFIG_FILE,
+  loadSegformer,
+  saveSegformer,
+  segformerStateDict,
+  WEIGHTS_FILE,
+  WEIGHTS_INDEX_FILE,
+} from './checkpoint.ts';
+export type { SegformerConfig, SegformerOverrides, SegformerPresetName } from './config.ts';
+export {
+  BATCH_NORM_EPS,
+  LAYER_NORM_EPS,
+  normalizeConfig,
+  numLabels,
+  readSegformerConfig,
+  segformerPreset,
+} from './config.ts';
+export type { SegformerForwardOptions, SegformerOptions, SegformerOutput } from './model.ts';
+export { Segformer } from './model.ts';
+export type { ParamLayout, ParamSpec } from './params.ts';
+export { segformerParamSpecs } from './params.ts';
+export type { PreprocessorConfig } from './preprocessor.ts';
+export { defaultPreprocessorConfig, loadPreprocessorConfig } from './preprocessor.ts';

@@ -1,0 +1,368 @@
+/**
+ * SegFormer (MiT encoder + all-MLP decode head) on TF.js, computing what Hugging Face's
+ * `SegformerForSemanticSegmentation` computes, in NHWC layout.
+ *
+ * Tokens are kept as [batch * height * width, channels] matrices, which is NHWC memory order, so moving between
+ * the token view (linear layers, attention) and the image view (convolutions) is a free reshape.
+ */
+import { tf } from '../../engine/index.ts';
+import type { SegformerConfig } from './config.ts';
+import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS, normalizeConfig } from './config.ts';
+import { dropout, gelu, layerNorm, linear, resizeBilinear } from './ops.ts';
+import type { ParamSpec } from './params.ts';
+import { segformerParamSpecs, tfShape } from './params.ts';
+import { SeededRandom } from './random.ts';
+
+export interface SegformerForwardOptions {
+  /** Train mode: dropout, drop path, BatchNorm batch statistics and running-stat updates. */
+  training?: boolean;
+  /** Return the four stage outputs (NHWC). */
+  outputHiddenStates?: boolean;
+  /** Seed for this call's dropout / drop-path masks (default: drawn from the model's seeded stream). */
+  seed?: number;
+}
+
+export interface SegformerOutput {
+  /** [N, ceil(H/4), ceil(W/4), numLabels] (exactly PyTorch's stride-4 size). */
+  logits: tf.Tensor4D;
+  hiddenStates?: tf.Tensor4D[];
+}
+
+export interface SegformerOptions {
+  seed?: number;
+  /** Values (TF.js layout) to use instead of fresh initialisation; used by the checkpoint loader. */
+  initialValues?: Map<string, tf.Tensor>;
+}
+
+/** Per-forward state: the random stream for masks and whether we train. */
+interface Pass {
+  training: boolean;
+  rng: SeededRandom;
+}
+
+export class Segformer {
+  readonly config: SegformerConfig;
+  readonly seed: number;
+  private readonly specs: ParamSpec[];
+  private readonly vars = new Map<string, tf.Variable>();
+  private readonly rng: SeededRandom;
+  /** Drop-path probability of every block, stage by stage (linspace 0…drop_path_rate over all blocks). */
+  private readonly dropPath: number[][];
+
+  constructor(config: SegformerConfig, opts: SegformerOptions = {}) {
+    this.config = normalizeConfig(config, 'Segformer config');
+    this.seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+    this.rng = new SeededRandom(this.seed);
+    this.specs = segformerParamSpecs(this.config);
+    const initRng = new SeededRandom(this.seed);
+    for (const spec of this.specs) {
+      const shape = tfShape(spec);
+      const given = opts.initialValues?.get(spec.key);
+      let value: tf.Tensor;
+      if (given) {
+        if (!tf.util.arraysEqual(given.shape, shape)) {
+          throw new Error(`${spec.key}: initial value has shape [${given.shape}] but [${shape}] is needed`);
+        }
+        value = given;
+      } else {
+        value = freshValue(spec, shape, initRng, this.config.initializer_range);
+      }
+      this.vars.set(spec.key, tf.variable(value, spec.trainable, undefined, value.dtype));
+      if (!given) value.dispose();
+    }
+    const total = this.config.depths.reduce((a, b) => a + b, 0);
+    const rates = Array.from({ length: total }, (_, i) =>
+      total > 1 ? (this.config.drop_path_rate * i) / (total - 1) : 0,
+    );
+    let cur = 0;
+    this.dropPath = this.config.depths.map((d) => {
+      const r = rates.slice(cur, cur + d);
+      cur += d;
+      return r;
+    });
+  }
+
+  /** The parameter table (HF keys, file shapes, layouts). */
+  paramSpecs(): readonly ParamSpec[] {
+    return this.specs;
+  }
+
+  /** HF key -> variable, for every tensor of the checkpoint (BatchNorm running stats included). */
+  namedWeights(): Map<string, tf.Variable> {
+    return new Map(this.vars);
+  }
+
+  encoderVariables(): tf.Variable[] {
+    return this.specs.filter((s) => s.trainable && s.part === 'encoder').map((s) => this.w(s.key));
+  }
+
+  decoderVariables(): tf.Variable[] {
+    return this.specs.filter((s) => s.trainable && s.part === 'decoder').map((s) => this.w(s.key));
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.specs.filter((s) => s.trainable).map((s) => this.w(s.key));
+  }
+
+  /** Trainable parameter count, equal to `sum(p.numel() for p in model.parameters())` in PyTorch. */
+  numParameters(): number {
+    return this.specs.filter((s) => s.trainable).reduce((a, s) => a + this.w(s.key).size, 0);
+  }
+
+  dispose(): void {
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+  }
+
+  forward(pixelValues: tf.Tensor4D, opts: SegformerForwardOptions = {}): SegformerOutput {
+    if (this.vars.size === 0) throw new Error('Segformer: forward on a disposed model');
+    const [, , , channels] = pixelValues.shape;
+    if (pixelValues.rank !== 4 || channels !== this.config.num_channels) {
+      throw new Error(
+        `Segformer: pixel values must be NHWC with ${this.config.num_channels} channels (got [${pixelValues.shape}])`,
+      );
+    }
+    const pass: Pass = {
+      training: opts.training === true,
+      rng: opts.seed != null ? new SeededRandom(opts.seed) : new SeededRandom(this.rng.nextSeed()),
+    };
+    const result = tf.tidy(() => {
+      const stages = this.encode(pixelValues, pass);
+      const logits = this.decode(stages, pass);
+      return opts.outputHiddenStates ? [logits, ...stages] : [logits];
+    });
+    const [logits, ...hidden] = result;
+    return opts.outputHiddenStates ? { logits, hiddenStates: hidden } : { logits };
+  }
+
+  private w<R extends tf.Rank = tf.Rank>(key: string): tf.Variable<R> {
+    const v = this.vars.get(key);
+    if (!v) throw new Error(`Segformer: no parameter ${key}`);
+    return v as tf.Variable<R>;
+  }
+
+  // ---- encoder -------------------------------------------------------------------------------------------
+
+  private encode(pixelValues: tf.Tensor4D, pass: Pass): tf.Tensor4D[] {
+    const c = this.config;
+    const outputs: tf.Tensor4D[] = [];
+    let x: tf.Tensor4D = pixelValues;
+    for (let i = 0; i < c.num_encoder_blocks; i++) {
+      const pe = `segformer.encoder.patch_embeddings.${i}`;
+      const pad = Math.floor(c.patch_sizes[i] / 2);
+      // Symmetric padding k//2 as nn.Conv2d(padding=k//2); output floor((H + 2p - k) / s) + 1.
+      const emb = tf.fused.conv2d({
+        x,
+        filter: this.w<tf.Rank.R4>(`${pe}.proj.weight`),
+        bias: this.w<tf.Rank.R1>(`${pe}.proj.bias`),
+        strides: c.strides[i],
+        pad: [
+          [0, 0],
+          [pad, pad],
+          [pad, pad],
+          [0, 0],
+        ],
+      });
+      const [n, h, w, ch] = emb.shape;
+      let tokens = layerNorm(
+        tf.reshape(emb, [n * h * w, ch]) as tf.Tensor2D,
+        this.w(`${pe}.layer_norm.weight`),
+        this.w(`${pe}.layer_norm.bias`),
+        LAYER_NORM_EPS,
+      );
+      for (let j = 0; j < c.depths[i]; j++) {
+        tokens = this.block(tokens, [n, h, w], i, j, pass);
+      }
+      const ln = `segformer.encoder.layer_norm.${i}`;
+      tokens = layerNorm(tokens, this.w(`${ln}.weight`), this.w(`${ln}.bias`), LAYER_NORM_EPS);
+      x = tf.reshape(tokens, [n, h, w, ch]);
+      outputs.push(x);
+    }
+    return outputs;
+  }
+
+  /** One pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(MixFFN(LN(x))). */
+  private block(
+    x: tf.Tensor2D,
+    [n, h, w]: [number, number, number],
+    stage: number,
+    index: number,
+    pass: Pass,
+  ): tf.Tensor2D {
+    const b = `segformer.encoder.block.${stage}.${index}`;
+    const c = this.config;
+    const pDrop = pass.training ? this.dropPath[stage][index] : 0;
+    const hiddenDrop = pass.training ? c.hidden_dropout_prob : 0;
+
+    const a = layerNorm(
+      x,
+      this.w(`${b}.layer_norm_1.weight`),
+      this.w(`${b}.layer_norm_1.bias`),
+      LAYER_NORM_EPS,
+    );
+    let attn = this.attention(a, [n, h, w], stage, b, pass);
+    attn = linear(
+      attn,
+      this.w(`${b}.attention.output.dense.weight`),
+      this.w(`${b}.attention.output.dense.bias`),
+    );
+    attn = dropout(attn, hiddenDrop, pass.rng.nextSeed());
+    x = tf.add(x, this.dropPath2d(attn, n, pDrop, pass));
+
+    const m0 = layerNorm(
+      x,
+      this.w(`${b}.layer_norm_2.weight`),
+      this.w(`${b}.layer_norm_2.bias`),
+      LAYER_NORM_EPS,
+    );
+    const m1 = linear(m0, this.w(`${b}.mlp.dense1.weight`), this.w(`${b}.mlp.dense1.bias`));
+    const hidden = m1.shape[1];
+    const conv = tf.fused.depthwiseConv2d({
+      x: tf.reshape(m1, [n, h, w, hidden]) as tf.Tensor4D,
+      filter: this.w<tf.Rank.R4>(`${b}.mlp.dwconv.dwconv.weight`),
+      bias: this.w<tf.Rank.R1>(`${b}.mlp.dwconv.dwconv.bias`),
+      strides: 1,
+      pad: 'same', // 3×3, stride 1: symmetric padding 1, as the PyTorch conv
+    });
+    let m = gelu(tf.reshape(conv, [n * h * w, hidden]) as tf.Tensor2D);
+    m = dropout(m, hiddenDrop, pass.rng.nextSeed());
+    m = linear(m, this.w(`${b}.mlp.dense2.weight`), this.w(`${b}.mlp.dense2.bias`));
+    m = dropout(m, hiddenDrop, pass.rng.nextSeed());
+    return tf.add(x, this.dropPath2d(m, n, pDrop, pass));
+  }
+
+  /** Stochastic depth on a token matrix: one keep/drop decision per sample. */
+  private dropPath2d(x: tf.Tensor2D, n: number, p: number, pass: Pass): tf.Tensor2D {
+    if (p <= 0) return x;
+    const [rows, ch] = x.shape;
+    const perSample = tf.reshape(x, [n, rows / n, ch]);
+    return tf.reshape(dropout(perSample, p, pass.rng.nextSeed(), [n, 1, 1]), [rows, ch]);
+  }
+
+  /** Efficient self-attention: keys and values come from a sequence reduced by an sr×sr strided conv. */
+  private attention(
+    x: tf.Tensor2D,
+    [n, h, w]: [number, number, number],
+    stage: number,
+    b: string,
+    pass: Pass,
+  ): tf.Tensor2D {
+    const c = this.config;
+    const ch = x.shape[1];
+    const heads = c.num_attention_heads[stage];
+    const d = ch / heads;
+    const sr = c.sr_ratios[stage];
+    const s = `${b}.attention.self`;
+    const q = linear(x, this.w(`${s}.query.weight`), this.w(`${s}.query.bias`));
+    let kv: tf.Tensor2D = x;
+    if (sr > 1) {
+      const reduced = tf.fused.conv2d({
+        x: tf.reshape(x, [n, h, w, ch]) as tf.Tensor4D,
+        filter: this.w<tf.Rank.R4>(`${s}.sr.weight`),
+        bias: this.w<tf.Rank.R1>(`${s}.sr.bias`),
+        strides: sr,
+        pad: 'valid',
+      });
+      const [, rh, rw] = reduced.shape;
+      kv = layerNorm(
+        tf.reshape(reduced, [n * rh * rw, ch]) as tf.Tensor2D,
+        this.w(`${s}.layer_norm.weight`),
+        this.w(`${s}.layer_norm.bias`),
+        LAYER_NORM_EPS,
+      );
+    }
+    const k = linear(kv, this.w(`${s}.key.weight`), this.w(`${s}.key.bias`));
+    const v = linear(kv, this.w(`${s}.value.weight`), this.w(`${s}.value.bias`));
+    const lq = h * w;
+    const lk = kv.shape[0] / n;
+    // [rows, heads*d] -> [n, heads, L, d]; with one head this is a free reshape.
+    const split = (t: tf.Tensor2D, len: number): tf.Tensor4D =>
+      heads === 1
+        ? (tf.reshape(t, [n, 1, len, d]) as tf.Tensor4D)
+        : tf.transpose(tf.reshape(t, [n, len, heads, d]), [0, 2, 1, 3]);
+    const qh = split(tf.mul(q, 1 / Math.sqrt(d)) as tf.Tensor2D, lq);
+    const scores = tf.matMul(qh, split(k, lk), false, true); // [n, heads, lq, lk]
+    let probs = tf.softmax(scores);
+    if (pass.training) probs = dropout(probs, c.attention_probs_dropout_prob, pass.rng.nextSeed());
+    const ctx = tf.matMul(probs, split(v, lk)); // [n, heads, lq, d]
+    const merged = heads === 1 ? ctx : tf.transpose(ctx, [0, 2, 1, 3]);
+    return tf.reshape(merged, [n * lq, ch]);
+  }
+
+  // ---- decode head ---------------------------------------------------------------------------------------
+
+  private decode(stages: tf.Tensor4D[], pass: Pass): tf.Tensor4D {
+    const c = this.config;
+    const dim = c.decoder_hidden_size;
+    const [n, h1, w1] = stages[0].shape;
+    const upsampled: tf.Tensor4D[] = stages.map((st, i) => {
+      const [, h, w, ch] = st.shape;
+      const proj = linear(
+        tf.reshape(st, [n * h * w, ch]) as tf.Tensor2D,
+        this.w(`decode_head.linear_c.${i}.proj.weight`),
+        this.w(`decode_head.linear_c.${i}.proj.bias`),
+      );
+      return resizeBilinear(tf.reshape(proj, [n, h, w, dim]) as tf.Tensor4D, [h1, w1]);
+    });
+    const fusedIn = tf.concat(upsampled.reverse(), 3); // [c4, c3, c2, c1]
+    const fuseW = tf.reshape(this.w('decode_head.linear_fuse.weight'), [
+      dim * stages.length,
+      dim,
+    ]) as tf.Tensor2D;
+    let y: tf.Tensor2D = tf.matMul(
+      tf.reshape(fusedIn, [n * h1 * w1, dim * stages.length]) as tf.Tensor2D,
+      fuseW,
+    );
+    y = this.batchNorm(y, pass);
+    y = tf.relu(y);
+    if (pass.training) y = dropout(y, c.classifier_dropout_prob, pass.rng.nextSeed());
+    const clsW = this.w<tf.Rank.R4>('decode_head.classifier.weight');
+    const labels = clsW.shape[3];
+    const logits = linear(y, tf.reshape(clsW, [dim, labels]), this.w('decode_head.classifier.bias'));
+    return tf.reshape(logits, [n, h1, w1, labels]);
+  }
+
+  /** BatchNorm2d over the rows of [N*H*W, C]; in training, batch statistics and a running-stat update. */
+  private batchNorm(y: tf.Tensor2D, pass: Pass): tf.Tensor2D {
+    const bn = 'decode_head.batch_norm';
+    const gamma = this.w<tf.Rank.R1>(`${bn}.weight`);
+    const beta = this.w<tf.Rank.R1>(`${bn}.bias`);
+    const runningMean = this.w<tf.Rank.R1>(`${bn}.running_mean`);
+    const runningVar = this.w<tf.Rank.R1>(`${bn}.running_var`);
+    if (!pass.training) {
+      return tf.add<tf.Tensor2D>(
+        tf.mul(tf.sub(y, runningMean), tf.mul(tf.rsqrt(tf.add(runningVar, BATCH_NORM_EPS)), gamma)),
+        beta,
+      );
+    }
+    const count = y.shape[0];
+    if (count < 2) throw new Error('Segformer: BatchNorm in training needs more than one value per channel');
+    const mean = tf.mean(y, 0);
+    const centred = tf.sub(y, mean);
+    const variance = tf.mean(tf.square(centred), 0); // biased, for normalising (as PyTorch)
+    const out = tf.add<tf.Tensor2D>(
+      tf.mul(centred, tf.mul(tf.rsqrt(tf.add(variance, BATCH_NORM_EPS)), gamma)),
+      beta,
+    );
+    // Running statistics use the unbiased variance; they carry no gradient.
+    const m = BATCH_NORM_MOMENTUM;
+    runningMean.assign(tf.add(tf.mul(runningMean, 1 - m), tf.mul(mean, m)));
+    runningVar.assign(tf.add(tf.mul(runningVar, 1 - m), tf.mul(variance, (m * count) / (count - 1))));
+    const tracked = this.w(`${bn}.num_batches_tracked`);
+    tracked.assign(tf.add(tracked, tf.scalar(1, 'int32')));
+    return out;
+  }
+}
+
+function freshValue(spec: ParamSpec, shape: number[], rng: SeededRandom, std: number): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (spec.layout === 'count') return tf.scalar(0, 'int32');
+  switch (spec.init) {
+    case 'normal':
+      return tf.tensor(rng.normal(size, 0, std), shape);
+    case 'ones':
+      return tf.ones(shape);
+    default:
+      return tf.zeros(shape);
+  }
+}

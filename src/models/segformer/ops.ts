@@ -1,0 +1,74 @@
+/**
+ * The tensor operations SegFormer is built from, in NHWC / token-matrix form, each matching its PyTorch
+ * counterpart (including gradients).
+ */
+import { tf } from '../../engine/index.ts';
+
+/** y = x @ W + b with W stored [in, out]; x is [rows, in]. */
+export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: weight as tf.Tensor2D, bias }) as tf.Tensor2D;
+}
+
+/** LayerNorm over the last axis (biased variance, as `nn.LayerNorm`). */
+export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T {
+  const axis = x.rank - 1;
+  const mean = tf.mean(x, axis, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), axis, true);
+  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), gamma), beta) as T;
+}
+
+/** Exact GELU: x * Φ(x) = 0.5 x (1 + erf(x / √2)), as `nn.GELU()` / HF's ACT2FN['gelu']. */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+}
+
+/**
+ * Interpolation matrix [outSize, inSize] of PyTorch's bilinear resize with align_corners=False
+ * (half-pixel centres, source index clamped at 0, neighbours clamped at the last row).
+ */
+export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
+  const m = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.max(0, (o + 0.5) * scale - 0.5);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    const w1 = src - i0;
+    m[o * inSize + i0] += 1 - w1;
+    m[o * inSize + i1] += w1;
+  }
+  return m;
+}
+
+/**
+ * Bilinear resize of NHWC maps with PyTorch's align_corners=False semantics. The forward pass is TF.js's
+ * resizeBilinear with half-pixel centres (identical arithmetic); the gradient is computed here from the
+ * interpolation matrices because TF.js's ResizeBilinearGrad ignores halfPixelCenters.
+ */
+export function resizeBilinear(x: tf.Tensor4D, size: [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const [outH, outW] = size;
+  if (h === outH && w === outW) return x;
+  const resize = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const value = tf.image.resizeBilinear(args[0] as tf.Tensor4D, size, false, true);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor) => {
+        // dx = Ryᵀ · dy · Rx, applied one axis at a time.
+        const rxT = tf.tensor3d(bilinearMatrix(w, outW), [1, outW, w]);
+        const alongW = tf.matMul(rxT, tf.reshape(dy, [n * outH, outW, c]), true, false); // [n*outH, w, c]
+        const ryT = tf.tensor3d(bilinearMatrix(h, outH), [1, outH, h]);
+        const alongH = tf.matMul(ryT, tf.reshape(alongW, [n, outH, w * c]), true, false); // [n, h, w*c]
+        return tf.reshape(alongH, [n, h, w, c]);
+      },
+    };
+  });
+  return resize(x) as tf.Tensor4D;
+}
+
+/** Inverted dropout with a seeded mask (`noiseShape` broadcasts it, e.g. [N, 1, 1] for drop path). */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, noiseShape?: number[]): T {
+  if (rate <= 0) return x;
+  return tf.dropout(x, rate, noiseShape, seed) as T;
+}
