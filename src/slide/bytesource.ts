@@ -1,0 +1,189 @@
+/**
+ * Random-access bytes of a slide file: a local file (positioned reads) or an HTTP(S) URL (Range requests).
+ * Readers ask for exact byte ranges; `readMany` lets the HTTP source coalesce neighbouring ranges.
+ */
+import { type FileHandle, open } from 'node:fs/promises';
+import { SlideError } from './errors.ts';
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export interface ByteSource {
+  /** Path or URL, for messages. */
+  readonly name: string;
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws a SlideError when they lie beyond the end. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Several ranges at once (same order as given). */
+  readMany(ranges: readonly ByteRange[]): Promise<Uint8Array[]>;
+  close(): Promise<void>;
+}
+
+function checkRange(name: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new SlideError(name, `invalid byte range offset ${offset} length ${length}`);
+  }
+  if (offset + length > size) {
+    throw new SlideError(
+      name,
+      `data at bytes ${offset}..${offset + length} lies beyond the end of the file (${size} bytes): truncated or corrupt`,
+    );
+  }
+}
+
+export class FileByteSource implements ByteSource {
+  private constructor(
+    readonly name: string,
+    readonly size: number,
+    private readonly handle: FileHandle,
+  ) {}
+
+  static async open(path: string): Promise<FileByteSource> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err);
+      throw new SlideError(path, `cannot open: ${why}`);
+    }
+    const { size } = await handle.stat();
+    return new FileByteSource(path, size, handle);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      if (bytesRead === 0) throw new SlideError(this.name, `unexpected end of file at byte ${offset + done}`);
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  readMany(ranges: readonly ByteRange[]): Promise<Uint8Array[]> {
+    return Promise.all(ranges.map((r) => this.read(r.offset, r.length)));
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+export interface HttpOptions {
+  /** Per-request timeout in milliseconds (default 30 s). */
+  timeoutMs?: number;
+  /** Ranges closer than this many bytes are fetched as one request (default 64 KiB). */
+  coalesceGap?: number;
+}
+
+/** Reads an http(s) URL with Range requests; needs a server that answers 206 Partial Content. */
+export class HttpByteSource implements ByteSource {
+  /** Bytes received over the network, for tests and benchmarks. */
+  bytesFetched = 0;
+  requests = 0;
+
+  private constructor(
+    readonly name: string,
+    readonly size: number,
+    private readonly timeoutMs: number,
+    private readonly coalesceGap: number,
+  ) {}
+
+  static async open(url: string, opts: HttpOptions = {}): Promise<HttpByteSource> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    // A 1-byte range request both probes Range support and tells the size (Content-Range: bytes 0-0/SIZE).
+    const res = await httpFetch(url, { Range: 'bytes=0-0' }, timeoutMs);
+    if (res.status === 200) {
+      await res.body?.cancel();
+      throw new SlideError(
+        url,
+        'server does not support HTTP range requests (answered 200 to a Range request)',
+      );
+    }
+    if (res.status !== 206) {
+      await res.body?.cancel();
+      throw new SlideError(url, `HTTP ${res.status} ${res.statusText}`.trim());
+    }
+    await res.arrayBuffer();
+    const total = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '');
+    if (!total) throw new SlideError(url, 'server sent no total size in Content-Range');
+    const source = new HttpByteSource(url, Number(total[1]), timeoutMs, opts.coalesceGap ?? 65536);
+    source.requests = 1;
+    source.bytesFetched = 1;
+    return source;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    if (length === 0) return new Uint8Array(0);
+    const res = await httpFetch(
+      this.name,
+      { Range: `bytes=${offset}-${offset + length - 1}` },
+      this.timeoutMs,
+    );
+    if (res.status !== 206) {
+      await res.body?.cancel();
+      throw new SlideError(
+        this.name,
+        `HTTP ${res.status} ${res.statusText} for bytes ${offset}-${offset + length - 1}`,
+      );
+    }
+    const body = new Uint8Array(await res.arrayBuffer());
+    this.requests++;
+    this.bytesFetched += body.length;
+    if (body.length !== length) {
+      throw new SlideError(this.name, `server sent ${body.length} bytes for a ${length}-byte range`);
+    }
+    return body;
+  }
+
+  /** Merges ranges that overlap or lie within `coalesceGap` of each other into single requests. */
+  async readMany(ranges: readonly ByteRange[]): Promise<Uint8Array[]> {
+    const order = ranges.map((r, i) => ({ ...r, i })).sort((a, b) => a.offset - b.offset);
+    const groups: { offset: number; end: number; members: typeof order }[] = [];
+    for (const r of order) {
+      const last = groups[groups.length - 1];
+      if (last && r.offset <= last.end + this.coalesceGap) {
+        last.end = Math.max(last.end, r.offset + r.length);
+        last.members.push(r);
+      } else {
+        groups.push({ offset: r.offset, end: r.offset + r.length, members: [r] });
+      }
+    }
+    const out = new Array<Uint8Array>(ranges.length);
+    await Promise.all(
+      groups.map(async (g) => {
+        const bytes = await this.read(g.offset, g.end - g.offset);
+        for (const m of g.members)
+          out[m.i] = bytes.subarray(m.offset - g.offset, m.offset - g.offset + m.length);
+      }),
+    );
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function httpFetch(url: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
+  try {
+    return await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    if (e.name === 'TimeoutError') throw new SlideError(url, `no answer within ${timeoutMs} ms`);
+    const cause = e.cause?.code ?? e.cause?.message ?? e.message;
+    throw new SlideError(url, `cannot reach server (${cause})`);
+  }
+}
+
+export function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+export function openByteSource(source: string, http?: HttpOptions): Promise<ByteSource> {
+  return isUrl(source) ? HttpByteSource.open(source, http) : FileByteSource.open(source);
+}

@@ -1,0 +1,49 @@
+/**
+ * Where blocks are decoded: in this thread (JPEG still decodes on libvips' threads via sharp), or in a
+ * piscina pool of worker threads so that CPU-bound codecs (JPEG 2000 WASM, LZW, deflate) run in parallel.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { type BlockJob, decodeBlock } from './codecs/decode.ts';
+
+export interface BlockDecoder {
+  decode(job: BlockJob): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export const inThreadDecoder: BlockDecoder = {
+  decode: decodeBlock,
+  async close() {},
+};
+
+export class PoolDecoder implements BlockDecoder {
+  private readonly pool: Piscina;
+
+  constructor(threads: number) {
+    // Workers load TypeScript through tsx, like the main process.
+    const execArgv = process.execArgv.includes('tsx')
+      ? process.execArgv
+      : [...process.execArgv, '--import', 'tsx'];
+    this.pool = new Piscina({
+      filename: new URL('./decode-worker.ts', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 60_000,
+      execArgv,
+    });
+  }
+
+  async decode(job: BlockJob): Promise<Uint8Array> {
+    return (await this.pool.run(job)) as Uint8Array;
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+/** `workers`: 0 decodes in this thread; n > 0 uses n pool threads; 'auto' uses cores - 1 (at least 1). */
+export function createDecoder(workers: number | 'auto' = 0): BlockDecoder {
+  const n = workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers;
+  return n > 0 ? new PoolDecoder(n) : inThreadDecoder;
+}

@@ -1,0 +1,92 @@
+/** `openSlide`: picks the reader for a path or URL (OME-Zarr, TIFF family, PNG/JPEG) and wraps it in a PyramidSlide. */
+import { stat } from 'node:fs/promises';
+import { type ByteSource, type HttpOptions, isUrl, openByteSource } from './bytesource.ts';
+import { BlockCache, sharedBlockCache } from './cache.ts';
+import { createDecoder } from './decoder.ts';
+import { asSlideError, SlideError } from './errors.ts';
+import { openFlatImage } from './image.ts';
+import { PyramidSlide } from './pyramid.ts';
+import { isTiffMagic } from './tiff/ifd.ts';
+import { openTiffSource } from './tiff/open.ts';
+import type { PyramidSource, Slide } from './types.ts';
+
+export interface OpenSlideOptions {
+  /** Decode threads: 0 (default) decodes in this thread; n uses a pool of n workers; 'auto' = cores - 1. */
+  workers?: number | 'auto';
+  /** Decoded-block cache budget in bytes for this slide; default: the process-wide 256 MiB cache. */
+  cacheBytes?: number;
+  /** HTTP(S) options: timeout, range coalescing. */
+  http?: HttpOptions;
+}
+
+const MAX_FLAT_IMAGE_BYTES = 512 * 1024 * 1024;
+
+export async function openSlide(source: string, opts: OpenSlideOptions = {}): Promise<Slide> {
+  if (await isZarr(source)) return new PyramidSlide(await openZarr(source));
+  let bytes: ByteSource | undefined;
+  try {
+    bytes = await openByteSource(source, opts.http);
+    if (bytes.size === 0) throw new SlideError(source, 'empty file');
+    const head = await bytes.read(0, Math.min(16, bytes.size));
+    if (isTiffMagic(head)) {
+      const cache = opts.cacheBytes !== undefined ? new BlockCache(opts.cacheBytes) : sharedBlockCache;
+      const decoder = createDecoder(opts.workers ?? 0);
+      try {
+        const tiff = await openTiffSource(bytes, cache, decoder);
+        return new PyramidSlide(tiff, () => decoder.close());
+      } catch (err) {
+        await decoder.close();
+        throw err;
+      }
+    }
+    if (isPng(head) || isJpeg(head)) {
+      if (bytes.size > MAX_FLAT_IMAGE_BYTES)
+        throw new SlideError(source, `image file of ${bytes.size} bytes is too large`);
+      const all = await bytes.read(0, bytes.size);
+      await bytes.close();
+      return new PyramidSlide(await openFlatImage(source, all));
+    }
+    throw new SlideError(source, 'unrecognised slide format (not TIFF/SVS, OME-Zarr, PNG or JPEG)');
+  } catch (err) {
+    await bytes?.close().catch(() => {});
+    throw asSlideError(source, err);
+  }
+}
+
+async function isZarr(source: string): Promise<boolean> {
+  if (/\.zarr\/?$/i.test(source.split(/[?#]/)[0])) return true;
+  if (isUrl(source)) return false;
+  try {
+    return (await stat(source)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function openZarr(source: string): Promise<PyramidSource> {
+  // Imported lazily: the OME-Zarr reader lives in ./zarr and loads zarrita only when needed.
+  const path = './zarr/index.ts';
+  let mod: { openOmeZarr?: (s: string) => Promise<PyramidSource> };
+  try {
+    mod = await import(path);
+  } catch (err) {
+    throw new SlideError(
+      source,
+      `OME-Zarr support not available (${err instanceof Error ? err.message : err})`,
+    );
+  }
+  if (typeof mod.openOmeZarr !== 'function') throw new SlideError(source, 'OME-Zarr support not available');
+  try {
+    return await mod.openOmeZarr(source);
+  } catch (err) {
+    throw asSlideError(source, err);
+  }
+}
+
+function isPng(h: Uint8Array): boolean {
+  return h[0] === 0x89 && h[1] === 0x50 && h[2] === 0x4e && h[3] === 0x47;
+}
+
+function isJpeg(h: Uint8Array): boolean {
+  return h[0] === 0xff && h[1] === 0xd8 && h[2] === 0xff;
+}

@@ -1,0 +1,207 @@
+/**
+ * A TIFF-family slide (Aperio SVS, OME-TIFF, generic pyramidal or flat TIFF) as a PyramidSource:
+ * level and associated images are TiffImages; pixels are assembled from cached, decoded blocks.
+ */
+import type { ByteRange, ByteSource } from '../bytesource.ts';
+import { type BlockCache, sharedBlockCache } from '../cache.ts';
+import { type BlockDecoder, inThreadDecoder } from '../decoder.ts';
+import { SlideError } from '../errors.ts';
+import type { PyramidSource, RGBAImage, SlideLevel } from '../types.ts';
+import type { TiffImage } from './image.ts';
+
+let nextSourceId = 0;
+
+export interface TiffSourceParts {
+  format: string;
+  levels: TiffImage[];
+  associated: Map<string, TiffImage>;
+  mpp: { x: number; y: number } | null;
+  objectivePower: number | null;
+  properties: Record<string, string>;
+}
+
+export class TiffPyramidSource implements PyramidSource {
+  readonly source: string;
+  readonly format: string;
+  readonly levels: readonly SlideLevel[];
+  readonly mpp: { x: number; y: number } | null;
+  readonly objectivePower: number | null;
+  readonly properties: Readonly<Record<string, string>>;
+  readonly associatedImages: readonly string[];
+  private readonly images: TiffImage[];
+  private readonly associated: Map<string, TiffImage>;
+  private readonly keyPrefix = `tiff${nextSourceId++}:`;
+  private closed = false;
+
+  constructor(
+    private readonly bytes: ByteSource,
+    parts: TiffSourceParts,
+    private readonly cache: BlockCache = sharedBlockCache,
+    private readonly decoder: BlockDecoder = inThreadDecoder,
+  ) {
+    this.source = bytes.name;
+    this.format = parts.format;
+    this.images = parts.levels;
+    this.associated = parts.associated;
+    this.associatedImages = [...parts.associated.keys()];
+    this.mpp = parts.mpp;
+    this.objectivePower = parts.objectivePower;
+    this.properties = parts.properties;
+    const w0 = parts.levels[0].width;
+    const h0 = parts.levels[0].height;
+    this.levels = parts.levels.map((img, i) => ({
+      width: img.width,
+      height: img.height,
+      // OpenSlide's definition: the mean of the two axis ratios.
+      downsample: i === 0 ? 1 : (w0 / img.width + h0 / img.height) / 2,
+      tileWidth: img.tiled ? img.blockWidth : 0,
+      tileHeight: img.tiled ? img.blockHeight : 0,
+    }));
+  }
+
+  /** The byte source (an HttpByteSource counts fetched bytes). */
+  get byteSource(): ByteSource {
+    return this.bytes;
+  }
+
+  async readAssociatedImage(name: string): Promise<RGBAImage> {
+    const img = this.associated.get(name);
+    if (!img) {
+      const have = this.associatedImages.join(', ') || 'none';
+      throw new SlideError(this.source, `no associated image '${name}' (has: ${have})`);
+    }
+    const data = await this.readImage(img, `a:${name}`, 0, 0, img.width, img.height);
+    return { data, width: img.width, height: img.height };
+  }
+
+  async readLevel(level: number, x: number, y: number, width: number, height: number): Promise<RGBAImage> {
+    const img = this.images[level];
+    if (!img) throw new SlideError(this.source, `no level ${level} (slide has ${this.images.length})`);
+    const data = await this.readImage(img, `l${level}`, x, y, width, height);
+    return { data, width, height };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.cache.evictPrefix(this.keyPrefix);
+    await this.bytes.close();
+  }
+
+  private async readImage(img: TiffImage, tag: string, x: number, y: number, w: number, h: number) {
+    if (this.closed) throw new SlideError(this.source, 'slide is closed');
+    if (img.unsupported) throw new SlideError(this.source, img.unsupported);
+    const out = new Uint8Array(w * h * 4);
+    if (w <= 0 || h <= 0) return out;
+    const bw = img.blockWidth;
+    const bh = img.blockHeight;
+    const c0 = Math.floor(x / bw);
+    const c1 = Math.floor((x + w - 1) / bw);
+    const r0 = Math.floor(y / bh);
+    const r1 = Math.floor((y + h - 1) / bh);
+
+    // Fetch the encoded bytes of all blocks not yet cached in one batch (the HTTP source coalesces them).
+    const blocks: { col: number; row: number; key: string }[] = [];
+    const missing: { key: string; ranges: ByteRange[]; first: number }[] = [];
+    const wanted: ByteRange[] = [];
+    for (let row = r0; row <= r1; row++) {
+      for (let col = c0; col <= c1; col++) {
+        const key = `${this.keyPrefix}${tag}:${col},${row}`;
+        blocks.push({ col, row, key });
+        if (!this.cache.has(key)) {
+          const ranges = this.blockRanges(img, col, row);
+          missing.push({ key, ranges, first: wanted.length });
+          wanted.push(...ranges.filter((r) => r.length > 0));
+        }
+      }
+    }
+    const fetched = missing.length > 0 ? this.bytes.readMany(wanted) : Promise.resolve([]);
+    fetched.catch(() => {}); // errors surface through each block's load below
+    const byKey = new Map(missing.map((m) => [m.key, m]));
+
+    await Promise.all(
+      blocks.map(async ({ col, row, key }) => {
+        const pixels = await this.cache.get(key, async () => {
+          const m = byKey.get(key);
+          const ranges = m ? m.ranges : this.blockRanges(img, col, row);
+          const data = m
+            ? await takeRanges(fetched, m.first, ranges)
+            : await this.bytes.readMany(ranges.filter((r) => r.length > 0));
+          return this.decodeBlock(img, col, row, ranges, data);
+        });
+        copyBlock(pixels, bw, col * bw, row * bh, img.blockRows(row), out, x, y, w, h);
+      }),
+    );
+    return out;
+  }
+
+  private blockRanges(img: TiffImage, col: number, row: number): ByteRange[] {
+    const ranges = img.blockRanges(col, row);
+    if (img.format.compression === 1) {
+      // Uncompressed: never read more than the block holds (some writers overstate the last strip).
+      const bytesPerPixel =
+        (img.format.planar === 2 ? 1 : img.format.samplesPerPixel) * (img.format.bitsPerSample / 8);
+      const need = img.blockWidth * img.blockRows(row) * bytesPerPixel;
+      return ranges.map((r) => ({ offset: r.offset, length: Math.min(r.length, need) }));
+    }
+    return ranges;
+  }
+
+  private async decodeBlock(
+    img: TiffImage,
+    col: number,
+    row: number,
+    ranges: ByteRange[],
+    data: Uint8Array[],
+  ) {
+    const rows = img.blockRows(row);
+    if (ranges.every((r) => r.length === 0)) {
+      // Absent block (byte count 0): white, as a scanner's empty background.
+      return new Uint8Array(img.blockWidth * rows * 4).fill(255);
+    }
+    try {
+      return await this.decoder.decode({ format: img.format, data, width: img.blockWidth, height: rows });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new SlideError(
+        this.source,
+        `cannot decode ${img.tiled ? 'tile' : 'strip'} (${col}, ${row}) of IFD at byte ${img.ifd.offset}: ${why}`,
+      );
+    }
+  }
+}
+
+async function takeRanges(
+  fetched: Promise<Uint8Array[]>,
+  first: number,
+  ranges: ByteRange[],
+): Promise<Uint8Array[]> {
+  const all = await fetched;
+  const n = ranges.filter((r) => r.length > 0).length;
+  return all.slice(first, first + n);
+}
+
+/** Copies the part of a decoded block (at bx, by; width bw, `rows` rows) that falls inside the output window. */
+function copyBlock(
+  block: Uint8Array,
+  bw: number,
+  bx: number,
+  by: number,
+  rows: number,
+  out: Uint8Array,
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+): void {
+  const sx0 = Math.max(x, bx);
+  const sx1 = Math.min(x + w, bx + bw);
+  const sy0 = Math.max(y, by);
+  const sy1 = Math.min(y + h, by + rows);
+  if (sx1 <= sx0) return;
+  const span = (sx1 - sx0) * 4;
+  for (let sy = sy0; sy < sy1; sy++) {
+    const src = ((sy - by) * bw + (sx0 - bx)) * 4;
+    out.set(block.subarray(src, src + span), ((sy - y) * w + (sx0 - x)) * 4);
+  }
+}
