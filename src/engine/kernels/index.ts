@@ -1,9 +1,69 @@
 /**
- * Kernels the wasm backend lacks but training needs. Each is registered once, for the 'wasm' backend only.
+ * Kernels the wasm backend lacks or gets wrong but training needs; registered once by `ready()`.
+ *
+ * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
+ * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
+ * (col2im + XNNPACK), ResizeBilinear. Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters,
+ * cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
  */
+
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
+import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
+import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
+import {
+  resizeBilinearGradCpuKernel,
+  resizeBilinearGradWasmKernel,
+  resizeBilinearWasmKernel,
+} from './resize-bilinear.ts';
+
+const stock = new Map<string, KernelConfig>();
+const added: string[] = [];
+
+/** `backend_kernel` names this module registered where tfjs had no kernel at all. */
+export function addedKernels(): string[] {
+  return [...added];
+}
+
+/** The kernel tfjs itself registered for `backend`, before our replacement (for benchmarks and fallbacks). */
+export function stockKernel(kernelName: string, backend: 'wasm' | 'cpu'): KernelConfig | undefined {
+  return stock.get(`${backend}_${kernelName}`);
+}
+
+function register(
+  kernelName: string,
+  backendName: 'wasm' | 'cpu',
+  make: (fallback?: KernelFunc) => KernelFunc,
+): void {
+  const previous = tf.getKernel(kernelName, backendName);
+  if (previous) {
+    stock.set(`${backendName}_${kernelName}`, previous);
+    tf.unregisterKernel(kernelName, backendName);
+  } else {
+    added.push(`${backendName}_${kernelName}`);
+  }
+  // Keep the stock setupFunc so a fallback to the stock kernel finds its wasm bindings initialised.
+  tf.registerKernel({
+    kernelName,
+    backendName,
+    kernelFunc: make(previous?.kernelFunc),
+    setupFunc: previous?.setupFunc,
+  });
+}
+
 let registered = false;
 
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
+  register('Conv2DBackpropFilter', 'wasm', () => conv2DBackpropFilterKernel);
+  register('Conv2DBackpropInput', 'wasm', () => conv2DBackpropInputKernel);
+  register('DepthwiseConv2dNativeBackpropFilter', 'wasm', () => depthwiseBackpropFilterKernel);
+  register('DepthwiseConv2dNativeBackpropInput', 'wasm', () => depthwiseBackpropInputKernel);
+  register('BatchMatMul', 'wasm', batchMatMulKernel);
+  register('_FusedMatMul', 'wasm', fusedMatMulKernel);
+  register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);
+  register('ResizeBilinearGrad', 'wasm', () => resizeBilinearGradWasmKernel);
+  register('ResizeBilinearGrad', 'cpu', () => resizeBilinearGradCpuKernel);
 }

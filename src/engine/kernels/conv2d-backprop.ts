@@ -1,0 +1,179 @@
+/**
+ * Conv2D gradients for wasm (NHWC, filter [kh, kw, in, out]): im2col / col2im in JS around the XNNPACK product.
+ *
+ * dW = cols^T dY, where cols [b*oh*ow, kh*kw*in] holds the input patch under each output pixel;
+ * dX = col2im(dY W^T). The stock wasm backend has no Conv2DBackpropFilter and a naive Conv2DBackpropInput.
+ */
+
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { wasmMatMul } from './matmul.ts';
+import { byteOffset, f32, matMulAt, release, reshaped, type WasmBackend } from './wasm-heap.ts';
+
+type ConvInfo = tf.backend_util.Conv2DInfo;
+
+interface Conv2DGradAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dilations?: number | [number, number];
+}
+
+export function assertSupported(kernel: string, dataFormat: string | undefined, dilations: unknown): void {
+  if (dataFormat != null && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
+    throw new Error(`${kernel} on wasm supports dataFormat NHWC only, got ${dataFormat}`);
+  }
+  if (dilations != null && !tf.backend_util.tupleValuesAreOne(dilations as number | [number, number])) {
+    throw new Error(`${kernel} on wasm supports dilation 1 only, got ${JSON.stringify(dilations)}`);
+  }
+}
+
+function convInfoOf(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Conv2DGradAttrs,
+  depthwise: boolean,
+): ConvInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+  );
+}
+
+/** Fills colsT [kh*kw*in, b*oh*ow] (the transposed im2col matrix) from x [b, h, w, in]. */
+function im2colTransposed(x: Float32Array, colsT: Float32Array, c: ConvInfo): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+  const { strideHeight: sh, strideWidth: sw } = c;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  const pixels = batchSize * outHeight * outWidth;
+  const step = sw * inChannels;
+  for (let kh = 0; kh < filterHeight; kh++) {
+    for (let kw = 0; kw < filterWidth; kw++) {
+      // Output columns whose input column iw = ow*sw + kw - pl lies inside the image.
+      const owStart = Math.max(0, Math.ceil((pl - kw) / sw));
+      const owEnd = Math.min(outWidth, Math.floor((inWidth - 1 + pl - kw) / sw) + 1);
+      for (let ci = 0; ci < inChannels; ci++) {
+        const rowBase = ((kh * filterWidth + kw) * inChannels + ci) * pixels;
+        for (let b = 0; b < batchSize; b++) {
+          for (let oh = 0; oh < outHeight; oh++) {
+            const dst = rowBase + (b * outHeight + oh) * outWidth;
+            const ih = oh * sh + kh - pt;
+            if (ih < 0 || ih >= inHeight || owStart >= owEnd) {
+              colsT.fill(0, dst, dst + outWidth);
+              continue;
+            }
+            if (owStart > 0) colsT.fill(0, dst, dst + owStart);
+            if (owEnd < outWidth) colsT.fill(0, dst + owEnd, dst + outWidth);
+            const src = (b * inHeight + ih) * inWidth * inChannels + ci + (kw - pl) * inChannels;
+            for (let ow = owStart; ow < owEnd; ow++) colsT[dst + ow] = x[src + ow * step];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dx [b, h, w, in] += col2im(cols [b*oh*ow, kh*kw*in]); dx must start zeroed. */
+function col2im(cols: Float32Array, dx: Float32Array, c: ConvInfo): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+  const { strideHeight: sh, strideWidth: sw } = c;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  const rowLen = filterHeight * filterWidth * inChannels;
+  let p = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++, p++) {
+        const rowBase = p * rowLen;
+        for (let kh = 0; kh < filterHeight; kh++) {
+          const ih = oh * sh + kh - pt;
+          if (ih < 0 || ih >= inHeight) continue;
+          for (let kw = 0; kw < filterWidth; kw++) {
+            const iw = ow * sw + kw - pl;
+            if (iw < 0 || iw >= inWidth) continue;
+            const src = rowBase + (kh * filterWidth + kw) * inChannels;
+            const dst = ((b * inHeight + ih) * inWidth + iw) * inChannels;
+            for (let ci = 0; ci < inChannels; ci++) dx[dst + ci] += cols[src + ci];
+          }
+        }
+      }
+    }
+  }
+}
+
+function isPointwise(c: ConvInfo): boolean {
+  return (
+    c.filterHeight === 1 &&
+    c.filterWidth === 1 &&
+    c.strideHeight === 1 &&
+    c.strideWidth === 1 &&
+    c.padInfo.top === 0 &&
+    c.padInfo.left === 0 &&
+    c.outHeight === c.inHeight &&
+    c.outWidth === c.inWidth
+  );
+}
+
+export const conv2DBackpropFilterKernel: KernelFunc = (args) => {
+  const backend = args.backend as WasmBackend;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as unknown as Conv2DGradAttrs & { filterShape: number[] };
+  assertSupported('Conv2DBackpropFilter', attrs.dataFormat, attrs.dilations);
+  const c = convInfoOf(x.shape, attrs.filterShape, attrs, false);
+  const pixels = c.batchSize * c.outHeight * c.outWidth;
+  const patch = c.filterHeight * c.filterWidth * c.inChannels;
+  if (isPointwise(c)) {
+    // cols is x itself: dW = x2d^T dY.
+    const x2d = reshaped(backend, x, [pixels, c.inChannels]);
+    const dy2d = reshaped(backend, dy, [pixels, c.outChannels]);
+    const dw = wasmMatMul(backend, x2d, dy2d, true, false);
+    release(backend, x2d, dy2d);
+    dw.shape = attrs.filterShape;
+    return dw;
+  }
+  const colsT = backend.makeOutput([patch, pixels], 'float32');
+  im2colTransposed(f32(backend, x), f32(backend, colsT), c);
+  const dw = backend.makeOutput(attrs.filterShape, 'float32');
+  matMulAt(
+    backend,
+    byteOffset(backend, colsT),
+    byteOffset(backend, dy),
+    byteOffset(backend, dw),
+    patch,
+    pixels,
+    c.outChannels,
+  );
+  release(backend, colsT);
+  return dw;
+};
+
+export const conv2DBackpropInputKernel: KernelFunc = (args) => {
+  const backend = args.backend as WasmBackend;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as Conv2DGradAttrs & { inputShape: number[] };
+  assertSupported('Conv2DBackpropInput', attrs.dataFormat, attrs.dilations);
+  const c = convInfoOf(attrs.inputShape, filter.shape, attrs, false);
+  const pixels = c.batchSize * c.outHeight * c.outWidth;
+  const patch = c.filterHeight * c.filterWidth * c.inChannels;
+  const dy2d = reshaped(backend, dy, [pixels, c.outChannels]);
+  const w2d = reshaped(backend, filter, [patch, c.outChannels]);
+  const cols = wasmMatMul(backend, dy2d, w2d, false, true);
+  release(backend, dy2d, w2d);
+  if (isPointwise(c)) {
+    cols.shape = attrs.inputShape;
+    return cols;
+  }
+  const dx = backend.makeOutput(attrs.inputShape, 'float32');
+  const dxValues = f32(backend, dx);
+  dxValues.fill(0);
+  col2im(f32(backend, cols), dxValues, c);
+  release(backend, cols);
+  return dx;
+};
