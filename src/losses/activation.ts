@@ -23,5 +23,6 @@ export function stopGradient(x: tf.Tensor): tf.Tensor {
 
 /** `0 * sum(pred)`: a zero loss that still has a (zero) gradient path to pred. */
 export function zeroLoss(pred: tf.Tensor): tf.Scalar {
-  return tf.mul(tf.sum(pred), 0) as tf.Scalar;
+  // `+ 0` turns the -0 of a negative sum into 0.
+  return tf.add(tf.mul(tf.sum(pred), 0), 0) as tf.Scalar;
 }
