@@ -45,9 +45,10 @@ function craftTiff(entries: Entry[], opts: { nextIfd?: number; extra?: number } 
     blobs.push({ at, type, values });
   });
   for (const { at, type, values } of blobs) {
-    values.forEach((v, i) =>
-      type === 3 ? dv.setUint16(at + i * 2, v, true) : dv.setUint32(at + i * 4, v, true),
-    );
+    values.forEach((v, i) => {
+      if (type === 3) dv.setUint16(at + i * 2, v, true);
+      else dv.setUint32(at + i * 4, v, true);
+    });
   }
   dv.setUint32(10 + sorted.length * 12, opts.nextIfd ?? 0, true);
   return buf;

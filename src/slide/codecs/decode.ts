@@ -231,7 +231,7 @@ function sampleReader(f: BlockFormat): (plane: Uint8Array, i: number) => number 
     let v = rawSample16(plane, i, f.littleEndian);
     if (signed) v = (v ^ 0x8000) & 0xffff;
     const s = Math.round(v * scale);
-    return s > 255 ? 255 : s;
+    return Math.min(s, 255);
   };
 }
 
@@ -311,7 +311,7 @@ async function decodeJp2kBlock(job: BlockJob): Promise<Uint8Array> {
 
 function clamp(v: number): number {
   const r = Math.round(v);
-  return r < 0 ? 0 : r > 255 ? 255 : r;
+  return r < 0 ? 0 : Math.min(r, 255);
 }
 
 /** Crops or pads (opaque white) a decoded image to the block size the TIFF says it has. */
