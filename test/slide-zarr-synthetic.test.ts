@@ -217,6 +217,22 @@ test('t,c,z,y,x: indices pick t and z; out-of-range or unknown axes are refused;
   await assert.rejects(openOmeZarr(root, { indices: { q: 0 } }), /cannot pick an index along "q"/);
 });
 
+test('a bioformats2raw layout opens its first series; indices.c shows one channel as grey', async () => {
+  const series = await writeImage(
+    'b2r.zarr/0',
+    ['c', 'y', 'x'],
+    [{ dtype: '|u1', shape: [3, 2, 2], chunks: [3, 2, 2], value: ([c, y, x]) => 50 * c + y * 2 + x }],
+  );
+  const root = join(series, '..');
+  await writeFile(join(root, '.zgroup'), JSON.stringify({ zarr_format: 2 }));
+  await writeFile(join(root, '.zattrs'), JSON.stringify({ 'bioformats2raw.layout': 3 }));
+  const s = await openOmeZarr(root);
+  assert.deepEqual(pixel((await s.readLevel(0, 0, 0, 2, 2)).data, 2, 1, 1), [3, 53, 103, 255]);
+  const one = await openOmeZarr(root, { indices: { c: 2 } });
+  assert.equal(one.properties['ome-zarr.channels'], '1');
+  assert.deepEqual(pixel((await one.readLevel(0, 0, 0, 2, 2)).data, 2, 1, 0), [101, 101, 101, 255]);
+});
+
 test('bad input: clear errors naming the path and the problem', async () => {
   const good = (): TinyArray => ({ dtype: '|u1', shape: [2, 2], chunks: [2, 2], value: () => 1 });
   await assert.rejects(openOmeZarr(join(TMP, 'nope.zarr')), /nope\.zarr: no such OME-Zarr folder/);

@@ -26,7 +26,10 @@ import { micrometresPerUnit, type NgffImage, readNgffImage } from './metadata.ts
 import { openStore } from './store.ts';
 
 export interface OmeZarrOptions {
-  /** Index to read along each non-spatial, non-channel axis, by axis name (e.g. { t: 3, z: 10 }); default 0. */
+  /**
+   * Index to read along each non-spatial axis, by axis name (e.g. { t: 3, z: 10 }); default 0. Naming the
+   * channel axis (e.g. { c: 2 }) shows that one channel as grey instead of the channel composite.
+   */
   indices?: Readonly<Record<string, number>>;
   /** Which entry of `multiscales` to open (default 0). */
   multiscale?: number;
@@ -211,10 +214,12 @@ class OmeZarrSource implements PyramidSource {
     for (const channel of channels) {
       let lo = Number.POSITIVE_INFINITY;
       let hi = Number.NEGATIVE_INFINITY;
-      await this.#forEachValue(level, channel, 0, 0, width, height, (_x, _y, raw) => {
-        const v = typeof raw === 'bigint' ? Number(raw) : raw;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+      await this.#forEachRow(level, channel, 0, 0, width, height, (data, start, step, n) => {
+        for (let k = 0, i = start; k < n; k++, i += step) {
+          const v = Number(data[i]);
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
       });
       if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
       ranges.set(channel, [lo, hi > lo ? hi : lo + 1]);
@@ -244,31 +249,37 @@ class OmeZarrSource implements PyramidSource {
       this.#shown.map(async (shown) => {
         const plane = new Uint8Array(pixels);
         const { lut, map } = shown;
-        if (lut) {
-          const { lut: table, offset } = lut;
-          await this.#forEachValue(level, shown.channel, x, y, width, height, (px, py, v) => {
-            plane[(py - y) * width + (px - x)] = table[(v as number) + offset];
-          });
-        } else {
-          await this.#forEachValue(level, shown.channel, x, y, width, height, (px, py, v) => {
-            plane[(py - y) * width + (px - x)] = map(v);
-          });
-        }
+        const identity = lut !== null && isIdentity(lut.lut, lut.offset);
+        await this.#forEachRow(level, shown.channel, x, y, width, height, (data, start, step, n, px, py) => {
+          let o = (py - y) * width + (px - x);
+          if (identity && step === 1 && data instanceof Uint8Array) {
+            plane.set(data.subarray(start, start + n), o);
+          } else if (lut) {
+            const { lut: table, offset } = lut;
+            for (let k = 0, i = start; k < n; k++, i += step)
+              plane[o++] = table[(data[i] as number) + offset];
+          } else {
+            for (let k = 0, i = start; k < n; k++, i += step) plane[o++] = map(data[i]);
+          }
+        });
         return plane;
       }),
     );
     return { data: composeRgba(planes, this.#shown, pixels), width, height };
   }
 
-  /** Visits every value of one channel inside a level rectangle, chunk by chunk (chunks fetched concurrently). */
-  async #forEachValue(
+  /**
+   * Visits one channel inside a level rectangle row by row, chunk by chunk (chunks fetched concurrently):
+   * `row(data, start, step, n, x, y)` covers n values data[start + k·step] for level pixels (x + k, y).
+   */
+  async #forEachRow(
     level: number,
     channel: number,
     x: number,
     y: number,
     width: number,
     height: number,
-    visit: (x: number, y: number, value: number | bigint) => void,
+    row: (data: Chunk['data'], start: number, step: number, n: number, x: number, y: number) => void,
   ): Promise<void> {
     if (width === 0 || height === 0) return;
     const array = this.#arrays[level];
@@ -304,10 +315,8 @@ class OmeZarrSource implements PyramidSource {
           const y0 = Math.max(y, cy * ch);
           const y1 = Math.min(y + height, (cy + 1) * ch);
           const data = chunk.data;
-          for (let py = y0; py < y1; py++) {
-            let i = base + (py - cy * ch) * sy + (x0 - cx * cw) * sx;
-            for (let px = x0; px < x1; px++, i += sx) visit(px, py, data[i] as number | bigint);
-          }
+          for (let py = y0; py < y1; py++)
+            row(data, base + (py - cy * ch) * sy + (x0 - cx * cw) * sx, sx, x1 - x0, x0, py);
         });
       }
     }
@@ -336,6 +345,10 @@ class OmeZarrSource implements PyramidSource {
     this.#closed = true;
     this.#cache.clear();
   }
+}
+
+function isIdentity(lut: Uint8Array, offset: number): boolean {
+  return offset === 0 && lut.length === 256 && lut.every((v, i) => v === i);
 }
 
 async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
