@@ -5,6 +5,7 @@
  */
 import { rasterize } from '../annotations/rasterize.ts';
 import type { AnnotationSet } from '../annotations/types.ts';
+import { type OpenSlideOptions, openSlide } from '../slide/index.ts';
 import type { RGBAImage, Slide } from '../slide/types.ts';
 import { TissueCoverage } from './coverage.ts';
 import { createRng, type Rng } from './random.ts';
@@ -32,6 +33,8 @@ export interface Patch {
 export interface PatchStreamOptions {
   /** Slides, or paths opened with the slide readers (and closed when the stream ends). */
   slides: Array<Slide | string>;
+  /** Options for slides opened from paths (e.g. decode workers). */
+  open?: OpenSlideOptions;
   sampler: Sampler;
   /** Number of patches; optional for finite samplers (all their patches). */
   count?: number;
@@ -120,7 +123,10 @@ function limiter(slots: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
-async function openSlides(inputs: Array<Slide | string>): Promise<{ slides: Slide[]; opened: Slide[] }> {
+async function openSlides(
+  inputs: Array<Slide | string>,
+  options?: OpenSlideOptions,
+): Promise<{ slides: Slide[]; opened: Slide[] }> {
   const slides: Slide[] = [];
   const opened: Slide[] = [];
   for (const input of inputs) {
@@ -128,24 +134,21 @@ async function openSlides(inputs: Array<Slide | string>): Promise<{ slides: Slid
       slides.push(input);
       continue;
     }
-    const slide = await openSlideByPath(input);
-    slides.push(slide);
-    opened.push(slide);
+    try {
+      const slide = await openSlide(input, options);
+      slides.push(slide);
+      opened.push(slide);
+    } catch (err) {
+      await Promise.allSettled(opened.map((s) => s.close()));
+      throw err;
+    }
   }
   return { slides, opened };
 }
 
-/**
- * Opens a path with the project's slide readers (`openSlide` from src/slide) when they provide one, and falls back
- * to decoding plain images with sharp.
- */
-export async function openSlideByPath(path: string): Promise<Slide> {
-  const readers = (await import('../slide/index.ts')) as unknown as {
-    openSlide?: (source: string) => Promise<Slide>;
-  };
-  if (typeof readers.openSlide === 'function') return readers.openSlide(path);
-  const { openImageAsSlide } = await import('./image-slide.ts');
-  return openImageAsSlide(path);
+/** Opens a path with the project's slide readers (SVS/TIFF, OME-Zarr, PNG/JPEG). */
+export function openSlideByPath(path: string, options?: OpenSlideOptions): Promise<Slide> {
+  return openSlide(path, options);
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -178,7 +181,7 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
     throw new Error('patchStream: with several slides, give annotations as an array (one entry per slide)');
   }
 
-  const { slides, opened } = await openSlides(options.slides);
+  const { slides, opened } = await openSlides(options.slides, options.open);
   const root = createRng(seed);
   const slidePicker: Rng = root.fork(-1);
   const states: Array<SlideState | undefined> = [];
@@ -256,23 +259,30 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
   const queue: Promise<Patch>[] = [];
   let issued = 0;
   let done = false;
-  try {
-    while (true) {
-      while (!done && queue.length < prefetch && issued < count) {
-        const next = await nextSpec();
-        if (!next) {
-          done = true;
-          break;
-        }
-        issued++;
-        const pending = load(next.index, next.spec);
-        // Failures surface when the consumer reaches this patch; until then they must not count as unhandled.
-        pending.catch(() => {});
-        queue.push(pending);
+  /** Starts reads until `prefetch` patches are pending (or the stream has no more). */
+  const refill = async () => {
+    while (!done && queue.length < prefetch && issued < count) {
+      const next = await nextSpec();
+      if (!next) {
+        done = true;
+        break;
       }
+      issued++;
+      const pending = load(next.index, next.spec);
+      // Failures surface when the consumer reaches this patch; until then they must not count as unhandled.
+      pending.catch(() => {});
+      queue.push(pending);
+    }
+  };
+  try {
+    await refill();
+    while (true) {
       const head = queue.shift();
       if (!head) return;
-      yield await head;
+      const patch = await head;
+      // While the consumer works on this patch, the next `prefetch` patches are being read.
+      await refill();
+      yield patch;
     }
   } finally {
     // Let reads already started finish before their slides are closed.
