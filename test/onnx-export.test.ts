@@ -1,14 +1,14 @@
 /** ONNX export of SegFormer checked against the PyTorch golden logits of every fixture checkpoint. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { readNpy } from '../src/io/npy.ts';
-import { floatToHalf } from '../src/io/safetensors.ts';
+import { floatToHalf, readSafetensors, writeSafetensors } from '../src/io/safetensors.ts';
 import { toHalfBits } from '../src/onnx/graph-builder.ts';
-import { exportSegformerOnnx, OnnxSegmenter } from '../src/onnx/index.ts';
+import { exportSegformerOnnx, OnnxSegmenter, readSegformerCheckpoint } from '../src/onnx/index.ts';
 import { fixture } from './fixtures.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'slideseg-onnx-export-'));
@@ -67,6 +67,43 @@ describe('exportSegformerOnnx matches PyTorch logits', () => {
     assert.equal(result.opset, 20);
     const diff = await runFixture('segformer-tiny-odd', out);
     assert.ok(diff <= 1e-4, `max abs diff ${diff}`);
+  });
+});
+
+describe('checkpoint sources', () => {
+  test('a sharded checkpoint (model.safetensors.index.json) exports the same model', async () => {
+    const sharded = join(work, 'sharded');
+    await mkdir(sharded, { recursive: true });
+    await copyFile(fixture('segformer', 'segformer-tiny', 'config.json'), join(sharded, 'config.json'));
+    const { tensors } = await readSafetensors(fixture('segformer', 'segformer-tiny', 'model.safetensors'));
+    const entries = [...tensors];
+    const half = Math.floor(entries.length / 2);
+    const shards = {
+      'model-00001-of-00002.safetensors': entries.slice(0, half),
+      'model-00002-of-00002.safetensors': entries.slice(half),
+    };
+    const weightMap: Record<string, string> = {};
+    for (const [file, part] of Object.entries(shards)) {
+      await writeSafetensors(join(sharded, file), part);
+      for (const [key] of part) weightMap[key] = file;
+    }
+    writeFileSync(
+      join(sharded, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    );
+    const out = join(work, 'sharded.onnx');
+    await exportSegformerOnnx(sharded, out);
+    const diff = await runFixture('segformer-tiny', out);
+    assert.ok(diff <= 1e-4, `sharded: max abs diff ${diff}`);
+  });
+
+  test('an in-memory { config, weights } checkpoint exports the same bytes as its folder', async () => {
+    const fromDir = join(work, 'from-dir.onnx');
+    const fromMemory = join(work, 'from-memory.onnx');
+    await exportSegformerOnnx(fixture('segformer', 'segformer-tiny-odd'), fromDir);
+    const checkpoint = await readSegformerCheckpoint(fixture('segformer', 'segformer-tiny-odd'));
+    await exportSegformerOnnx(checkpoint, fromMemory);
+    assert.deepEqual(readFileSync(fromMemory), readFileSync(fromDir));
   });
 });
 
