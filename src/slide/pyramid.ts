@@ -68,8 +68,24 @@ export class PyramidSlide implements Slide {
         `readRegion: ${width}x${height} is too large (limit ${MAX_REGION_PIXELS} pixels)`,
       );
     }
+    const lv = this.levels[level];
+    const ds = lv.downsample;
+    const fx = x / ds;
+    const fy = y / ds;
+    if (
+      width <= CHUNK &&
+      height <= CHUNK &&
+      Number.isInteger(fx) &&
+      Number.isInteger(fy) &&
+      fx >= 0 &&
+      fy >= 0 &&
+      fx + width <= lv.width &&
+      fy + height <= lv.height
+    ) {
+      // Common case: aligned and inside the level; the source's pixels are the answer, no second copy.
+      return this.pyramid.readLevel(level, fx, fy, width, height);
+    }
     const out = new Uint8Array(width * height * 4);
-    const ds = this.levels[level].downsample;
     const jobs: Promise<void>[] = [];
     for (let row = 0; row * CHUNK < height; row++) {
       for (let col = 0; col * CHUNK < width; col++) {
