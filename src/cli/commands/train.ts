@@ -1,0 +1,59 @@
+import { parseArgs } from 'node:util';
+import { ready } from '../../engine/index.ts';
+import { loadTrainConfig } from '../../train/config.ts';
+import { train } from '../../train/trainer.ts';
+import type { Command } from '../command.ts';
+
+const USAGE = `slideseg train --config train.yaml [--data DIR] [--out RUN] [--resume] [--set key=value ...]
+
+Trains a SegFormer on folders of images and masks (DIR/images/NAME.* + DIR/masks/NAME.png, label PNGs with the
+class index per pixel). Config keys (YAML) and their defaults are in src/train/config.ts; any key can be
+overridden with --set (dotted: --set optim.lr=1e-4 --set steps=2000).
+
+Options:
+  --config FILE     YAML or JSON training configuration
+  --data DIR        shorthand for --set data.dir=DIR
+  --out RUN         run folder (metrics.jsonl/csv, curves/*.png, val/*.png, checkpoints/, best/, model/)
+  --resume          continue from RUN/checkpoints/latest.json
+  --steps N         shorthand for --set steps=N
+  --backend NAME    wasm (default) | cpu | tensorflow
+  --quiet           no progress bar`;
+
+export const command: Command = {
+  name: 'train',
+  summary: 'Train a SegFormer on images + masks (checkpoints, resume, validation, curves)',
+  usage: USAGE,
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string' },
+        data: { type: 'string' },
+        out: { type: 'string' },
+        steps: { type: 'string' },
+        resume: { type: 'boolean' },
+        set: { type: 'string', multiple: true },
+        backend: { type: 'string' },
+        quiet: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+      },
+    });
+    const overrides: [string, string][] = [];
+    if (values.data) overrides.push(['data.dir', values.data]);
+    if (values.out) overrides.push(['out', values.out]);
+    if (values.steps) overrides.push(['steps', values.steps]);
+    for (const s of values.set ?? []) {
+      const eq = s.indexOf('=');
+      if (eq < 1) throw new Error(`--set expects key=value, got '${s}'`);
+      overrides.push([s.slice(0, eq), s.slice(eq + 1)]);
+    }
+    const cfg = await loadTrainConfig(values.config, overrides);
+    await ready(values.backend);
+    const result = await train(cfg, { resume: values.resume, quiet: values.quiet });
+    const best = result.best
+      ? `best ${result.best.metric} ${result.best.value.toFixed(4)} at step ${result.best.step}`
+      : 'no validation';
+    console.log(`trained ${result.step} steps → ${result.out}/model (${best})`);
+    return 0;
+  },
+};

@@ -1,0 +1,172 @@
+/**
+ * The training configuration (YAML or JSON; CLI flags override keys with dotted paths) and its defaults:
+ * SegFormer's recipe (AdamW lr 6e-5, weight decay 0.01, poly power 1.0, decode head at 10× lr, linear warm-up).
+ */
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import type { AugmentOptions } from './augment.ts';
+
+export interface LossSpec {
+  /** dice | jaccard | tversky | focal | lovasz | mcc | bce | soft-bce | ce | soft-ce */
+  name: string;
+  weight?: number;
+  /** Options passed to the loss factory (camelCase, as the losses module takes them). */
+  [option: string]: unknown;
+}
+
+export interface TrainConfig {
+  seed: number;
+  out: string;
+  model: {
+    /** b0…b5, or a Hugging Face folder in `from`. */
+    preset: string;
+    from?: string;
+    /** Encoder-only checkpoint (nvidia/mit-b* layout or `slideseg pretrain` output). */
+    encoder?: string;
+    numLabels: number;
+    id2label?: Record<string, string>;
+    dropPathRate?: number;
+    classifierDropout?: number;
+  };
+  data: {
+    /** A folder holding images/ and masks/ (MoNuSeg layout). */
+    dir?: string;
+    images?: string;
+    masks?: string;
+    valFraction: number;
+    /** Explicit split (names without extension); overrides valFraction. */
+    val?: string[];
+    ignoreIndex: number;
+  };
+  augment: AugmentOptions;
+  loss: LossSpec[];
+  optim: {
+    lr: number;
+    weightDecay: number;
+    betas: [number, number];
+    eps: number;
+    decoderLrMultiplier: number;
+    /** No weight decay on norm parameters (mmseg's SegFormer recipe). */
+    noDecayOnNorms: boolean;
+    schedule: 'poly' | 'cosine' | 'constant';
+    power: number;
+    warmupSteps: number;
+    warmupRatio: number;
+    minLr: number;
+    clipGradNorm: number | null;
+    accumulate: number;
+  };
+  steps: number;
+  batchSize: number;
+  logEvery: number;
+  valEvery: number;
+  saveEvery: number;
+  keepCheckpoints: number;
+  bestMetric: string;
+  val: { tile: number; overlap: number; overlays: number };
+}
+
+export const DEFAULTS: TrainConfig = {
+  seed: 0,
+  out: 'runs/train',
+  model: { preset: 'b0', numLabels: 2 },
+  data: { valFraction: 0.2, ignoreIndex: 255 },
+  augment: { crop: 256, scale: [0.5, 2.0], hflip: true, vflip: true, rot90: true, stainSigma: 0.05 },
+  loss: [{ name: 'ce', weight: 1 }],
+  optim: {
+    lr: 6e-5,
+    weightDecay: 0.01,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    decoderLrMultiplier: 10,
+    noDecayOnNorms: true,
+    schedule: 'poly',
+    power: 1.0,
+    warmupSteps: 0,
+    warmupRatio: 1e-6,
+    minLr: 0,
+    clipGradNorm: null,
+    accumulate: 1,
+  },
+  steps: 1000,
+  batchSize: 8,
+  logEvery: 10,
+  valEvery: 200,
+  saveEvery: 200,
+  keepCheckpoints: 2,
+  bestMetric: 'mDice',
+  val: { tile: 512, overlap: 64, overlays: 2 },
+};
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return v != null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over))
+    out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+  return out;
+}
+
+/** Sets a dotted key (`optim.lr`) from a CLI string, parsing numbers, booleans and YAML/JSON values. */
+export function setDotted(obj: Json, key: string, raw: string): void {
+  const parts = key.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObject(cur[p])) cur[p] = {};
+    cur = cur[p] as Json;
+  }
+  let value: unknown = raw;
+  try {
+    value = parse(raw);
+  } catch {
+    // keep the string
+  }
+  cur[parts.at(-1)!] = value;
+}
+
+export async function loadTrainConfig(
+  path: string | undefined,
+  overrides: [string, string][] = [],
+): Promise<TrainConfig> {
+  let user: Json = {};
+  if (path) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new Error(`${path}: cannot read config (${(e as NodeJS.ErrnoException).code})`);
+    }
+    try {
+      user = (parse(text) ?? {}) as Json;
+    } catch (e) {
+      throw new Error(`${path}: invalid YAML (${(e as Error).message.split('\n')[0]})`);
+    }
+    if (!isObject(user)) throw new Error(`${path}: the config must be a mapping of keys`);
+  }
+  for (const [k, v] of overrides) setDotted(user, k, v);
+  const cfg = merge(DEFAULTS as unknown as Json, user) as unknown as TrainConfig;
+  validate(cfg, path ?? '<flags>');
+  return cfg;
+}
+
+function validate(c: TrainConfig, src: string): void {
+  const bad = (m: string) => new Error(`${src}: ${m}`);
+  const posInt = (v: unknown, k: string) => {
+    if (!Number.isInteger(v) || (v as number) < 1)
+      throw bad(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
+  };
+  posInt(c.steps, 'steps');
+  posInt(c.batchSize, 'batchSize');
+  posInt(c.model.numLabels, 'model.numLabels');
+  posInt(c.augment.crop, 'augment.crop');
+  posInt(c.optim.accumulate, 'optim.accumulate');
+  if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
+  if (!Array.isArray(c.loss) || c.loss.length === 0)
+    throw bad('loss must be a non-empty list of {name, weight}');
+  if (!c.model.from && !/^b[0-5]$/.test(c.model.preset))
+    throw bad(`model.preset must be b0…b5, got ${c.model.preset}`);
+}

@@ -1,0 +1,449 @@
+/**
+ * The training loop: seeded batches of augmented crops, AdamW with SegFormer's schedule, gradient accumulation
+ * and clipping, sliding-window validation, crash-safe checkpoints and exact resume.
+ *
+ * Reproducibility: every random draw of step s (which images, which crops, which augmentations, dropout) comes
+ * from generators seeded by (seed, s), so a resumed run sees exactly what an uninterrupted one would.
+ */
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ready, tf } from '../engine/index.ts';
+import {
+  argmaxLabels,
+  IMAGENET,
+  normaliseImage,
+  slidingWindowProbabilities,
+  type TileModel,
+} from '../infer/sliding.ts';
+import { readSafetensors, toFloat32 } from '../io/safetensors.ts';
+import { ConfusionMatrix } from '../metrics/index.ts';
+import type { SegformerPresetName } from '../models/segformer/config.ts';
+import { loadSegformer, Segformer, saveSegformer, segformerPreset } from '../models/segformer/index.ts';
+import { createRng, mixSeed } from '../patching/random.ts';
+import { augment, type Sample } from './augment.ts';
+import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
+import type { TrainConfig } from './config.ts';
+import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
+import { buildLoss } from './loss.ts';
+import { AdamW, clipGradNorm, type ParamGroup } from './optim.ts';
+import { Progress } from './progress.ts';
+import { writeRunPictures } from './report.ts';
+import { learningRate } from './schedule.ts';
+
+export interface TrainOptions {
+  /** Continue from `<out>/checkpoints/latest.json` if it exists. */
+  resume?: boolean;
+  /** Stop (after saving) once this step is reached, as if interrupted: for tests and time-boxed runs. */
+  stopAtStep?: number;
+  /** Quiet: no progress bar. */
+  quiet?: boolean;
+}
+
+export interface TrainResult {
+  out: string;
+  step: number;
+  best: { metric: string; value: number; step: number } | null;
+  lastVal: Record<string, unknown> | null;
+}
+
+export type LogRecord = { type: 'train' | 'val'; step: number; [k: string]: unknown };
+
+const PREPROCESSOR = {
+  do_resize: false,
+  do_rescale: true,
+  rescale_factor: 1 / 255,
+  do_normalize: true,
+  image_mean: IMAGENET.mean,
+  image_std: IMAGENET.std,
+  do_reduce_labels: false,
+  image_processor_type: 'SegformerImageProcessor',
+};
+
+/** Loads `segformer.encoder.*` weights of an encoder checkpoint (nvidia/mit-b* or `slideseg pretrain`). */
+export async function loadEncoderWeights(model: Segformer, dir: string): Promise<number> {
+  const file = (await readSafetensors(join(dir, 'model.safetensors'))).tensors;
+  const named = model.namedWeights();
+  let loaded = 0;
+  const missing: string[] = [];
+  for (const [key, variable] of named) {
+    if (!key.startsWith('segformer.encoder.')) continue;
+    const t = file.get(key);
+    if (!t) {
+      missing.push(key);
+      continue;
+    }
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n !== variable.size)
+      throw new Error(`${dir}: '${key}' has ${n} values, the model expects ${variable.size}`);
+    loaded++;
+  }
+  if (missing.length > 0)
+    throw new Error(
+      `${dir}: encoder checkpoint lacks ${missing.length} keys: ${missing.slice(0, 5).join(', ')}…`,
+    );
+  // Delegate layout conversion (OIHW → HWIO etc.) to the model's own loader by loading the folder partially.
+  const { model: enc } = await loadSegformer(dir, {
+    allowPartial: true,
+    numLabels: model.config.num_labels ?? 2,
+  });
+  const encNamed = enc.namedWeights();
+  for (const [key, variable] of named) {
+    if (key.startsWith('segformer.encoder.')) variable.assign(encNamed.get(key)!);
+  }
+  enc.dispose();
+  void toFloat32;
+  return loaded;
+}
+
+function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
+  const trainable = new Set(model.trainableVariables());
+  const groups = {
+    enc: new Map<string, tf.Variable>(),
+    encNoDecay: new Map<string, tf.Variable>(),
+    dec: new Map<string, tf.Variable>(),
+    decNoDecay: new Map<string, tf.Variable>(),
+  };
+  for (const [key, v] of model.namedWeights()) {
+    if (!trainable.has(v)) continue;
+    const isDecoder = key.startsWith('decode_head.');
+    const noDecay = cfg.optim.noDecayOnNorms && /norm/.test(key);
+    const g = isDecoder
+      ? noDecay
+        ? groups.decNoDecay
+        : groups.dec
+      : noDecay
+        ? groups.encNoDecay
+        : groups.enc;
+    g.set(key, v);
+  }
+  const m = cfg.optim.decoderLrMultiplier;
+  return [
+    { params: groups.enc },
+    { params: groups.encNoDecay, weightDecay: 0 },
+    { params: groups.dec, lrMultiplier: m },
+    { params: groups.decNoDecay, lrMultiplier: m, weightDecay: 0 },
+  ];
+}
+
+/** The model in eval mode as a sliding-window tile model. */
+export function tileModelOf(model: Segformer): TileModel {
+  return {
+    numLabels: model.config.num_labels ?? 2,
+    logits: (x) => model.forward(x, { training: false }).logits,
+  };
+}
+
+/** Sliding-window validation over whole images; returns metrics and the predicted label maps of the first few. */
+export async function validate(
+  model: Segformer,
+  samples: NamedSample[],
+  cfg: TrainConfig,
+): Promise<{ metrics: Record<string, unknown>; previews: { sample: NamedSample; pred: Uint8Array }[] }> {
+  const numLabels = cfg.model.numLabels;
+  const cm = new ConfusionMatrix(numLabels, { ignoreIndex: cfg.data.ignoreIndex });
+  const previews: { sample: NamedSample; pred: Uint8Array }[] = [];
+  const tm = tileModelOf(model);
+  for (const s of samples) {
+    const probs = await slidingWindowProbabilities(tm, s.image, s.width, s.height, {
+      tile: Math.min(cfg.val.tile, Math.max(s.width, s.height)),
+      overlap: cfg.val.overlap,
+    });
+    const pred = argmaxLabels(probs, numLabels);
+    cm.update(pred, s.mask);
+    if (previews.length < cfg.val.overlays) previews.push({ sample: s, pred });
+  }
+  const r = cm.compute();
+  return {
+    metrics: { mIoU: r.mIoU, mDice: r.mDice, aAcc: r.aAcc, mcc: r.mcc, iou: r.iou, dice: r.dice },
+    previews,
+  };
+}
+
+/** One training batch for (step, micro-batch k): images, crops and augmentations drawn from (seed, step, k). */
+function makeBatch(
+  train: Sample[],
+  cfg: TrainConfig,
+  step: number,
+  k: number,
+): { x: tf.Tensor4D; y: tf.Tensor3D } {
+  const rng = createRng(mixSeed(cfg.seed, step * cfg.optim.accumulate + k));
+  const crop = cfg.augment.crop;
+  const B = cfg.batchSize;
+  const xs = new Float32Array(B * crop * crop * 3);
+  const ys = new Int32Array(B * crop * crop);
+  for (let b = 0; b < B; b++) {
+    const s = augment(
+      train[rng.int(train.length)]!,
+      { ...cfg.augment, ignoreIndex: cfg.data.ignoreIndex },
+      rng,
+    );
+    const x = normaliseImage(s.image, crop, crop);
+    xs.set(x.dataSync(), b * crop * crop * 3);
+    x.dispose();
+    for (let i = 0; i < crop * crop; i++) ys[b * crop * crop + i] = s.mask[i]!;
+  }
+  return { x: tf.tensor4d(xs, [B, crop, crop, 3]), y: tf.tensor3d(ys, [B, crop, crop], 'int32') };
+}
+
+async function buildModel(cfg: TrainConfig, log: (m: string) => void): Promise<Segformer> {
+  const id2label =
+    cfg.model.id2label ??
+    Object.fromEntries(Array.from({ length: cfg.model.numLabels }, (_, i) => [String(i), `class_${i}`]));
+  if (cfg.model.from) {
+    const { model, report } = await loadSegformer(cfg.model.from, {
+      numLabels: cfg.model.numLabels,
+      allowPartial: true,
+    });
+    log(`model: ${cfg.model.from} (${JSON.stringify(report).slice(0, 200)})`);
+    return model;
+  }
+  const config = segformerPreset(cfg.model.preset as SegformerPresetName, {
+    numLabels: cfg.model.numLabels,
+    id2label,
+    label2id: Object.fromEntries(Object.entries(id2label).map(([k, v]) => [v, Number(k)])),
+    ...(cfg.model.dropPathRate != null ? { drop_path_rate: cfg.model.dropPathRate } : {}),
+    ...(cfg.model.classifierDropout != null ? { classifier_dropout_prob: cfg.model.classifierDropout } : {}),
+  });
+  const model = new Segformer(config, { seed: cfg.seed });
+  if (cfg.model.encoder) {
+    const n = await loadEncoderWeights(model, cfg.model.encoder);
+    log(`encoder: ${n} tensors from ${cfg.model.encoder}`);
+  }
+  log(`model: SegFormer-${cfg.model.preset}, ${model.numParameters().toLocaleString('en')} parameters`);
+  return model;
+}
+
+async function loadCheckpoint(
+  model: Segformer,
+  opt: AdamW,
+  dir: string,
+): Promise<{ step: number; best: TrainResult['best'] }> {
+  const weights = (await readSafetensors(join(dir, 'model.safetensors'))).tensors;
+  const { model: loaded } = await loadSegformer(dir);
+  const src = loaded.namedWeights();
+  for (const [key, v] of model.namedWeights()) {
+    const s = src.get(key);
+    if (!s) throw new Error(`${dir}: checkpoint lacks '${key}'`);
+    v.assign(s);
+  }
+  loaded.dispose();
+  void weights;
+  const optState = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
+  const state = JSON.parse(await readFile(join(dir, 'trainer_state.json'), 'utf8'));
+  opt.loadState(new Map([...optState].map(([k, t]) => [k, toFloat32(t, k)])), state.optimizerStep);
+  return { step: state.step, best: state.best ?? null };
+}
+
+export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
+  const log = (m: string) => {
+    if (!opts.quiet) process.stderr.write(`${m}\n`);
+  };
+  const backend = await ready();
+  log(`backend: ${backend}`);
+  await mkdir(cfg.out, { recursive: true });
+  const ckptDir = join(cfg.out, 'checkpoints');
+
+  // Data
+  const imagesDir = cfg.data.images ?? (cfg.data.dir ? join(cfg.data.dir, 'images') : undefined);
+  const masksDir = cfg.data.masks ?? (cfg.data.dir ? join(cfg.data.dir, 'masks') : undefined);
+  if (!imagesDir || !masksDir)
+    throw new Error('config: data.dir (with images/ and masks/) or data.images + data.masks is required');
+  const pairs = await listPairs(imagesDir, masksDir);
+  const names = pairs.map((p) => p.name);
+  const split = cfg.data.val
+    ? {
+        train: names.filter((n) => !cfg.data.val!.includes(n)),
+        val: names.filter((n) => cfg.data.val!.includes(n)),
+      }
+    : splitNames(names, cfg.data.valFraction, cfg.seed);
+  if (split.train.length === 0)
+    throw new Error(`${imagesDir}: no training images left after the validation split`);
+  const byName = new Map(pairs.map((p) => [p.name, p]));
+  const trainSamples = await Promise.all(
+    split.train.map((n) => loadPair(byName.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex)),
+  );
+  const valSamples = await Promise.all(
+    split.val.map((n) => loadPair(byName.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex)),
+  );
+  log(`data: ${trainSamples.length} training, ${valSamples.length} validation images`);
+  await writeJsonAtomic(join(cfg.out, 'split.json'), split);
+  await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+
+  // Model, optimiser, loss
+  const model = await buildModel(cfg, log);
+  const groups = paramGroups(model, cfg);
+  const opt = new AdamW(groups, {
+    lr: cfg.optim.lr,
+    betas: cfg.optim.betas,
+    eps: cfg.optim.eps,
+    weightDecay: cfg.optim.weightDecay,
+  });
+  const lossFn = buildLoss(cfg.loss, cfg.model.numLabels, cfg.data.ignoreIndex);
+  const varKey = new Map<string, string>();
+  for (const [key, v] of model.namedWeights()) varKey.set(v.name, key);
+  const trainable = model.trainableVariables();
+
+  let start = 0;
+  let best: TrainResult['best'] = null;
+  const history: LogRecord[] = [];
+  const metricsPath = join(cfg.out, 'metrics.jsonl');
+  if (opts.resume) {
+    const latest = await readPointer(ckptDir, 'latest.json');
+    if (latest) {
+      ({ step: start, best } = await loadCheckpoint(model, opt, latest.dir));
+      log(`resumed from ${latest.dir} at step ${start}`);
+    }
+  }
+  // Keep only log records up to the resumed step (a killed run may have logged past its last checkpoint).
+  try {
+    for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
+      if (!line) continue;
+      const r = JSON.parse(line) as LogRecord;
+      if (start > 0 && r.step <= start) history.push(r);
+    }
+  } catch {
+    // no log yet
+  }
+  await writeFile(metricsPath, history.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  const record = async (r: LogRecord) => {
+    history.push(r);
+    await appendFile(metricsPath, `${JSON.stringify(r)}\n`);
+  };
+
+  const saveCheckpoint = async (step: number) => {
+    const name = `step-${String(step).padStart(7, '0')}`;
+    await commitFolder(
+      ckptDir,
+      name,
+      'latest.json',
+      async (dir) => {
+        await saveSegformer(model, dir, { preprocessor: PREPROCESSOR });
+        const { writeSafetensors, fromFloat32 } = await import('../io/safetensors.ts');
+        const state = opt.stateTensors();
+        await writeSafetensors(
+          join(dir, 'optimizer.safetensors'),
+          [...state].map(([k, t]) => [k, fromFloat32(t.dataSync() as Float32Array, t.shape)] as const),
+        );
+        await writeJsonAtomic(join(dir, 'trainer_state.json'), {
+          step,
+          optimizerStep: opt.stepCount,
+          best,
+          seed: cfg.seed,
+        });
+      },
+      { step },
+    );
+    await pruneFolders(ckptDir, 'step-', cfg.keepCheckpoints, [name]);
+  };
+
+  const runValidation = async (step: number) => {
+    if (valSamples.length === 0) return null;
+    const { metrics, previews } = await validate(model, valSamples, cfg);
+    await record({ type: 'val', step, ...metrics });
+    const value = metrics[cfg.bestMetric] as number | null;
+    if (value != null && (best == null || value > best.value)) {
+      best = { metric: cfg.bestMetric, value, step };
+      await commitFolder(
+        cfg.out,
+        'best',
+        'best.json',
+        (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
+        { ...best },
+      );
+    }
+    await writeRunPictures(cfg.out, history, previews, step, cfg.model.numLabels);
+    return metrics;
+  };
+
+  const stopAt = Math.min(cfg.steps, opts.stopAtStep ?? cfg.steps);
+  const progress = new Progress('train', cfg.steps, start);
+  let lastVal: Record<string, unknown> | null = null;
+  let lossSum = 0;
+  let lossCount = 0;
+  const t0 = performance.now();
+  for (let step = start; step < stopAt; step++) {
+    opt.lr = learningRate(step, {
+      kind: cfg.optim.schedule,
+      baseLr: cfg.optim.lr,
+      totalSteps: cfg.steps,
+      warmupSteps: cfg.optim.warmupSteps,
+      warmupRatio: cfg.optim.warmupRatio,
+      power: cfg.optim.power,
+      minLr: cfg.optim.minLr,
+    });
+    let grads = new Map<string, tf.Tensor>();
+    let stepLoss = 0;
+    for (let k = 0; k < cfg.optim.accumulate; k++) {
+      const { x, y } = makeBatch(trainSamples, cfg, step, k);
+      const dropoutSeed = mixSeed(cfg.seed ^ 0xd0, step * cfg.optim.accumulate + k);
+      const { value, grads: g } = tf.variableGrads(() => {
+        const logits = model.forward(x, { training: true, seed: dropoutSeed }).logits;
+        const up = tf.image.resizeBilinear(logits, [x.shape[1], x.shape[2]], false, true);
+        return lossFn(up, y);
+      }, trainable);
+      const lv = value.dataSync()[0]!;
+      if (!Number.isFinite(lv))
+        throw new Error(`loss is ${lv} at step ${step}: lower optim.lr or check the data`);
+      stepLoss += lv / cfg.optim.accumulate;
+      for (const [name, t] of Object.entries(g)) {
+        const key = varKey.get(name)!;
+        const scaled = cfg.optim.accumulate > 1 ? t.div(cfg.optim.accumulate) : t;
+        if (scaled !== t) t.dispose();
+        const prev = grads.get(key);
+        if (prev) {
+          grads.set(key, prev.add(scaled));
+          prev.dispose();
+          scaled.dispose();
+        } else grads.set(key, scaled);
+      }
+      tf.dispose([x, y, value]);
+    }
+    let gradNorm: number | undefined;
+    if (cfg.optim.clipGradNorm) {
+      const clipped = clipGradNorm(grads, cfg.optim.clipGradNorm);
+      grads = clipped.grads;
+      gradNorm = clipped.norm;
+    }
+    opt.step(grads);
+    for (const g of grads.values()) g.dispose();
+    const done = step + 1;
+    lossSum += stepLoss;
+    lossCount++;
+    if (done % cfg.logEvery === 0 || done === stopAt) {
+      const elapsed = (performance.now() - t0) / 1000;
+      await record({
+        type: 'train',
+        step: done,
+        loss: lossSum / lossCount,
+        lr: opt.lr,
+        ...(gradNorm != null ? { gradNorm } : {}),
+        stepsPerSec: (done - start) / elapsed,
+      });
+      lossSum = 0;
+      lossCount = 0;
+    }
+    if (!opts.quiet) progress.update(done, { loss: stepLoss, lr: opt.lr }, done === stopAt);
+    if (done % cfg.valEvery === 0 || done === cfg.steps) lastVal = (await runValidation(done)) ?? lastVal;
+    if (done % cfg.saveEvery === 0 || done === stopAt) await saveCheckpoint(done);
+  }
+  if (!opts.quiet) progress.done();
+  if (stopAt === cfg.steps) {
+    // The delivered model: the best validated one, else the last.
+    const bestPtr = await readPointer(cfg.out, 'best.json');
+    const { model: finalModel } = bestPtr ? await loadSegformer(bestPtr.dir) : { model };
+    await commitFolder(
+      cfg.out,
+      'model',
+      'model.json',
+      (dir) => saveSegformer(finalModel, dir, { preprocessor: PREPROCESSOR }),
+      {
+        from: bestPtr ? 'best' : 'last',
+      },
+    );
+    if (finalModel !== model) finalModel.dispose();
+    await writeRunPictures(cfg.out, history, [], stopAt, cfg.model.numLabels);
+  }
+  opt.dispose();
+  model.dispose();
+  return { out: cfg.out, step: stopAt, best, lastVal };
+}
