@@ -1,0 +1,633 @@
+/**
+ * Whole-slide inference: tissue mask → grid of overlapping tiles at the target resolution (only where there is
+ * tissue) → model → probabilities blended with the smooth window → argmax → OME-Zarr label image, chunk by chunk.
+ *
+ * Memory is bounded by the tile pipeline, not the slide: the output grid is processed in vertical stripes of at
+ * most `stripeWidth` pixels, each top to bottom in bands one chunk high. Only the bands that pending tiles still
+ * touch hold probability accumulators; a band is argmaxed and handed to the label writer as soon as no later tile
+ * can reach it. Tiles straddling a stripe border are run once for each stripe (counted in the summary), which
+ * keeps memory independent of both slide dimensions. Reads run ahead of the model (bounded prefetch; decoding in
+ * the slide's worker pool) and the next batch starts in ONNX Runtime while the previous one is blended.
+ *
+ * Label values are class index + 1; 0 marks pixels no tile covered (background outside the tissue mask).
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import sharp from 'sharp';
+import * as zarr from 'zarrita';
+import { toGeoJSON } from '../annotations/geojson.ts';
+import { detectTissue } from '../patching/tissue.ts';
+import { openSlide } from '../slide/index.ts';
+import type { RGBAImage, Slide } from '../slide/types.ts';
+import { FolderStore } from '../slide/zarr/store.ts';
+import { overlay } from '../viz/masks.ts';
+import { classColour } from '../viz/palette.ts';
+import { writePNG } from '../viz/png.ts';
+import { labelPolygons } from './contours.ts';
+import { createLabelWriter, type OmeZarrLabelWriter } from './omezarr-writer.ts';
+import { blendWindow, tileOrigins } from './sliding.ts';
+import { upsampledSoftmax } from './tile-probs.ts';
+import { type InferBackend, loadTileRunner, type TileLogits, type TileRunner } from './tile-runner.ts';
+
+export interface InferProgress {
+  tilesDone: number;
+  tilesTotal: number;
+  chunksWritten: number;
+  tilesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface InferSlideOptions {
+  /** Checkpoint folder (config.json + safetensors) or an .onnx file. */
+  model: string;
+  /** Output folder. */
+  out: string;
+  /** Output resolution in µm per pixel (default 0.5). */
+  mpp?: number;
+  tile?: number;
+  overlap?: number;
+  batch?: number;
+  backend?: InferBackend;
+  resume?: boolean;
+  /** Base name of the outputs (default: the slide's file name without extension). */
+  name?: string;
+  /** Level-0 µm per pixel when the slide does not say (or to override it). */
+  slideMpp?: number;
+  /** 'auto' (default): tiles only where the tissue mask has tissue; 'all': every tile. */
+  tissue?: 'auto' | 'all';
+  /** Label chunk edge (default 512). */
+  chunkSize?: number;
+  /** Widest stripe of the output grid processed at once (default 8192 px; rounded to chunks). */
+  stripeWidth?: number;
+  /** Tiles read ahead of the model (default 3 × batch). */
+  prefetch?: number;
+  /** Decode workers of the slide reader (default 'auto'). */
+  decodeWorkers?: number | 'auto';
+  /** ONNX Runtime threads (default: all cores). */
+  threads?: number;
+  /** Stop between batches (chunks already written stay; resume continues from them). */
+  signal?: AbortSignal;
+  onProgress?: (p: InferProgress) => void;
+  /** Progress lines (default: stderr, at most once a second). Pass null for silence. */
+  log?: ((line: string) => void) | null;
+  /** Use this runner instead of loading `model` (lets cohorts reuse one session). */
+  runner?: TileRunner;
+}
+
+export interface InferSummary {
+  slide: string;
+  name: string;
+  format: string;
+  slideWidth: number;
+  slideHeight: number;
+  slideMpp: number;
+  mpp: number;
+  grid: { width: number; height: number; chunkSize: number };
+  tile: number;
+  overlap: number;
+  batch: number;
+  backend: InferBackend;
+  classes: string[];
+  /** Per class: label value, pixel count at the output mpp and area in µm² (pixels × mpp²). */
+  areas: Record<string, { label: number; pixels: number; um2: number }>;
+  /** Pixels no tile covered (label 0). */
+  unlabelledPixels: number;
+  tiles: {
+    grid: number;
+    tissue: number;
+    computed: number;
+    /** Extra runs of tiles that straddle a stripe border. */
+    recomputedAtStripeBorders: number;
+    skippedResumed: number;
+  };
+  chunks: { written: number; resumed: number; total: number };
+  timings: { tissueSeconds: number; inferenceSeconds: number; outputsSeconds: number; totalSeconds: number };
+  tilesPerSecond: number;
+  outputs: { labels: string; overlay: string; geojson: string; summary: string };
+}
+
+interface TileJob {
+  x: number;
+  y: number;
+}
+
+interface Band {
+  acc: Float32Array;
+  wsum: Float32Array;
+}
+
+export class InferAbortedError extends Error {
+  override name = 'InferAbortedError';
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Summed-area table of a 0/1 mask, for "any tissue in this rectangle" queries. */
+function integral(mask: Uint8Array, w: number, h: number): Int32Array {
+  const s = new Int32Array((w + 1) * (h + 1));
+  for (let y = 0; y < h; y++) {
+    let row = 0;
+    for (let x = 0; x < w; x++) {
+      row += mask[y * w + x]! ? 1 : 0;
+      s[(y + 1) * (w + 1) + x + 1] = s[y * (w + 1) + x + 1]! + row;
+    }
+  }
+  return s;
+}
+
+/** RGBA tile → NCHW float32 (rescale + normalise), composited over white where transparent (outside the slide). */
+function fillPixels(
+  img: RGBAImage,
+  tile: number,
+  dst: Float32Array,
+  offsetItem: number,
+  runner: TileRunner,
+): void {
+  const plane = tile * tile;
+  const base = offsetItem * 3 * plane;
+  const d = img.data;
+  const [s0, s1, s2] = runner.scale;
+  const [o0, o1, o2] = runner.offset;
+  for (let y = 0; y < tile; y++) {
+    for (let x = 0; x < tile; x++) {
+      const q = y * tile + x;
+      let r = 255;
+      let g = 255;
+      let b = 255;
+      if (x < img.width && y < img.height) {
+        const p = (y * img.width + x) * 4;
+        const a = d[p + 3]!;
+        if (a === 255) {
+          r = d[p]!;
+          g = d[p + 1]!;
+          b = d[p + 2]!;
+        } else {
+          const k = 255 - a;
+          r = Math.round((d[p]! * a + 255 * k) / 255);
+          g = Math.round((d[p + 1]! * a + 255 * k) / 255);
+          b = Math.round((d[p + 2]! * a + 255 * k) / 255);
+        }
+      }
+      dst[base + q] = r * s0 + o0;
+      dst[base + plane + q] = g * s1 + o1;
+      dst[base + 2 * plane + q] = b * s2 + o2;
+    }
+  }
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(tmp, path);
+}
+
+/** Name of a slide's outputs: its file name without extension(s). */
+export function slideBaseName(path: string): string {
+  let b = basename(path.replace(/[/\\]+$/, ''));
+  for (let i = 0; i < 2; i++) {
+    const e = extname(b);
+    if (e && /^\.(svs|tif|tiff|ome|zarr|ndpi|png|jpe?g|mrxs|scn|bif|vms)$/i.test(e))
+      b = b.slice(0, -e.length);
+  }
+  return b.replace(/[^A-Za-z0-9._-]/g, '_') || 'slide';
+}
+
+/** Reads a tile of the output grid: a level-0 window scaled to tile × tile pixels at the target resolution. */
+function tileReader(slide: Slide, ds: number, mpp: number, useSlideMpp: boolean) {
+  return async (ox: number, oy: number, tile: number): Promise<RGBAImage> => {
+    const x = Math.round(ox * ds);
+    const y = Math.round(oy * ds);
+    if (Math.abs(ds - 1) < 1e-9) return slide.readRegion({ x, y, level: 0, width: tile, height: tile });
+    if (useSlideMpp) return slide.readRegionAtMpp({ x, y, mpp, width: tile, height: tile });
+    const level = slide.getBestLevelForDownsample(ds);
+    const lds = slide.levels[level]!.downsample;
+    const size = Math.ceil((tile * ds) / lds);
+    const region = await slide.readRegion({ x, y, level, width: size, height: size });
+    const data = await sharp(region.data, { raw: { width: size, height: size, channels: 4 } })
+      .resize({ width: tile, height: tile, fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: tile, height: tile };
+  };
+}
+
+/** Segments a whole slide; see the module comment. Returns (and writes) the summary. */
+export async function inferSlide(slidePath: string, o: InferSlideOptions): Promise<InferSummary> {
+  const t0 = performance.now();
+  const mpp = o.mpp ?? 0.5;
+  if (!(mpp > 0)) throw new Error(`mpp must be positive, got ${mpp}`);
+  const tile = positiveInt('tile', o.tile ?? 512);
+  const overlap = o.overlap ?? 64;
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tile)
+    throw new Error(`overlap must be an integer in [0, tile), got ${overlap}`);
+  const batch = positiveInt('batch', o.batch ?? 1);
+  const cs = positiveInt('chunkSize', o.chunkSize ?? 512);
+  const stripeChunks = Math.max(1, Math.floor((o.stripeWidth ?? 8192) / cs));
+  const prefetch = Math.max(batch, o.prefetch ?? 3 * batch);
+  const name = o.name ?? slideBaseName(slidePath);
+  const log = o.log === null ? () => {} : (o.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
+
+  await mkdir(o.out, { recursive: true });
+  const slide = await openSlide(slidePath, { workers: o.decodeWorkers ?? 'auto' });
+  const ownRunner = !o.runner;
+  let runner: TileRunner | undefined = o.runner;
+  try {
+    const slideMpp = o.slideMpp ?? slide.mpp?.x;
+    if (!slideMpp)
+      throw new Error(`${slidePath}: the slide does not state its resolution (mpp); pass --slide-mpp`);
+    const W0 = slide.levels[0]!.width;
+    const H0 = slide.levels[0]!.height;
+    const ds = mpp / slideMpp;
+    const W = Math.max(1, Math.round(W0 / ds));
+    const H = Math.max(1, Math.round(H0 / ds));
+    runner ??= await loadTileRunner(o.model, {
+      backend: o.backend,
+      cacheDir: join(o.out, '.cache'),
+      threads: o.threads,
+    });
+    const C = runner.numLabels;
+    if (C > 254) throw new Error(`${o.model}: ${C} classes do not fit 8-bit labels`);
+
+    // Tissue → the tiles to run.
+    const tTissue = performance.now();
+    const stride = tile - overlap;
+    const xs = tileOrigins(W, tile, stride);
+    const ys = tileOrigins(H, tile, stride);
+    let hasTissue = (_x: number, _y: number) => true;
+    if ((o.tissue ?? 'auto') === 'auto') {
+      const tissue = await detectTissue(slide);
+      const sat = integral(tissue.mask, tissue.width, tissue.height);
+      const fx = tissue.width / W;
+      const fy = tissue.height / H;
+      const tw = tissue.width + 1;
+      hasTissue = (x, y) => {
+        const x0 = Math.max(0, Math.floor(x * fx));
+        const y0 = Math.max(0, Math.floor(y * fy));
+        const x1 = Math.min(tissue.width, Math.ceil((x + tile) * fx));
+        const y1 = Math.min(tissue.height, Math.ceil((y + tile) * fy));
+        if (x1 <= x0 || y1 <= y0) return false;
+        return sat[y1 * tw + x1]! - sat[y0 * tw + x1]! - sat[y1 * tw + x0]! + sat[y0 * tw + x0]! > 0;
+      };
+    }
+    const tissueTiles: TileJob[] = [];
+    for (const y of ys) for (const x of xs) if (hasTissue(x, y)) tissueTiles.push({ x, y });
+    const tissueSeconds = (performance.now() - tTissue) / 1000;
+
+    const labelNames = ['unlabelled', ...runner.classNames];
+    const colors: Record<number, [number, number, number, number]> = { 0: [0, 0, 0, 0] };
+    for (let c = 0; c < C; c++)
+      colors[c + 1] = [...classColour(c + 1), 255] as [number, number, number, number];
+    const imagePath = join(o.out, `${name}.ome.zarr`);
+    const w: OmeZarrLabelWriter = await createLabelWriter({
+      imagePath,
+      name: 'segmentation',
+      width: W,
+      height: H,
+      chunkSize: cs,
+      classNames: labelNames,
+      colors,
+      downsample: ds,
+      resume: o.resume ?? false,
+    });
+    const cols = Math.ceil(W / cs);
+    const rows = Math.ceil(H / cs);
+    const chunkDone = (cx: number, cy: number) =>
+      w.isTileDone(cx * cs, cy * cs, Math.min(cs, W - cx * cs), Math.min(cs, H - cy * cs));
+
+    const window = blendWindow(tile, overlap);
+    const read = tileReader(slide, ds, mpp, o.slideMpp === undefined);
+    const tInfer = performance.now();
+    let tilesDone = 0;
+    let computed = 0;
+    let recomputed = 0;
+    let skippedResumed = 0;
+    let chunksWritten = 0;
+    // Work estimate for progress: every tissue tile of every stripe it touches.
+    const stripes: [number, number][] = [];
+    for (let c0 = 0; c0 < cols; c0 += stripeChunks)
+      stripes.push([c0 * cs, Math.min(W, (c0 + stripeChunks) * cs)]);
+    const stripeTiles = stripes.map(([X0, X1]) => tissueTiles.filter((t) => t.x + tile > X0 && t.x < X1));
+    const tilesTotal = stripeTiles.reduce((a, s) => a + s.length, 0);
+    let lastLog = 0;
+    const report = (force = false) => {
+      const elapsed = (performance.now() - tInfer) / 1000;
+      const rate = computed / Math.max(elapsed, 1e-9);
+      const left = tilesTotal - tilesDone;
+      const p: InferProgress = {
+        tilesDone,
+        tilesTotal,
+        chunksWritten,
+        tilesPerSecond: rate,
+        etaSeconds: rate > 0 ? left / rate : Number.POSITIVE_INFINITY,
+      };
+      o.onProgress?.(p);
+      const now = performance.now();
+      if (force || now - lastLog > 1000) {
+        lastLog = now;
+        const pct = tilesTotal ? ((100 * tilesDone) / tilesTotal).toFixed(1) : '100.0';
+        const eta = Number.isFinite(p.etaSeconds) ? `${p.etaSeconds.toFixed(0)}s` : '?';
+        log(
+          `infer ${name}: ${tilesDone}/${tilesTotal} tiles (${pct}%) ${rate.toFixed(2)} tiles/s ETA ${eta}`,
+        );
+      }
+    };
+    const pendingWrites = new Set<Promise<void>>();
+    const track = (p: Promise<void>) => {
+      pendingWrites.add(p);
+      p.then(
+        () => pendingWrites.delete(p),
+        () => {},
+      );
+    };
+
+    for (let s = 0; s < stripes.length; s++) {
+      const [X0, X1] = stripes[s]!;
+      const sw = X1 - X0;
+      const c0 = X0 / cs;
+      const c1 = Math.ceil(X1 / cs);
+      const bands = new Map<number, Band>();
+      const bandOf = (r: number): Band => {
+        let b = bands.get(r);
+        if (!b) {
+          const h = Math.min(cs, H - r * cs);
+          b = { acc: new Float32Array(sw * h * C), wsum: new Float32Array(sw * h) };
+          bands.set(r, b);
+        }
+        return b;
+      };
+      const rowDone = (r: number) => {
+        for (let cx = c0; cx < c1; cx++) if (!chunkDone(cx, r)) return false;
+        return true;
+      };
+      // Tiles whose every chunk (in this stripe) is on disk already are not run again.
+      const jobs: TileJob[] = [];
+      for (const t of stripeTiles[s]!) {
+        let done = true;
+        for (let r = Math.floor(t.y / cs); r <= Math.floor((Math.min(H, t.y + tile) - 1) / cs) && done; r++) {
+          for (
+            let cx = Math.max(c0, Math.floor(t.x / cs));
+            cx <= Math.min(c1 - 1, Math.floor((t.x + tile - 1) / cs));
+            cx++
+          ) {
+            if (!chunkDone(cx, r)) {
+              done = false;
+              break;
+            }
+          }
+        }
+        if (done) {
+          skippedResumed++;
+          tilesDone++;
+        } else jobs.push(t);
+      }
+
+      let nextRow = 0;
+      /** Argmax and write every band that no tile from `beforeY` on can reach. */
+      const flushRows = (beforeY: number) => {
+        while (nextRow < rows && (nextRow + 1) * cs <= beforeY) {
+          const r = nextRow++;
+          const band = bands.get(r);
+          bands.delete(r);
+          if (rowDone(r)) continue;
+          const h = Math.min(cs, H - r * cs);
+          for (let cx = c0; cx < c1; cx++) {
+            if (chunkDone(cx, r)) continue;
+            const cw = Math.min(cs, W - cx * cs);
+            const labels = new Uint8Array(cw * h);
+            if (band) {
+              const { acc, wsum } = band;
+              for (let y = 0; y < h; y++) {
+                for (let x = 0; x < cw; x++) {
+                  const i = y * sw + (cx * cs - X0) + x;
+                  if (wsum[i] === 0) continue;
+                  let best = 0;
+                  let bv = acc[i * C]!;
+                  for (let c = 1; c < C; c++) {
+                    if (acc[i * C + c]! > bv) {
+                      bv = acc[i * C + c]!;
+                      best = c;
+                    }
+                  }
+                  labels[y * cw + x] = best + 1;
+                }
+              }
+            }
+            chunksWritten++;
+            track(w.writeTile(cx * cs, r * cs, cw, h, labels));
+          }
+        }
+      };
+
+      const accumulate = (t: TileJob, probs: Float32Array) => {
+        const xa = Math.max(t.x, X0);
+        const xb = Math.min(t.x + tile, X1);
+        const yb = Math.min(t.y + tile, H);
+        for (let gy = t.y; gy < yb; gy++) {
+          const r = Math.floor(gy / cs);
+          const band = bandOf(r);
+          const ly = gy - r * cs;
+          const ty = gy - t.y;
+          for (let gx = xa; gx < xb; gx++) {
+            const tx = gx - t.x;
+            const wgt = window[ty * tile + tx]!;
+            const i = ly * sw + (gx - X0);
+            band.wsum[i] += wgt;
+            const src = (ty * tile + tx) * C;
+            for (let c = 0; c < C; c++) band.acc[i * C + c] += wgt * probs[src + c]!;
+          }
+        }
+      };
+
+      // Bounded read-ahead: reads for the next `prefetch` tiles are in flight while the model runs.
+      const reads: Promise<RGBAImage>[] = [];
+      let issued = 0;
+      const topUp = () => {
+        while (issued < jobs.length && reads.length < prefetch) {
+          const t = jobs[issued++]!;
+          const p = read(t.x, t.y, tile);
+          p.catch(() => {});
+          reads.push(p);
+        }
+      };
+      const runBatch = async (start: number): Promise<{ jobs: TileJob[]; logits: TileLogits }> => {
+        const group = jobs.slice(start, start + batch);
+        const pixels = new Float32Array(group.length * 3 * tile * tile);
+        for (let b = 0; b < group.length; b++) {
+          topUp();
+          const img = await reads.shift()!;
+          fillPixels(img, tile, pixels, b, runner!);
+        }
+        topUp();
+        return { jobs: group, logits: await runner!.run(pixels, group.length, tile, tile) };
+      };
+      topUp();
+      let probs: Float32Array | undefined;
+      let inflight = jobs.length > 0 ? runBatch(0) : null;
+      for (let start = 0; inflight; start += batch) {
+        const { jobs: group, logits } = await inflight;
+        if (o.signal?.aborted) {
+          await Promise.all(pendingWrites);
+          throw new InferAbortedError(`${slidePath}: inference aborted`);
+        }
+        // The next batch reads and runs while this one is blended.
+        inflight = start + batch < jobs.length ? runBatch(start + batch) : null;
+        for (let b = 0; b < group.length; b++) {
+          const t = group[b]!;
+          probs = upsampledSoftmax(logits.data, logits, b, tile, tile, probs);
+          accumulate(t, probs);
+          tilesDone++;
+          computed++;
+          if (t.x < X0) recomputed++;
+        }
+        const next = inflight ? jobs[start + batch] : undefined;
+        flushRows(next ? next.y : Number.POSITIVE_INFINITY);
+        report();
+        // Writing is asynchronous, but bounded: never more than a stripe row of chunks queued.
+        if (pendingWrites.size > 2 * stripeChunks) await Promise.race(pendingWrites);
+      }
+      flushRows(Number.POSITIVE_INFINITY);
+      await Promise.all(pendingWrites);
+    }
+    report(true);
+    const inferenceSeconds = (performance.now() - tInfer) / 1000;
+
+    const tOut = performance.now();
+    const written = await w.finish();
+    const labelsPath = join(imagePath, 'labels', 'segmentation');
+    const overview = await labelOverview(labelsPath, W, H, cs, 2048, C);
+    const areas: InferSummary['areas'] = {};
+    runner.classNames.forEach((n, c) => {
+      const pixels = overview.counts[c + 1]!;
+      areas[n] = { label: c + 1, pixels, um2: pixels * mpp * mpp };
+    });
+
+    const thumb = await slide.thumbnail(1024);
+    const small = nearest(overview.mask, overview.width, overview.height, thumb.width, thumb.height);
+    const palette = Array.from({ length: C + 1 }, (_, k) => classColour(k));
+    const overlayPath = join(o.out, `${name}.overlay.png`);
+    await writePNG(
+      overlayPath,
+      overlay(thumb, { data: small, width: thumb.width, height: thumb.height }, palette, 0.45),
+    );
+
+    const names: Record<number, string> = {};
+    runner.classNames.forEach((n, c) => {
+      names[c + 1] = n;
+    });
+    const polygons = labelPolygons(overview.mask, overview.width, overview.height, names, {
+      scaleX: W0 / overview.width,
+      scaleY: H0 / overview.height,
+    });
+    const colours: Record<string, [number, number, number]> = {};
+    runner.classNames.forEach((n, c) => {
+      colours[n] = classColour(c + 1);
+    });
+    const geojsonPath = join(o.out, `${name}.geojson`);
+    const gjTmp = `${geojsonPath}.tmp-${process.pid}`;
+    await writeFile(gjTmp, JSON.stringify(toGeoJSON(polygons, { colours })));
+    await rename(gjTmp, geojsonPath);
+    const outputsSeconds = (performance.now() - tOut) / 1000;
+
+    const summaryPath = join(o.out, `${name}.summary.json`);
+    const summary: InferSummary = {
+      slide: slidePath,
+      name,
+      format: slide.format,
+      slideWidth: W0,
+      slideHeight: H0,
+      slideMpp,
+      mpp,
+      grid: { width: W, height: H, chunkSize: cs },
+      tile,
+      overlap,
+      batch,
+      backend: runner.backend,
+      classes: runner.classNames,
+      areas,
+      unlabelledPixels: overview.counts[0]!,
+      tiles: {
+        grid: xs.length * ys.length,
+        tissue: tissueTiles.length,
+        computed,
+        recomputedAtStripeBorders: recomputed,
+        skippedResumed,
+      },
+      chunks: { written: written.chunksWritten, resumed: written.chunksResumed, total: cols * rows },
+      timings: {
+        tissueSeconds,
+        inferenceSeconds,
+        outputsSeconds,
+        totalSeconds: (performance.now() - t0) / 1000,
+      },
+      tilesPerSecond: computed / Math.max(inferenceSeconds, 1e-9),
+      outputs: { labels: labelsPath, overlay: overlayPath, geojson: geojsonPath, summary: summaryPath },
+    };
+    await writeJsonAtomic(summaryPath, summary);
+    return summary;
+  } finally {
+    // An interrupted writer is dropped unfinished: the chunks it wrote are what resume keeps.
+    if (ownRunner) await runner?.release().catch(() => {});
+    await slide.close().catch(() => {});
+  }
+}
+
+/** Nearest-neighbour resize of a label map. */
+function nearest(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+  const out = new Uint8Array(dw * dh);
+  for (let y = 0; y < dh; y++) {
+    const sy = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh));
+    for (let x = 0; x < dw; x++)
+      out[y * dw + x] = src[sy * sw + Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw))]!;
+  }
+  return out;
+}
+
+/**
+ * Reads level 0 of the written label image back chunk by chunk: exact per-label pixel counts and a
+ * nearest-neighbour overview whose longest side is at most `maxSize` (for the overlay and the polygons).
+ */
+export async function labelOverview(
+  labelsPath: string,
+  W: number,
+  H: number,
+  cs: number,
+  maxSize: number,
+  numLabels: number,
+): Promise<{ mask: Uint8Array; width: number; height: number; counts: number[] }> {
+  const f = Math.max(1, Math.max(W, H) / maxSize);
+  const ow = Math.max(1, Math.round(W / f));
+  const oh = Math.max(1, Math.round(H / f));
+  const mask = new Uint8Array(ow * oh);
+  const counts = new Array(numLabels + 1).fill(0) as number[];
+  const arr = await zarr
+    .open(new FolderStore(labelsPath), { kind: 'group' })
+    .then((g) => zarr.open(g.resolve('0'), { kind: 'array' }));
+  const sxOf = (x: number) => Math.min(W - 1, Math.floor((x + 0.5) * (W / ow)));
+  const syOf = (y: number) => Math.min(H - 1, Math.floor((y + 0.5) * (H / oh)));
+  for (let y0 = 0; y0 < H; y0 += cs) {
+    const h = Math.min(cs, H - y0);
+    for (let x0 = 0; x0 < W; x0 += cs) {
+      const w = Math.min(cs, W - x0);
+      const chunk = (await zarr.get(arr, [zarr.slice(y0, y0 + h), zarr.slice(x0, x0 + w)])) as {
+        data: Uint8Array;
+      };
+      const d = chunk.data;
+      for (let i = 0; i < d.length; i++) counts[d[i]!] = (counts[d[i]!] ?? 0) + 1;
+      for (let oy = Math.ceil(((y0 + 0.5) * oh) / H - 0.5); oy < oh; oy++) {
+        const sy = syOf(oy);
+        if (sy < y0) continue;
+        if (sy >= y0 + h) break;
+        for (let ox = Math.max(0, Math.floor((x0 * ow) / W) - 1); ox < ow; ox++) {
+          const sx = sxOf(ox);
+          if (sx < x0) continue;
+          if (sx >= x0 + w) break;
+          mask[oy * ow + ox] = d[(sy - y0) * w + (sx - x0)]!;
+        }
+      }
+    }
+  }
+  return { mask, width: ow, height: oh, counts };
+}
