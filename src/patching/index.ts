@@ -5,6 +5,7 @@ export {
   imageSlide,
   openImageAsSlide,
 } from './image-slide.ts';
+export { writeContactSheet, writeMaskPng, writePatchOverview, writeTissueOverlayPng } from './preview.ts';
 export { createRng, mixSeed, type Rng } from './random.ts';
 export {
   createSampler,
@@ -37,6 +38,7 @@ export {
 export {
   detectTissue,
   detectTissueInImage,
+  detectTissueWithView,
   lowResolutionView,
   medianFilter,
   otsuThreshold,

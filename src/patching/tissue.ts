@@ -292,6 +292,14 @@ export async function lowResolutionView(
 
 /** Tissue mask of a slide, computed on a view whose longest side is about `maxSize` px. */
 export async function detectTissue(slide: Slide, options: TissueOptions = {}): Promise<TissueMask> {
+  return (await detectTissueWithView(slide, options)).tissue;
+}
+
+/** detectTissue, also returning the low-resolution RGBA view the mask was computed on (for overlays). */
+export async function detectTissueWithView(
+  slide: Slide,
+  options: TissueOptions = {},
+): Promise<{ tissue: TissueMask; view: RGBAImage }> {
   const maxSize = options.maxSize ?? DEFAULTS.maxSize;
   if (!(maxSize >= 16)) throw new Error(`tissue detection: maxSize must be ≥ 16, got ${maxSize}`);
   const { image, level } = await lowResolutionView(slide, maxSize);
@@ -300,14 +308,17 @@ export async function detectTissue(slide: Slide, options: TissueOptions = {}): P
   const downsample = slideWidth / image.width;
   const { mask, threshold } = detectTissueInImage({ ...image, channels: 4 }, downsample, options);
   return {
-    mask,
-    width: image.width,
-    height: image.height,
-    downsample,
-    threshold,
-    slideWidth,
-    slideHeight,
-    level,
+    tissue: {
+      mask,
+      width: image.width,
+      height: image.height,
+      downsample,
+      threshold,
+      slideWidth,
+      slideHeight,
+      level,
+    },
+    view: image,
   };
 }
 
