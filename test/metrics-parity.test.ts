@@ -57,7 +57,7 @@ const segCases = cases.filter((c): c is SegCase => c.kind === 'segmentation');
 const clsCases = cases.filter((c): c is ClsCase => c.kind === 'classification');
 
 test('fixture has segmentation and classification cases', () => {
-  assert.ok(segCases.length >= 5 && clsCases.length >= 3);
+  assert.ok(segCases.length >= 5 && clsCases.length >= 3, 'fixture cases present');
 });
 
 segCases.forEach((c, index) => {
