@@ -6,53 +6,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openSlide, SlideError } from '../src/slide/index.ts';
 import { fixture } from './fixtures.ts';
+import { craftTiff, type Entry } from './slide-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'slideseg-bad-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-type Entry = [tag: number, type: 3 | 4, values: number[]];
-
-/** A little-endian classic TIFF with one IFD at byte 8 (plus `extra` bytes of pixel data after it). */
-function craftTiff(entries: Entry[], opts: { nextIfd?: number; extra?: number } = {}): Uint8Array {
-  const sorted = [...entries].sort((a, b) => a[0] - b[0]);
-  const ifdSize = 2 + sorted.length * 12 + 4;
-  let outOfLine = 8 + ifdSize;
-  const blobs: { at: number; type: number; values: number[] }[] = [];
-  const buf = new Uint8Array(
-    outOfLine +
-      sorted.reduce(
-        (n, [, t, v]) => n + (v.length * (t === 3 ? 2 : 4) > 4 ? v.length * (t === 3 ? 2 : 4) : 0),
-        0,
-      ) +
-      (opts.extra ?? 0),
-  );
-  const dv = new DataView(buf.buffer);
-  buf.set([0x49, 0x49, 42, 0]);
-  dv.setUint32(4, 8, true);
-  dv.setUint16(8, sorted.length, true);
-  sorted.forEach(([tag, type, values], i) => {
-    const p = 10 + i * 12;
-    const size = type === 3 ? 2 : 4;
-    dv.setUint16(p, tag, true);
-    dv.setUint16(p + 2, type, true);
-    dv.setUint32(p + 4, values.length, true);
-    let at = p + 8;
-    if (values.length * size > 4) {
-      dv.setUint32(p + 8, outOfLine, true);
-      at = outOfLine;
-      outOfLine += values.length * size;
-    }
-    blobs.push({ at, type, values });
-  });
-  for (const { at, type, values } of blobs) {
-    values.forEach((v, i) => {
-      if (type === 3) dv.setUint16(at + i * 2, v, true);
-      else dv.setUint32(at + i * 4, v, true);
-    });
-  }
-  dv.setUint32(10 + sorted.length * 12, opts.nextIfd ?? 0, true);
-  return buf;
-}
 
 function tiledRgb(
   width: number,

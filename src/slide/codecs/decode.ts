@@ -293,9 +293,10 @@ async function decodeJp2kBlock(job: BlockJob): Promise<Uint8Array> {
       const Y = src[p * c];
       const cb = src[p * c + 1] - 128;
       const cr = src[p * c + 2] - 128;
-      rgba[p * 4] = clamp(Y + 1.402 * cr);
-      rgba[p * 4 + 1] = clamp(Y - 0.344136 * cb - 0.714136 * cr);
-      rgba[p * 4 + 2] = clamp(Y + 1.772 * cb);
+      // OpenSlide's table-driven conversion: each chroma term rounded on its own, then added to Y.
+      rgba[p * 4] = clamp(Y + Math.round(1.402 * cr));
+      rgba[p * 4 + 1] = clamp(Y + Math.round(-0.34414 * cb - 0.71414 * cr));
+      rgba[p * 4 + 2] = clamp(Y + Math.round(1.772 * cb));
       rgba[p * 4 + 3] = 255;
     }
   } else {
