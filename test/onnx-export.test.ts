@@ -61,6 +61,17 @@ describe('exportSegformerOnnx matches PyTorch logits', () => {
     assert.ok(diff <= 2e-3, `fp16 max abs diff ${diff}`);
   });
 
+  test('segformer-b0: folded decoder (fewer parameters, same logits) within 1e-4', async () => {
+    const out = join(work, 'b0-folded.onnx');
+    const result = await exportSegformerOnnx(fixture('segformer', 'segformer-b0'), out, {
+      foldDecoder: true,
+    });
+    // Gone: the (4·256 → 256) fuse weight and the four projection biases (the faithful graph has 3,715,173).
+    assert.equal(result.parameters, 3_715_173 - 4 * 256 * 256 - 4 * 256);
+    const diff = await runFixture('segformer-b0', out);
+    assert.ok(diff <= 1e-4, `folded: max abs diff ${diff}`);
+  });
+
   test('segformer-tiny-odd: opset 20 (Gelu op) within 1e-4', async () => {
     const out = join(work, 'odd-opset20.onnx');
     const result = await exportSegformerOnnx(fixture('segformer', 'segformer-tiny-odd'), out, { opset: 20 });

@@ -28,6 +28,12 @@ export interface ExportOptions {
   fp16?: boolean;
   /** ONNX opset, ≥ 17 (LayerNormalization). From 20 on, GELU is the Gelu op; below, exact Erf form. */
   opset?: number;
+  /**
+   * Fold each stage's decoder projection into the fuse convolution (exact algebra, float rounding aside):
+   * skips the n·d → d convolution at stage-1 resolution, roughly halving MiT-B0's work. Off by default so the
+   * graph mirrors the PyTorch module.
+   */
+  foldDecoder?: boolean;
 }
 
 export interface ExportResult {
@@ -54,7 +60,7 @@ export function buildSegformerOnnx(
   const arch = parseSegformerConfig(checkpoint.config, `${source}/config.json`);
   const weights = new WeightReader(checkpoint.weights, `${source} weights`);
   const g = new GraphBuilder({ fp16Weights: options.fp16 });
-  new SegformerGraph(g, arch, weights, opset).build();
+  new SegformerGraph(g, arch, weights, opset, options.foldDecoder ?? false).build();
   const model = g.encode({
     graphName: 'SegformerForSemanticSegmentation',
     opset,
@@ -105,6 +111,7 @@ class SegformerGraph {
     private readonly arch: SegformerArchitecture,
     private readonly w: WeightReader,
     private readonly opset: number,
+    private readonly foldDecoder: boolean,
   ) {}
 
   build(): string {
@@ -191,60 +198,132 @@ class SegformerGraph {
   private decodeHead(stages: { map: string; channels: number }[]): string {
     const { g, arch } = this;
     const d = arch.decoderHiddenSize;
-    const stage1Size = g.node('Shape', [stages[0]!.map], { start: 2, end: 4 });
-    const upsampled = stages.map(({ map, channels }, i) => {
-      // SegformerMLP (flatten → Linear → back to a map) is a 1×1 convolution on the NCHW map.
-      const weight = this.w.get(`decode_head.linear_c.${i}.proj.weight`, [d, channels]);
-      const bias = this.w.get(`decode_head.linear_c.${i}.proj.bias`, [d]);
-      const projected = g.node('Conv', [
-        map,
-        g.weight(`decode_head.linear_c.${i}.proj.weight`, weight, [d, channels, 1, 1]),
-        g.weight(`decode_head.linear_c.${i}.proj.bias`, bias, [d]),
-      ]);
-      // Resizing stage 1 to its own size is the identity, so it is skipped.
-      if (i === 0) return projected;
-      const sizes = g.node('Concat', [g.node('Shape', [projected], { start: 0, end: 2 }), stage1Size], {
-        axis: 0,
-      });
-      return g.node('Resize', [projected, '', '', sizes], {
-        mode: 'linear',
-        coordinate_transformation_mode: 'half_pixel',
-      });
-    });
-    const fused = g.node('Concat', upsampled.reverse(), { axis: 1 });
-    const n = arch.hiddenSizes.length;
-    const fuseWeight = this.w.get('decode_head.linear_fuse.weight', [d, n * d, 1, 1]);
-    const gamma = this.w.get('decode_head.batch_norm.weight', [d]);
-    const beta = this.w.get('decode_head.batch_norm.bias', [d]);
-    const mean = this.w.get('decode_head.batch_norm.running_mean', [d]);
-    const variance = this.w.get('decode_head.batch_norm.running_var', [d]);
-    // Eval-mode BatchNorm is per-channel affine: y = (x - mean) * gamma / sqrt(var + eps) + beta.
-    const foldedWeight = new Float32Array(fuseWeight.length);
-    const foldedBias = new Float32Array(d);
-    for (let o = 0; o < d; o++) {
-      const scale = gamma[o]! / Math.sqrt(variance[o]! + arch.batchNormEps);
-      for (let i = 0; i < n * d; i++) foldedWeight[o * n * d + i] = fuseWeight[o * n * d + i]! * scale;
-      foldedBias[o] = beta[o]! - mean[o]! * scale;
-    }
-    const hidden = g.node('Relu', [
-      g.node('Conv', [
-        fused,
-        g.weight('decode_head.linear_fuse.weight.bn_folded', foldedWeight, [d, n * d, 1, 1]),
-        g.weight('decode_head.linear_fuse.bias.bn_folded', foldedBias, [d]),
-      ]),
-    ]);
+    const n = stages.length;
+    const fuse = this.batchNormFoldedFuse(n * d);
+    const hidden = this.foldDecoder ? this.foldedFusion(stages, fuse) : this.faithfulFusion(stages, fuse);
     const classifier = this.w.get('decode_head.classifier.weight', [arch.numLabels, d, 1, 1]);
     const classifierBias = this.w.get('decode_head.classifier.bias', [arch.numLabels]);
     return g.node(
       'Conv',
       [
-        hidden,
+        g.node('Relu', [hidden]),
         g.weight('decode_head.classifier.weight', classifier, [arch.numLabels, d, 1, 1]),
         g.weight('decode_head.classifier.bias', classifierBias, [arch.numLabels]),
       ],
       {},
       'logits',
     );
+  }
+
+  /**
+   * linear_fuse (1×1, no bias) followed by eval-mode BatchNorm, as one affine map [d, fanIn] + bias:
+   * BN is per-channel y = (x - mean) · gamma / sqrt(var + eps) + beta.
+   */
+  private batchNormFoldedFuse(fanIn: number): { weight: Float64Array; bias: Float64Array } {
+    const d = this.arch.decoderHiddenSize;
+    const fuseWeight = this.w.get('decode_head.linear_fuse.weight', [d, fanIn, 1, 1]);
+    const gamma = this.w.get('decode_head.batch_norm.weight', [d]);
+    const beta = this.w.get('decode_head.batch_norm.bias', [d]);
+    const mean = this.w.get('decode_head.batch_norm.running_mean', [d]);
+    const variance = this.w.get('decode_head.batch_norm.running_var', [d]);
+    const weight = new Float64Array(d * fanIn);
+    const bias = new Float64Array(d);
+    for (let o = 0; o < d; o++) {
+      const scale = gamma[o]! / Math.sqrt(variance[o]! + this.arch.batchNormEps);
+      for (let i = 0; i < fanIn; i++) weight[o * fanIn + i] = fuseWeight[o * fanIn + i]! * scale;
+      bias[o] = beta[o]! - mean[o]! * scale;
+    }
+    return { weight, bias };
+  }
+
+  /** Stage i's SegformerMLP projection: weight [d, channels] and bias [d]. */
+  private stageProjection(i: number, channels: number) {
+    const d = this.arch.decoderHiddenSize;
+    return {
+      weight: this.w.get(`decode_head.linear_c.${i}.proj.weight`, [d, channels]),
+      bias: this.w.get(`decode_head.linear_c.${i}.proj.bias`, [d]),
+    };
+  }
+
+  /** Bilinear (align_corners = False) resize of an NCHW map to the stage-1 size `size`. */
+  private resizeTo(map: string, size: string): string {
+    const { g } = this;
+    const sizes = g.node('Concat', [g.node('Shape', [map], { start: 0, end: 2 }), size], { axis: 0 });
+    return g.node('Resize', [map, '', '', sizes], {
+      mode: 'linear',
+      coordinate_transformation_mode: 'half_pixel',
+    });
+  }
+
+  /** The module as written: project each stage (a 1×1 conv), upsample, concat [c4, c3, c2, c1], fuse. */
+  private faithfulFusion(
+    stages: { map: string; channels: number }[],
+    fuse: { weight: Float64Array; bias: Float64Array },
+  ) {
+    const { g } = this;
+    const d = this.arch.decoderHiddenSize;
+    const stage1Size = g.node('Shape', [stages[0]!.map], { start: 2, end: 4 });
+    const upsampled = stages.map(({ map, channels }, i) => {
+      const { weight, bias } = this.stageProjection(i, channels);
+      const projected = g.node('Conv', [
+        map,
+        g.weight(`decode_head.linear_c.${i}.proj.weight`, weight, [d, channels, 1, 1]),
+        g.weight(`decode_head.linear_c.${i}.proj.bias`, bias, [d]),
+      ]);
+      // Resizing stage 1 to its own size is the identity, so it is skipped.
+      return i === 0 ? projected : this.resizeTo(projected, stage1Size);
+    });
+    const fanIn = stages.length * d;
+    return g.node('Conv', [
+      g.node('Concat', upsampled.reverse(), { axis: 1 }),
+      g.weight('decode_head.linear_fuse.weight.bn_folded', Float32Array.from(fuse.weight), [d, fanIn, 1, 1]),
+      g.weight('decode_head.linear_fuse.bias.bn_folded', Float32Array.from(fuse.bias), [d]),
+    ]);
+  }
+
+  /**
+   * The same function with the fuse conv distributed over the stages: since the projection, the resize (its
+   * weights sum to 1) and the fuse conv are all linear, fuse(concat(resize(P_i x_i + b_i))) =
+   * Σ_i resize((F_i P_i) x_i) + Σ_i F_i b_i + fuse bias. This drops the (n·d → d) conv at stage-1 resolution,
+   * about half the multiply-adds of MiT-B0 at 512×512; results differ from the faithful graph by float rounding.
+   */
+  private foldedFusion(
+    stages: { map: string; channels: number }[],
+    fuse: { weight: Float64Array; bias: Float64Array },
+  ) {
+    const { g } = this;
+    const d = this.arch.decoderHiddenSize;
+    const n = stages.length;
+    const fanIn = n * d;
+    const stage1Size = g.node('Shape', [stages[0]!.map], { start: 2, end: 4 });
+    const totalBias = Float64Array.from(fuse.bias);
+    const terms = stages.map(({ map, channels }, i) => {
+      const { weight: proj, bias } = this.stageProjection(i, channels);
+      // The concat puts stage i at block n-1-i of the fuse conv's input channels.
+      const offset = (n - 1 - i) * d;
+      const combined = new Float32Array(d * channels);
+      for (let o = 0; o < d; o++) {
+        const row = o * fanIn + offset;
+        for (let c = 0; c < channels; c++) {
+          let acc = 0;
+          for (let k = 0; k < d; k++) acc += fuse.weight[row + k]! * proj[k * channels + c]!;
+          combined[o * channels + c] = acc;
+        }
+        let acc = 0;
+        for (let k = 0; k < d; k++) acc += fuse.weight[row + k]! * bias[k]!;
+        totalBias[o]! += acc;
+      }
+      const projected = g.node('Conv', [
+        map,
+        g.weight(`decode_head.linear_c.${i}.proj.weight.fuse_folded`, combined, [d, channels, 1, 1]),
+      ]);
+      return i === 0 ? projected : this.resizeTo(projected, stage1Size);
+    });
+    const sum = g.node('Sum', terms);
+    return g.node('Add', [
+      sum,
+      g.weight('decode_head.fuse_bias.folded', Float32Array.from(totalBias), [1, d, 1, 1]),
+    ]);
   }
 
   /** nn.Linear on [B, N, in]: MatMul with the transposed weight, then Add bias; `scale` multiplies both. */
