@@ -1,0 +1,232 @@
+/**
+ * `slideseg predict`: one image through a SegFormer checkpoint folder. Writes the raw stride-4 logits
+ * (.npy, NCHW, exactly the decoder output), the class mask (logits bilinearly upsampled to the image size
+ * with align_corners=False, then argmax: Hugging Face's `post_process_semantic_segmentation`) and an
+ * overlay with a legend. Whole slides go through `slideseg infer`, which tiles them.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ready, tf } from '../../engine/index.ts';
+import { preprocessImage, type RGBImage, readImageRGB } from '../../image/index.ts';
+import { writeNpy } from '../../io/npy.ts';
+import {
+  loadPreprocessorConfig,
+  loadSegformer,
+  type PreprocessorConfig,
+  type Segformer,
+} from '../../models/segformer/index.ts';
+import { legendEntries, makePalette, overlay, withLegend, writeMaskPNG, writePNG } from '../../viz/index.ts';
+import { type Command, UsageError } from '../command.ts';
+
+const USAGE = `slideseg predict --model DIR IMAGE [--logits OUT.npy] [--mask OUT.png] [--overlay OUT.png] [options]
+
+Segments one image (PNG, JPEG, TIFF) with a Hugging Face SegFormer folder
+(config.json, model.safetensors, preprocessor_config.json) and prints the share of each class.
+
+  --model DIR          checkpoint folder
+  --logits OUT.npy     decoder logits, float32 NCHW [1, num_labels, ceil(H/4), ceil(W/4)]
+  --mask OUT.png       class index per pixel (8-bit grey PNG, image size)
+  --overlay OUT.png    classes blended over the image, with a legend
+  --alpha A            overlay opacity (default 0.5)
+  --strict             refuse images with transparency or 16-bit samples instead of converting them
+  --backend B          wasm (default), cpu or tensorflow
+  --verbose            print the backend, model size and timings
+
+Images are read as stored (no colour management). An opaque alpha channel is dropped; transparent pixels are
+composited on white; 16-bit samples are scaled by 1/257. Each conversion is reported on stderr.`;
+
+/** Attention memory (bytes) above which one forward pass is refused in favour of tiled inference. */
+const MAX_ATTENTION_BYTES = 2 ** 31;
+
+export interface PredictOptions {
+  model: string;
+  image: string;
+  logits?: string;
+  mask?: string;
+  overlay?: string;
+  alpha?: number;
+  strict?: boolean;
+  backend?: string;
+  /** Where progress and notes go (default: stderr). */
+  log?: (line: string) => void;
+  verbose?: boolean;
+}
+
+export interface PredictResult {
+  backend: string;
+  width: number;
+  height: number;
+  numLabels: number;
+  /** Class names (config id2label) by index. */
+  labels: string[];
+  /** Decoder logits, NCHW [1, numLabels, ceil(H/4), ceil(W/4)]. */
+  logits: { data: Float32Array; shape: [1, number, number, number] };
+  /** Class per pixel at the image size, row-major. */
+  mask: Uint8Array | Int32Array;
+  /** Pixels per class. */
+  counts: number[];
+  /** Conversions applied to the input image. */
+  notes: string[];
+}
+
+/** Checks the folder and its files up front so each problem gets one clear line. */
+function checkModelFolder(dir: string): void {
+  if (!existsSync(dir)) throw new Error(`${dir}: model folder not found`);
+  if (!statSync(dir).isDirectory())
+    throw new Error(`${dir}: --model must be a checkpoint folder, not a file`);
+  if (!existsSync(join(dir, 'config.json'))) {
+    throw new Error(`${dir}: no config.json (a SegFormer folder holds config.json and model.safetensors)`);
+  }
+}
+
+/** The preprocessing of the folder, or HF's normalisation at native size when it has none (noted). */
+async function preprocessingOf(
+  dir: string,
+  notes: string[],
+): Promise<PreprocessorConfig | Record<string, never>> {
+  if (existsSync(join(dir, 'preprocessor_config.json'))) return loadPreprocessorConfig(dir);
+  notes.push('no preprocessor_config.json: rescale 1/255 and ImageNet mean/std at the image size');
+  return {};
+}
+
+/** Refuses images whose stage-1 attention would not fit in memory, pointing at tiled inference. */
+function checkSize(model: Segformer, image: RGBImage, input: [number, number]): void {
+  const c = model.config;
+  const tokens = Math.ceil(input[0] / c.strides[0]!) * Math.ceil(input[1] / c.strides[0]!);
+  const reduced = tokens / (c.sr_ratios[0]! * c.sr_ratios[0]!);
+  const bytes = tokens * reduced * c.num_attention_heads[0]! * 4;
+  if (bytes > MAX_ATTENTION_BYTES) {
+    throw new Error(
+      `image ${image.width}x${image.height} is too large for one forward pass (attention needs ~${(bytes / 2 ** 30).toFixed(1)} GiB); ` +
+        'crop it or use `slideseg infer`, which tiles',
+    );
+  }
+}
+
+/** Runs the model on one image and writes the requested outputs. */
+export async function predict(opts: PredictOptions): Promise<PredictResult> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const t0 = performance.now();
+  checkModelFolder(opts.model);
+  const image = await readImageRGB(opts.image, {
+    alpha: opts.strict ? 'refuse' : 'composite',
+    sixteenBit: opts.strict ? 'refuse' : 'scale',
+  });
+  const notes = image.notes.map((n) => `${opts.image}: ${n}`);
+  const preprocessing = await preprocessingOf(opts.model, notes);
+  for (const n of notes) log(`note: ${n}`);
+
+  const backend = await ready(opts.backend);
+  if (opts.verbose) log(`backend: ${backend}`);
+  const { model } = await loadSegformer(opts.model);
+  try {
+    const numLabels = Object.keys(model.config.id2label).length;
+    const pixels = await preprocessImage(image, preprocessing);
+    checkSize(model, image, [pixels.shape[1], pixels.shape[2]]);
+    if (opts.verbose) {
+      log(
+        `model: ${opts.model} (${model.numParameters().toLocaleString('en')} parameters, ${numLabels} labels); ` +
+          `image ${image.width}x${image.height} ${image.format}, model input ${pixels.shape[2]}x${pixels.shape[1]}`,
+      );
+    }
+    const t1 = performance.now();
+    const { logitsNCHW, mask } = tf.tidy(() => {
+      const x = tf.tensor4d(pixels.data, pixels.shape);
+      const logits = model.forward(x).logits; // NHWC, stride 4
+      const up = tf.image.resizeBilinear(logits, [image.height, image.width], false, true);
+      return { logitsNCHW: tf.transpose(logits, [0, 3, 1, 2]), mask: tf.argMax(up, 3) };
+    });
+    const logitsData = (await logitsNCHW.data()) as Float32Array;
+    const maskData = (await mask.data()) as Int32Array;
+    const shape = logitsNCHW.shape as [1, number, number, number];
+    tf.dispose([logitsNCHW, mask]);
+    if (opts.verbose) log(`forward + upsampling: ${((performance.now() - t1) / 1000).toFixed(2)} s`);
+
+    const counts = new Array<number>(numLabels).fill(0);
+    for (const k of maskData) counts[k]++;
+    const labelMap = { data: maskData, width: image.width, height: image.height };
+    if (opts.logits) await writeNpy(opts.logits, { dtype: 'float32', shape, data: logitsData });
+    if (opts.mask) await writeMaskPNG(opts.mask, labelMap);
+    if (opts.overlay) {
+      const palette = makePalette(numLabels);
+      const blended = overlay(image, labelMap, palette, opts.alpha ?? 0.5);
+      // Long label lists only show the classes present.
+      const present = numLabels > 20 ? counts.flatMap((n, k) => (n > 0 ? [k] : [])) : undefined;
+      await writePNG(
+        opts.overlay,
+        await withLegend(blended, legendEntries(model.config.id2label, palette, present)),
+      );
+    }
+    if (opts.verbose) log(`total: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    return {
+      backend,
+      width: image.width,
+      height: image.height,
+      numLabels,
+      labels: Array.from({ length: numLabels }, (_, k) => model.config.id2label[k] ?? String(k)),
+      logits: { data: logitsData, shape },
+      mask: maskData,
+      counts,
+      notes,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+function parseAlpha(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const a = Number(v);
+  if (!(a >= 0 && a <= 1)) throw new UsageError(`--alpha: expected a number in [0, 1], got ${v}`);
+  return a;
+}
+
+export const command: Command = {
+  name: 'predict',
+  summary: 'Segment one image with a SegFormer folder (logits .npy, mask PNG, overlay PNG)',
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        logits: { type: 'string' },
+        mask: { type: 'string' },
+        overlay: { type: 'string' },
+        alpha: { type: 'string' },
+        strict: { type: 'boolean' },
+        backend: { type: 'string' },
+        verbose: { type: 'boolean' },
+      },
+    });
+    if (!values.model) throw new UsageError('--model DIR is required (slideseg predict --help)');
+    if (positionals.length !== 1) {
+      throw new UsageError(`expected one IMAGE, got ${positionals.length} (slideseg predict --help)`);
+    }
+    const result = await predict({
+      model: values.model,
+      image: positionals[0]!,
+      logits: values.logits,
+      mask: values.mask,
+      overlay: values.overlay,
+      alpha: parseAlpha(values.alpha),
+      strict: values.strict,
+      backend: values.backend,
+      verbose: values.verbose,
+    });
+    const total = result.width * result.height;
+    const shares = result.counts
+      .map((n, k) => [k, n] as const)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${result.labels[k] ?? ''} ${((100 * n) / total).toFixed(1)}%`.replace('  ', ' '))
+      .join(', ');
+    const written = [values.logits, values.mask, values.overlay].filter(Boolean);
+    console.log(
+      `${positionals[0]} (${result.width}x${result.height}) with ${values.model}: classes ${shares}` +
+        (written.length > 0 ? `; wrote ${written.join(', ')}` : ''),
+    );
+    return 0;
+  },
+};
