@@ -29,10 +29,10 @@ export function traceRings(mask: Uint8Array, width: number, height: number, valu
     for (let x = 0; x < width; x++) {
       if (mask[y * width + x] !== value) continue;
       // Clockwise on screen around the pixel: the region lies to the right of every edge.
-      if (!inside(x, y - 1)) add(x, y, 0), edges++;
-      if (!inside(x + 1, y)) add(x + 1, y, 1), edges++;
-      if (!inside(x, y + 1)) add(x + 1, y + 1, 2), edges++;
-      if (!inside(x - 1, y)) add(x, y + 1, 3), edges++;
+      if (!inside(x, y - 1)) add(x, y, 0);
+      if (!inside(x + 1, y)) add(x + 1, y, 1);
+      if (!inside(x, y + 1)) add(x + 1, y + 1, 2);
+      if (!inside(x - 1, y)) add(x, y + 1, 3);
     }
   }
   const rings: Ring[] = [];
