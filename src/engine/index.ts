@@ -42,6 +42,8 @@ export async function ready(backend?: BackendName | string): Promise<string> {
   const wanted = backend ?? process.env.SLIDESEG_BACKEND;
   if (readyBackend && (wanted == null || wanted === readyBackend)) return readyBackend;
   registerWasmTrainingKernels();
+  // Production mode: no per-op debug checks, and no tfjs-node advertisement when the cpu backend starts.
+  tf.enableProdMode();
   const candidates: string[] = wanted
     ? [wanted]
     : tryTfjsNode()

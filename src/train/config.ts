@@ -27,6 +27,8 @@ export interface TrainConfig {
     id2label?: Record<string, string>;
     dropPathRate?: number;
     classifierDropout?: number;
+    /** Any Hugging Face config field to override on the preset (e.g. a tiny `hidden_sizes` for tests). */
+    overrides?: Record<string, unknown>;
   };
   data: {
     /** A folder holding images/ and masks/ (MoNuSeg layout). */

@@ -15,7 +15,7 @@ import {
   slidingWindowProbabilities,
   type TileModel,
 } from '../infer/sliding.ts';
-import { readSafetensors, toFloat32 } from '../io/safetensors.ts';
+import { fromFloat32, readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
 import { loadSegformer, Segformer, saveSegformer, segformerPreset } from '../models/segformer/index.ts';
@@ -59,40 +59,35 @@ const PREPROCESSOR = {
   image_processor_type: 'SegformerImageProcessor',
 };
 
-/** Loads `segformer.encoder.*` weights of an encoder checkpoint (nvidia/mit-b* or `slideseg pretrain`). */
+/**
+ * Initialises the encoder from a checkpoint folder (nvidia/mit-b* layout, `slideseg pretrain` output, or any
+ * SegFormer): every `segformer.encoder.*` weight must be present with the model's shape; the decoder is untouched.
+ */
 export async function loadEncoderWeights(model: Segformer, dir: string): Promise<number> {
-  const file = (await readSafetensors(join(dir, 'model.safetensors'))).tensors;
-  const named = model.namedWeights();
-  let loaded = 0;
-  const missing: string[] = [];
-  for (const [key, variable] of named) {
-    if (!key.startsWith('segformer.encoder.')) continue;
-    const t = file.get(key);
-    if (!t) {
-      missing.push(key);
-      continue;
+  const { model: src, report } = await loadSegformer(dir, { allowPartial: true });
+  try {
+    const named = src.namedWeights();
+    const missing = report.freshlyInitialised.filter((k) => k.startsWith('segformer.encoder.'));
+    if (missing.length > 0)
+      throw new Error(
+        `${dir}: encoder checkpoint lacks ${missing.length} encoder weights: ${missing.slice(0, 4).join(', ')}…`,
+      );
+    let n = 0;
+    for (const [key, variable] of model.namedWeights()) {
+      if (!key.startsWith('segformer.encoder.')) continue;
+      const w = named.get(key);
+      if (!w || w.size !== variable.size || w.shape.join() !== variable.shape.join()) {
+        throw new Error(
+          `${dir}: encoder weight '${key}' is ${w ? `[${w.shape}]` : 'absent'}, the model needs [${variable.shape}] (a different MiT variant?)`,
+        );
+      }
+      variable.assign(w);
+      n++;
     }
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== variable.size)
-      throw new Error(`${dir}: '${key}' has ${n} values, the model expects ${variable.size}`);
-    loaded++;
+    return n;
+  } finally {
+    src.dispose();
   }
-  if (missing.length > 0)
-    throw new Error(
-      `${dir}: encoder checkpoint lacks ${missing.length} keys: ${missing.slice(0, 5).join(', ')}…`,
-    );
-  // Delegate layout conversion (OIHW → HWIO etc.) to the model's own loader by loading the folder partially.
-  const { model: enc } = await loadSegformer(dir, {
-    allowPartial: true,
-    numLabels: model.config.num_labels ?? 2,
-  });
-  const encNamed = enc.namedWeights();
-  for (const [key, variable] of named) {
-    if (key.startsWith('segformer.encoder.')) variable.assign(encNamed.get(key)!);
-  }
-  enc.dispose();
-  void toFloat32;
-  return loaded;
 }
 
 function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
@@ -203,6 +198,7 @@ async function buildModel(cfg: TrainConfig, log: (m: string) => void): Promise<S
     label2id: Object.fromEntries(Object.entries(id2label).map(([k, v]) => [v, Number(k)])),
     ...(cfg.model.dropPathRate != null ? { drop_path_rate: cfg.model.dropPathRate } : {}),
     ...(cfg.model.classifierDropout != null ? { classifier_dropout_prob: cfg.model.classifierDropout } : {}),
+    ...(cfg.model.overrides ?? {}),
   });
   const model = new Segformer(config, { seed: cfg.seed });
   if (cfg.model.encoder) {
@@ -218,16 +214,17 @@ async function loadCheckpoint(
   opt: AdamW,
   dir: string,
 ): Promise<{ step: number; best: TrainResult['best'] }> {
-  const weights = (await readSafetensors(join(dir, 'model.safetensors'))).tensors;
   const { model: loaded } = await loadSegformer(dir);
-  const src = loaded.namedWeights();
-  for (const [key, v] of model.namedWeights()) {
-    const s = src.get(key);
-    if (!s) throw new Error(`${dir}: checkpoint lacks '${key}'`);
-    v.assign(s);
+  try {
+    const src = loaded.namedWeights();
+    for (const [key, v] of model.namedWeights()) {
+      const s = src.get(key);
+      if (!s) throw new Error(`${dir}: checkpoint lacks '${key}'`);
+      v.assign(s);
+    }
+  } finally {
+    loaded.dispose();
   }
-  loaded.dispose();
-  void weights;
   const optState = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
   const state = JSON.parse(await readFile(join(dir, 'trainer_state.json'), 'utf8'));
   opt.loadState(new Map([...optState].map(([k, t]) => [k, toFloat32(t, k)])), state.optimizerStep);
@@ -318,7 +315,6 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       'latest.json',
       async (dir) => {
         await saveSegformer(model, dir, { preprocessor: PREPROCESSOR });
-        const { writeSafetensors, fromFloat32 } = await import('../io/safetensors.ts');
         const state = opt.stateTensors();
         await writeSafetensors(
           join(dir, 'optimizer.safetensors'),

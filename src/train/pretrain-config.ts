@@ -1,0 +1,205 @@
+/**
+ * The pretraining configuration (YAML or JSON; `--set key=value` overrides dotted keys) and its defaults:
+ * SupCon with temperature 0.1 on two strongly augmented views of each patch, a 2-layer projection head to
+ * 128-d, AdamW with a cosine schedule after a linear warm-up.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import type { AugmentOptions } from './augment.ts';
+import { setDotted } from './config.ts';
+
+/** Where patch labels come from: the mask's majority class, a CSV column, or nowhere (SimCLR). */
+export type LabelSource = 'mask' | 'csv' | 'none';
+
+export interface PretrainConfig {
+  seed: number;
+  out: string;
+  model: {
+    /** b0…b5 (with `overrides`), or a checkpoint folder in `from` (full SegFormer or encoder-only). */
+    preset: string;
+    from?: string;
+    dropPathRate?: number;
+    /** Any Hugging Face config field to override on the preset (e.g. a tiny `hidden_sizes` for tests). */
+    overrides?: Record<string, unknown>;
+  };
+  data: {
+    /** (a) A folder holding images/ and masks/ (MoNuSeg layout), or images + masks. */
+    dir?: string;
+    images?: string;
+    masks?: string;
+    /** Only these image names (without extension) from the folders. */
+    names?: string[];
+    /** Number of classes in the masks (labels ≥ it, other than ignoreIndex, are an error). */
+    numLabels: number;
+    ignoreIndex: number;
+    /**
+     * With mask labels: a patch whose share of non-background (label > 0) pixels reaches this fraction is
+     * labelled 1, else 0 (e.g. nuclei-rich vs nuclei-poor); null keeps the plain majority class.
+     */
+    foregroundFraction: number | null;
+    /** (b) Slides read online with a patch sampler, optionally with one annotation file per slide. */
+    slides?: string[];
+    annotations?: (string | null)[];
+    classMap?: Record<string, number>;
+    sampler: string;
+    mpp?: number;
+    level?: number;
+    minTissue: number;
+    /** (c) A CSV of `image path,label` rows (paths relative to the CSV; a header row is allowed). */
+    csv?: string;
+  };
+  /** Where labels come from; default: csv for a CSV, mask when masks/annotations exist, else none. */
+  labels?: LabelSource;
+  /** Patch side in pixels (the views are this size too). */
+  patch: number;
+  augment: Omit<AugmentOptions, 'crop'>;
+  head: { hidden?: number; dim: number };
+  loss: { temperature: number; baseTemperature?: number; contrastMode: 'all' | 'one'; variant: 'out' | 'in' };
+  optim: {
+    lr: number;
+    weightDecay: number;
+    betas: [number, number];
+    eps: number;
+    noDecayOnNorms: boolean;
+    schedule: 'cosine' | 'poly' | 'constant';
+    power: number;
+    warmupSteps: number;
+    warmupRatio: number;
+    minLr: number;
+    clipGradNorm: number | null;
+  };
+  steps: number;
+  /** Patches per step (each gives two views, so the encoder sees 2 × batchSize images). */
+  batchSize: number;
+  logEvery: number;
+  saveEvery: number;
+  keepCheckpoints: number;
+}
+
+export const PRETRAIN_DEFAULTS: PretrainConfig = {
+  seed: 0,
+  out: 'runs/pretrain',
+  model: { preset: 'b0' },
+  data: {
+    numLabels: 2,
+    ignoreIndex: 255,
+    foregroundFraction: null,
+    sampler: 'foreground-random',
+    minTissue: 0.5,
+  },
+  patch: 128,
+  // Strong, SimCLR-like: random zoom crops, flips, rotations, colour and H&E stain jitter.
+  augment: {
+    scale: [1.0, 1.6],
+    hflip: true,
+    vflip: true,
+    rot90: true,
+    brightness: 0.2,
+    contrast: 0.3,
+    saturation: 0.3,
+    hue: 0.04,
+    stainSigma: 0.1,
+  },
+  head: { dim: 128 },
+  loss: { temperature: 0.1, contrastMode: 'all', variant: 'out' },
+  optim: {
+    lr: 3e-4,
+    weightDecay: 0.05,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    noDecayOnNorms: true,
+    schedule: 'cosine',
+    power: 1.0,
+    warmupSteps: 0,
+    warmupRatio: 1e-3,
+    minLr: 0,
+    clipGradNorm: null,
+  },
+  steps: 1000,
+  batchSize: 16,
+  logEvery: 10,
+  saveEvery: 200,
+  keepCheckpoints: 2,
+};
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => v != null && typeof v === 'object' && !Array.isArray(v);
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over))
+    out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+  return out;
+}
+
+/** The label source a config resolves to. */
+export function labelSource(c: PretrainConfig): LabelSource {
+  if (c.labels) return c.labels;
+  if (c.data.csv) return 'csv';
+  if (c.data.dir || c.data.masks || (c.data.annotations && c.data.annotations.length > 0)) return 'mask';
+  return 'none';
+}
+
+/** Builds a config from an optional file, dotted overrides and an optional object (for the API and tests). */
+export async function loadPretrainConfig(
+  path: string | undefined,
+  overrides: [string, string][] = [],
+  object: Json = {},
+): Promise<PretrainConfig> {
+  let user: Json = {};
+  if (path) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new Error(`${path}: cannot read config (${(e as NodeJS.ErrnoException).code})`);
+    }
+    try {
+      user = (parse(text) ?? {}) as Json;
+    } catch (e) {
+      throw new Error(`${path}: invalid YAML (${(e as Error).message.split('\n')[0]})`);
+    }
+    if (!isObject(user)) throw new Error(`${path}: the config must be a mapping of keys`);
+  }
+  user = merge(user, object);
+  for (const [k, v] of overrides) setDotted(user, k, v);
+  const cfg = merge(PRETRAIN_DEFAULTS as unknown as Json, user) as unknown as PretrainConfig;
+  validatePretrainConfig(cfg, path ?? '<config>');
+  return cfg;
+}
+
+export function validatePretrainConfig(c: PretrainConfig, src: string): void {
+  const bad = (m: string) => new Error(`${src}: ${m}`);
+  const posInt = (v: unknown, k: string) => {
+    if (!Number.isInteger(v) || (v as number) < 1)
+      throw bad(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
+  };
+  posInt(c.steps, 'steps');
+  posInt(c.batchSize, 'batchSize');
+  posInt(c.patch, 'patch');
+  posInt(c.head.dim, 'head.dim');
+  posInt(c.logEvery, 'logEvery');
+  posInt(c.saveEvery, 'saveEvery');
+  posInt(c.data.numLabels, 'data.numLabels');
+  if (c.head.hidden != null) posInt(c.head.hidden, 'head.hidden');
+  if (c.patch < 32) throw bad(`patch must be at least 32 px (the encoder downsamples 32×), got ${c.patch}`);
+  if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
+  if (!(c.loss.temperature > 0)) throw bad(`loss.temperature must be > 0, got ${c.loss.temperature}`);
+  if (!c.model.from && !/^b[0-5]$/.test(c.model.preset))
+    throw bad(`model.preset must be b0…b5, got ${c.model.preset}`);
+  const sources = [c.data.dir || c.data.images, c.data.slides?.length, c.data.csv].filter(Boolean).length;
+  if (sources === 0) throw bad('data needs one source: data.dir (images/ + masks/), data.slides or data.csv');
+  if (sources > 1)
+    throw bad('data has more than one source: give only one of data.dir, data.slides, data.csv');
+  const labels = labelSource(c);
+  if (!['mask', 'csv', 'none'].includes(labels))
+    throw bad(`labels must be mask, csv or none, got ${JSON.stringify(labels)}`);
+  if (labels === 'csv' && !c.data.csv) throw bad('labels: csv needs data.csv');
+  if (labels === 'mask' && c.data.slides && !c.data.annotations?.some(Boolean))
+    throw bad('labels: mask with slides needs data.annotations (one file per slide)');
+  if (labels === 'mask' && c.data.csv) throw bad('labels: mask does not apply to data.csv (use csv or none)');
+  if (labels === 'none' && c.batchSize < 2) throw bad('SimCLR (labels: none) needs batchSize ≥ 2');
+  const f = c.data.foregroundFraction;
+  if (f != null && !(f > 0 && f <= 1)) throw bad(`data.foregroundFraction must be in (0, 1], got ${f}`);
+}

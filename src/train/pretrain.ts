@@ -1,0 +1,380 @@
+/**
+ * `slideseg pretrain`: SupCon (or SimCLR without labels) pretraining of the MiT encoder on patches.
+ *
+ * Each step draws `batchSize` patches, makes two augmented views of each, runs the encoder on all 2B views,
+ * average-pools the last stage, projects to 128-d with a 2-layer head, L2-normalises and applies `supConLoss`.
+ * The result is an encoder-checkpoint folder (config.json as SegformerForImageClassification + model.safetensors
+ * with only `segformer.encoder.*` keys) that `slideseg train` takes as `model.encoder`, plus the projection head.
+ *
+ * Reproducibility: every random draw of step s (patches, views, drop path) comes from generators seeded by
+ * (seed, s), so a resumed run sees exactly what an uninterrupted one would.
+ */
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ready, tf } from '../engine/index.ts';
+import { IMAGENET, normaliseImage } from '../infer/sliding.ts';
+import {
+  fromFloat32,
+  readSafetensors,
+  type SafeTensor,
+  toFloat32,
+  writeSafetensors,
+} from '../io/safetensors.ts';
+import { supConLoss } from '../losses/index.ts';
+import { segformerStateDict } from '../models/segformer/checkpoint.ts';
+import type { SegformerConfig, SegformerPresetName } from '../models/segformer/config.ts';
+import { readSegformerConfig, serializeConfig } from '../models/segformer/config.ts';
+import { loadSegformer, Segformer, segformerPreset } from '../models/segformer/index.ts';
+import { createRng, mixSeed } from '../patching/random.ts';
+import * as viz from '../viz/index.ts';
+import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
+import { AdamW, clipGradNorm, type ParamGroup } from './optim.ts';
+import { labelSource, type PretrainConfig } from './pretrain-config.ts';
+import { openPatchSource, streamSeed, twoViews } from './pretrain-data.ts';
+import { HEAD_FILE, ProjectionHead } from './pretrain-head.ts';
+import { Progress } from './progress.ts';
+import { learningRate } from './schedule.ts';
+
+export interface PretrainOptions {
+  /** Continue from `<out>/checkpoints/latest.json` if it exists. */
+  resume?: boolean;
+  /** Stop (after saving) once this step is reached, as if interrupted: for tests and time-boxed runs. */
+  stopAtStep?: number;
+  quiet?: boolean;
+}
+
+export interface PretrainResult {
+  out: string;
+  step: number;
+  /** The delivered encoder folder (`<out>/encoder`), once every step is done; null when stopped early. */
+  encoder: string | null;
+  /** Mean loss of the last logged interval. */
+  lastLoss: number | null;
+}
+
+interface LogRecord {
+  type: 'train';
+  step: number;
+  loss: number;
+  lr: number;
+  [k: string]: unknown;
+}
+
+const ENCODER_PREFIX = 'segformer.encoder.';
+/** The pretraining model computes the decode head too (its forward always does), so keep it tiny. */
+const SCRATCH_DECODER_SIZE = 4;
+
+const PREPROCESSOR = {
+  do_resize: false,
+  do_rescale: true,
+  rescale_factor: 1 / 255,
+  do_normalize: true,
+  image_mean: IMAGENET.mean,
+  image_std: IMAGENET.std,
+  image_processor_type: 'SegformerImageProcessor',
+};
+
+/** The MiT config of the run: a preset with overrides, or the config of `model.from`. */
+async function encoderConfig(cfg: PretrainConfig): Promise<SegformerConfig> {
+  const extra = {
+    ...(cfg.model.dropPathRate != null ? { drop_path_rate: cfg.model.dropPathRate } : {}),
+    ...(cfg.model.overrides ?? {}),
+  };
+  if (cfg.model.from) {
+    const base = await readSegformerConfig(join(cfg.model.from, 'config.json'));
+    return { ...base, ...extra } as SegformerConfig;
+  }
+  return segformerPreset(cfg.model.preset as SegformerPresetName, extra);
+}
+
+/** The config.json of an encoder checkpoint: the MiT fields, as Hugging Face's SegformerForImageClassification. */
+export function encoderCheckpointConfig(config: SegformerConfig): SegformerConfig {
+  return { ...config, architectures: ['SegformerForImageClassification'], model_type: 'segformer' };
+}
+
+/** Copies the `segformer.encoder.*` weights of a checkpoint folder (full or encoder-only) into `model`. */
+export async function copyEncoderWeights(model: Segformer, dir: string): Promise<number> {
+  const { model: src, report } = await loadSegformer(dir, { allowPartial: true });
+  try {
+    const bad = [...report.missing, ...report.mismatched.map((m) => m.key)].filter((k) =>
+      k.startsWith(ENCODER_PREFIX),
+    );
+    if (bad.length > 0)
+      throw new Error(`${dir}: encoder weights missing or mis-shaped: ${bad.slice(0, 5).join(', ')}`);
+    const from = src.namedWeights();
+    let n = 0;
+    for (const [key, v] of model.namedWeights()) {
+      if (!key.startsWith(ENCODER_PREFIX)) continue;
+      const s = from.get(key);
+      if (!s || !tf.util.arraysEqual(s.shape, v.shape))
+        throw new Error(`${dir}: '${key}' does not fit the encoder (shape [${s?.shape}] vs [${v.shape}])`);
+      v.assign(s);
+      n++;
+    }
+    return n;
+  } finally {
+    src.dispose();
+  }
+}
+
+/**
+ * Writes an encoder checkpoint: config.json (SegformerForImageClassification, the MiT fields of `config`),
+ * model.safetensors with only `segformer.encoder.*` keys (HF names, PyTorch layouts), preprocessor_config.json.
+ */
+export async function saveEncoder(model: Segformer, config: SegformerConfig, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const encoder = segformerStateDict(model).filter(([k]) => k.startsWith(ENCODER_PREFIX));
+  await writeSafetensors(join(dir, 'model.safetensors'), encoder, { format: 'pt' });
+  await writeFile(join(dir, 'config.json'), serializeConfig(encoderCheckpointConfig(config)));
+  await writeFile(join(dir, 'preprocessor_config.json'), `${JSON.stringify(PREPROCESSOR, null, 2)}\n`);
+}
+
+function paramGroups(model: Segformer, head: ProjectionHead, cfg: PretrainConfig): ParamGroup[] {
+  const trainable = new Set(model.encoderVariables());
+  const decay = new Map<string, tf.Variable>();
+  const noDecay = new Map<string, tf.Variable>();
+  for (const [key, v] of model.namedWeights()) {
+    if (!trainable.has(v)) continue;
+    (cfg.optim.noDecayOnNorms && /norm/.test(key) ? noDecay : decay).set(key, v);
+  }
+  for (const [key, v] of head.vars) decay.set(key, v);
+  return [{ params: decay }, { params: noDecay, weightDecay: 0 }];
+}
+
+/** The 2B views as one normalised NHWC batch. */
+function viewBatch(views: { image: Uint8Array }[], size: number): tf.Tensor4D {
+  const n = size * size * 3;
+  const xs = new Float32Array(views.length * n);
+  views.forEach((v, i) => {
+    const x = normaliseImage(v.image, size, size);
+    xs.set(x.dataSync(), i * n);
+    x.dispose();
+  });
+  return tf.tensor4d(xs, [views.length, size, size, 3]);
+}
+
+/**
+ * L2-normalised projections of the views, shaped [B, 2, dim] for `supConLoss` (x holds all first views, then all
+ * second views).
+ */
+export function contrastiveFeatures(
+  model: Segformer,
+  head: ProjectionHead,
+  x: tf.Tensor4D,
+  opts: { training: boolean; seed?: number },
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const { hiddenStates } = model.forward(x, { ...opts, outputHiddenStates: true });
+    const last = hiddenStates![hiddenStates!.length - 1]!;
+    const pooled = tf.mean(last, [1, 2]) as tf.Tensor2D;
+    const z = head.apply(pooled);
+    // F.normalize: z / max(||z||, 1e-12).
+    const zn = tf.div(z, tf.maximum(tf.norm(z, 'euclidean', 1, true), 1e-12));
+    const b = x.shape[0] / 2;
+    return tf.transpose(tf.reshape(zn, [2, b, head.outDim]), [1, 0, 2]) as tf.Tensor3D;
+  });
+}
+
+async function writeCurves(out: string, history: LogRecord[]): Promise<void> {
+  if (history.length === 0) return;
+  await mkdir(join(out, 'curves'), { recursive: true });
+  const x = history.map((r) => r.step);
+  for (const [file, key, title] of [
+    ['loss', 'loss', 'contrastive loss'],
+    ['lr', 'lr', 'learning rate'],
+  ] as const) {
+    const png = await viz.plotCurves([{ name: key, x, y: history.map((r) => r[key]) }], {
+      title,
+      xLabel: 'step',
+      yLabel: title,
+    });
+    await writeFile(join(out, 'curves', `${file}.png`), png);
+  }
+}
+
+export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
+  const log = (m: string) => {
+    if (!opts.quiet) process.stderr.write(`${m}\n`);
+  };
+  const backend = await ready();
+  log(`backend: ${backend}`);
+  await mkdir(cfg.out, { recursive: true });
+  const ckptDir = join(cfg.out, 'checkpoints');
+  await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+
+  const source = await openPatchSource(cfg);
+  const mode = labelSource(cfg) === 'none' ? 'SimCLR' : 'SupCon';
+  log(`data: ${source.description}; ${mode}`);
+
+  // Model: the encoder we train, with a scratch-sized decode head we never use.
+  const config = await encoderConfig(cfg);
+  const model = new Segformer({ ...config, decoder_hidden_size: SCRATCH_DECODER_SIZE }, { seed: cfg.seed });
+  if (cfg.model.from)
+    log(`encoder: ${await copyEncoderWeights(model, cfg.model.from)} tensors from ${cfg.model.from}`);
+  const D = config.hidden_sizes[config.hidden_sizes.length - 1]!;
+  const head = new ProjectionHead(D, cfg.head.hidden ?? D, cfg.head.dim, mixSeed(cfg.seed, 0x4ead));
+  const encoderParams = model.encoderVariables().reduce((a, v) => a + v.size, 0);
+  log(
+    `model: MiT ${cfg.model.from ?? cfg.model.preset} encoder, ${encoderParams.toLocaleString('en')} parameters; head ${D}→${cfg.head.hidden ?? D}→${cfg.head.dim}`,
+  );
+
+  const opt = new AdamW(paramGroups(model, head, cfg), {
+    lr: cfg.optim.lr,
+    betas: cfg.optim.betas,
+    eps: cfg.optim.eps,
+    weightDecay: cfg.optim.weightDecay,
+  });
+  const lossFn = supConLoss({
+    temperature: cfg.loss.temperature,
+    baseTemperature: cfg.loss.baseTemperature ?? cfg.loss.temperature,
+    contrastMode: cfg.loss.contrastMode,
+    variant: cfg.loss.variant,
+  });
+  const trainable = [...model.encoderVariables(), ...head.vars.values()];
+  const varKey = new Map<string, string>();
+  for (const [key, v] of model.namedWeights()) varKey.set(v.name, key);
+  for (const [key, v] of head.vars) varKey.set(v.name, key);
+
+  let start = 0;
+  if (opts.resume) {
+    const latest = await readPointer(ckptDir, 'latest.json');
+    if (latest) {
+      await copyEncoderWeights(model, latest.dir);
+      await head.load(join(latest.dir, HEAD_FILE));
+      const optState = (await readSafetensors(join(latest.dir, 'optimizer.safetensors'))).tensors;
+      const state = JSON.parse(await readFile(join(latest.dir, 'trainer_state.json'), 'utf8'));
+      opt.loadState(new Map([...optState].map(([k, t]) => [k, toFloat32(t, k)])), state.optimizerStep);
+      start = state.step;
+      log(`resumed from ${latest.dir} at step ${start}`);
+    }
+  }
+
+  // Keep only log records up to the resumed step (a killed run may have logged past its last checkpoint).
+  const metricsPath = join(cfg.out, 'metrics.jsonl');
+  const history: LogRecord[] = [];
+  try {
+    for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
+      if (!line) continue;
+      const r = JSON.parse(line) as LogRecord;
+      if (start > 0 && r.step <= start) history.push(r);
+    }
+  } catch {
+    // no log yet
+  }
+  await writeFile(metricsPath, history.map((r) => `${JSON.stringify(r)}\n`).join(''));
+
+  const saveCheckpoint = async (step: number) => {
+    const name = `step-${String(step).padStart(7, '0')}`;
+    await commitFolder(
+      ckptDir,
+      name,
+      'latest.json',
+      async (dir) => {
+        await saveEncoder(model, config, dir);
+        await head.save(join(dir, HEAD_FILE));
+        await writeSafetensors(
+          join(dir, 'optimizer.safetensors'),
+          [...opt.stateTensors()].map(([k, t]): [string, SafeTensor] => [
+            k,
+            fromFloat32(Float32Array.from(t.dataSync() as Float32Array), t.shape),
+          ]),
+        );
+        await writeJsonAtomic(join(dir, 'trainer_state.json'), {
+          step,
+          optimizerStep: opt.stepCount,
+          seed: cfg.seed,
+        });
+      },
+      { step },
+    );
+    await pruneFolders(ckptDir, 'step-', cfg.keepCheckpoints, [name]);
+  };
+
+  const stopAt = Math.min(cfg.steps, opts.stopAtStep ?? cfg.steps);
+  const progress = new Progress('pretrain', cfg.steps, start);
+  let lossSum = 0;
+  let lossCount = 0;
+  let lastLoss: number | null = null;
+  const t0 = performance.now();
+  try {
+    for (let step = start; step < stopAt; step++) {
+      opt.lr = learningRate(step, {
+        kind: cfg.optim.schedule,
+        baseLr: cfg.optim.lr,
+        totalSteps: cfg.steps,
+        warmupSteps: cfg.optim.warmupSteps,
+        warmupRatio: cfg.optim.warmupRatio,
+        power: cfg.optim.power,
+        minLr: cfg.optim.minLr,
+      });
+      const rng = createRng(mixSeed(cfg.seed, step));
+      const patches = await source.draw(cfg.batchSize, rng, streamSeed(cfg.seed, step));
+      const { views, labels } = twoViews(patches, cfg, rng);
+      const x = viewBatch(views, cfg.patch);
+      const y = labels ? tf.tensor1d(labels, 'int32') : null;
+      const dropSeed = mixSeed(cfg.seed ^ 0xd0, step);
+      const { value, grads: g } = tf.variableGrads(
+        () => lossFn(contrastiveFeatures(model, head, x, { training: true, seed: dropSeed }), y),
+        trainable,
+      );
+      const lv = value.dataSync()[0]!;
+      tf.dispose([x, value, ...(y ? [y] : [])]);
+      if (!Number.isFinite(lv)) {
+        tf.dispose(Object.values(g));
+        throw new Error(`loss is ${lv} at step ${step}: lower optim.lr or check the data`);
+      }
+      let grads = new Map(Object.entries(g).map(([name, t]) => [varKey.get(name)!, t]));
+      let gradNorm: number | undefined;
+      if (cfg.optim.clipGradNorm) {
+        const clipped = clipGradNorm(grads, cfg.optim.clipGradNorm);
+        grads = clipped.grads;
+        gradNorm = clipped.norm;
+      }
+      opt.step(grads);
+      for (const t of grads.values()) t.dispose();
+
+      const done = step + 1;
+      lossSum += lv;
+      lossCount++;
+      if (done % cfg.logEvery === 0 || done === stopAt) {
+        const r: LogRecord = {
+          type: 'train',
+          step: done,
+          loss: lossSum / lossCount,
+          lr: opt.lr,
+          ...(gradNorm != null ? { gradNorm } : {}),
+          stepsPerSec: (done - start) / ((performance.now() - t0) / 1000),
+        };
+        history.push(r);
+        await appendFile(metricsPath, `${JSON.stringify(r)}\n`);
+        lastLoss = r.loss;
+        lossSum = 0;
+        lossCount = 0;
+      }
+      if (!opts.quiet) progress.update(done, { loss: lv, lr: opt.lr }, done === stopAt);
+      if (done % cfg.saveEvery === 0 || done === stopAt) await saveCheckpoint(done);
+    }
+    if (!opts.quiet) progress.done();
+    await writeCurves(cfg.out, history);
+    let encoder: string | null = null;
+    if (stopAt === cfg.steps) {
+      encoder = await commitFolder(
+        cfg.out,
+        'encoder',
+        'encoder.json',
+        async (dir) => {
+          await saveEncoder(model, config, dir);
+          await head.save(join(dir, HEAD_FILE));
+        },
+        { step: stopAt },
+      );
+      log(`encoder → ${encoder} (use as model.encoder in slideseg train)`);
+    }
+    return { out: cfg.out, step: stopAt, encoder, lastLoss };
+  } finally {
+    await source.close();
+    opt.dispose();
+    head.dispose();
+    model.dispose();
+  }
+}
