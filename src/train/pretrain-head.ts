@@ -32,7 +32,7 @@ export class ProjectionHead {
       return Float32Array.from({ length: n }, () => rng.uniform(-bound, bound));
     };
     const add = (key: string, shape: number[], fanIn: number) => {
-      const n = shape.reduce((a, b) => a + b, 1);
+      const n = shape.reduce((a, b) => a * b, 1);
       this.vars.set(key, tf.variable(tf.tensor(uniform(n, fanIn), shape), true, `pretrain/${key}`));
     };
     add('head.0.weight', [inDim, hidden], inDim);
