@@ -1,4 +1,26 @@
+export {
+  type ClassificationDataset,
+  csvDataset,
+  datasetHash,
+  folderDataset,
+  loadClassificationDataset,
+  type Patch,
+  readSample,
+  type SampleRef,
+  SPLITS,
+  type Split,
+} from './dataset.ts';
+export { type CacheManifest, embedSplits, type SplitEmbeddings } from './embeddings.ts';
+export { type ImageEncoder, mitEncoder, onnxEncoder, openEncoder, type Pooling } from './encoder.ts';
+export {
+  type EvalEncoderOptions,
+  type EvalEncoderResults,
+  evalEncoder,
+  type Statistic,
+  statistic,
+} from './eva.ts';
 export { normalisationOf } from './normalisation.ts';
+export { type ProbeOptions, type ProbeRun, trainProbe } from './probe.ts';
 export { evaluationMarkdown } from './report.ts';
 export {
   type ClassScores,

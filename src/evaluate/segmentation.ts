@@ -141,10 +141,9 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
 
   const pairs = await matchImagesAndMasks(o.images, o.masks);
   const { model } = await loadSegformer(modelDir);
-  const pre = existsSync(join(modelDir, 'preprocessor_config.json'))
-    ? await loadPreprocessorConfig(modelDir)
-    : (log(`${modelDir}: no preprocessor_config.json, using ImageNet normalisation`),
-      defaultPreprocessorConfig());
+  const hasPre = existsSync(join(modelDir, 'preprocessor_config.json'));
+  if (!hasPre) log(`${modelDir}: no preprocessor_config.json, using ImageNet normalisation`);
+  const pre = hasPre ? await loadPreprocessorConfig(modelDir) : defaultPreprocessorConfig();
   const norm = normalisationOf(pre);
   const C = numLabelsOf(model.config);
   const id2label = model.config.id2label ?? {};
