@@ -63,6 +63,8 @@ export interface InferSlideOptions {
   prefetch?: number;
   /** Decode workers of the slide reader (default 'auto'). */
   decodeWorkers?: number | 'auto';
+  /** Decoded-tile cache of the slide reader, in bytes (default 64 MiB: tiles are read about once). */
+  cacheBytes?: number;
   /** ONNX Runtime threads (default: all cores). */
   threads?: number;
   /** Stop between batches (chunks already written stay; resume continues from them). */
@@ -231,7 +233,10 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
   const log = o.log === null ? () => {} : (o.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
 
   await mkdir(o.out, { recursive: true });
-  const slide = await openSlide(slidePath, { workers: o.decodeWorkers ?? 'auto' });
+  const slide = await openSlide(slidePath, {
+    workers: o.decodeWorkers ?? 'auto',
+    cacheBytes: o.cacheBytes ?? 64 * 2 ** 20,
+  });
   const ownRunner = !o.runner;
   let runner: TileRunner | undefined = o.runner;
   try {
