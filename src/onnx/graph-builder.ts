@@ -117,6 +117,13 @@ export class GraphBuilder {
   }
 
   encode(meta: { graphName: string; opset: number; docString?: string; metadata?: Record<string, string> }) {
+    // A protobuf message is limited to 2 GiB; bigger models would need ONNX external data, not written here.
+    const weightBytes = this.parameterCount * (this.options.fp16Weights ? 2 : 4);
+    if (weightBytes > 2 ** 31 - 2 ** 24) {
+      throw new Error(
+        `${meta.graphName}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB of weights exceed the 2 GiB limit of one .onnx file (try fp16)`,
+      );
+    }
     const model = onnx.ModelProto.create({
       irVersion: irVersionFor(meta.opset),
       producerName: 'slideseg',
