@@ -122,9 +122,21 @@ export async function csvDataset(file: string, o: SplitOptions = {}): Promise<Cl
   const lines = text.split(/\r?\n/);
   for (const [i, raw] of lines.entries()) {
     if (!raw.trim() || raw.startsWith('#')) continue;
-    const f = csvFields(raw);
+    let f = csvFields(raw);
     if (rows.length === 0 && f[0]?.toLowerCase() === 'path') continue;
     const where = `${file}:${i + 1}`;
+    // An unquoted slide region spreads its numbers over the next fields: gather x,y,w,h[,level] back.
+    if (f[0]?.includes('#') && !f[0].split('#')[1]!.includes(',')) {
+      const rest = f.slice(1);
+      const nums = [f[0].split('#')[1]!, ...rest.slice(0, 3)];
+      let tail = rest.slice(3);
+      const isSplit = (v: string | undefined) => v != null && /^(train|val|validation|test)$/i.test(v);
+      if (tail.length === 3 || (tail.length === 2 && !isSplit(tail[1]))) {
+        nums.push(tail[0]!);
+        tail = tail.slice(1);
+      }
+      f = [`${f[0]},${nums.slice(1).join(',')}`, ...tail];
+    }
     if (f.length < 2 || f.length > 3 || !f[0] || !f[1])
       throw new Error(`${where}: expected path,label[,split], got '${raw}'`);
     const [spec, fragment] = f[0].split('#') as [string, string | undefined];

@@ -4,7 +4,6 @@ export {
   datasetHash,
   folderDataset,
   loadClassificationDataset,
-  type Patch,
   readSample,
   type SampleRef,
   SPLITS,
