@@ -175,6 +175,24 @@ export function contrastiveFeatures(
   });
 }
 
+/**
+ * Stages whose spatial-reduction attention sees a single key token at this patch size: softmax over one key is
+ * constantly 1, so their query and key weights get no gradient at all.
+ */
+export function singleKeyStages(config: SegformerConfig, patch: number): number[] {
+  const out: number[] = [];
+  let side = patch;
+  for (let i = 0; i < config.num_encoder_blocks; i++) {
+    const k = config.patch_sizes[i]!;
+    const s = config.strides[i]!;
+    side = Math.floor((side + 2 * Math.floor(k / 2) - k) / s) + 1;
+    const sr = config.sr_ratios[i]!;
+    const keys = sr > 1 ? Math.floor(side / sr) ** 2 : side * side;
+    if (keys <= 1) out.push(i);
+  }
+  return out;
+}
+
 async function writeCurves(out: string, history: LogRecord[]): Promise<void> {
   if (history.length === 0) return;
   await mkdir(join(out, 'curves'), { recursive: true });
@@ -211,6 +229,12 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
   const model = new Segformer({ ...config, decoder_hidden_size: SCRATCH_DECODER_SIZE }, { seed: cfg.seed });
   if (cfg.model.from)
     log(`encoder: ${await copyEncoderWeights(model, cfg.model.from)} tensors from ${cfg.model.from}`);
+  const frozen = singleKeyStages(config, cfg.patch);
+  if (frozen.length > 0)
+    log(
+      `warning: at patch ${cfg.patch} px the attention of stage(s) ${frozen.join(', ')} sees one key token, so ` +
+        'their query/key weights learn nothing; use a larger patch (≥ 64 for the MiT presets)',
+    );
   const D = config.hidden_sizes[config.hidden_sizes.length - 1]!;
   const head = new ProjectionHead(D, cfg.head.hidden ?? D, cfg.head.dim, mixSeed(cfg.seed, 0x4ead));
   const encoderParams = model.encoderVariables().reduce((a, v) => a + v.size, 0);
