@@ -49,6 +49,11 @@ async function checkFolder(folder: string): Promise<void> {
     const expected = await nchwToNhwc(fixture('segformer', folder, 'logits.npy'));
     const d = maxAbsDiff(out.logits, expected);
     assert.ok(d <= TOLERANCE, `${folder} logits max |diff| ${d}`);
+    // The layer-by-layer decode head (used in training) gives the same logits as the folded eval one.
+    const unfolded = model.forward(x, { unfoldedDecoder: true }).logits;
+    const du = maxAbsDiff(unfolded, expected);
+    assert.ok(du <= TOLERANCE, `${folder} unfolded-decoder logits max |diff| ${du}`);
+    unfolded.dispose();
     assert.equal(out.hiddenStates?.length, 4);
     for (let i = 0; i < 4; i++) {
       const ref = await nchwToNhwc(fixture('segformer', folder, `stage${i + 1}.npy`));

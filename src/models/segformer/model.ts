@@ -20,6 +20,11 @@ export interface SegformerForwardOptions {
   outputHiddenStates?: boolean;
   /** Seed for this call's dropout / drop-path masks (default: drawn from the model's seeded stream). */
   seed?: number;
+  /**
+   * Eval mode folds the decode head's linear layers and BatchNorm into one product per stage (same function,
+   * rounding aside, about half the work); set this to compute it layer by layer as PyTorch does.
+   */
+  unfoldedDecoder?: boolean;
 }
 
 export interface SegformerOutput {
@@ -37,6 +42,7 @@ export interface SegformerOptions {
 /** Per-forward state: the random stream for masks and whether we train. */
 interface Pass {
   training: boolean;
+  unfoldedDecoder: boolean;
   rng: SeededRandom;
 }
 
@@ -124,6 +130,7 @@ export class Segformer {
     }
     const pass: Pass = {
       training: opts.training === true,
+      unfoldedDecoder: opts.unfoldedDecoder === true,
       rng: opts.seed != null ? new SeededRandom(opts.seed) : new SeededRandom(this.rng.nextSeed()),
     };
     const result = tf.tidy(() => {
@@ -295,6 +302,23 @@ export class Segformer {
     const c = this.config;
     const dim = c.decoder_hidden_size;
     const [n, h1, w1] = stages[0].shape;
+    let y =
+      pass.training || pass.unfoldedDecoder ? this.fuseLayerByLayer(stages, pass) : this.fuseFolded(stages);
+    y = tf.relu(y);
+    if (pass.training) y = dropout(y, c.classifier_dropout_prob, pass.rng.nextSeed());
+    const clsW = this.w<tf.Rank.R4>('decode_head.classifier.weight');
+    const labels = clsW.shape[3];
+    const logits = linear(y, tf.reshape(clsW, [dim, labels]), this.w('decode_head.classifier.bias'));
+    return tf.reshape(logits, [n, h1, w1, labels]);
+  }
+
+  /**
+   * BatchNorm(linear_fuse(concat[up(linear_c(stage))])) as PyTorch computes it: per-stage projection, upsampling
+   * to the stage-1 size, concatenation as [c4, c3, c2, c1], 1×1 conv, BatchNorm. Returns [N*H1*W1, D].
+   */
+  private fuseLayerByLayer(stages: tf.Tensor4D[], pass: Pass): tf.Tensor2D {
+    const dim = this.config.decoder_hidden_size;
+    const [n, h1, w1] = stages[0].shape;
     const upsampled: tf.Tensor4D[] = stages.map((st, i) => {
       const [, h, w, ch] = st.shape;
       const proj = linear(
@@ -309,17 +333,47 @@ export class Segformer {
       dim * stages.length,
       dim,
     ]) as tf.Tensor2D;
-    let y: tf.Tensor2D = tf.matMul(
+    const y: tf.Tensor2D = tf.matMul(
       tf.reshape(fusedIn, [n * h1 * w1, dim * stages.length]) as tf.Tensor2D,
       fuseW,
     );
-    y = this.batchNorm(y, pass);
-    y = tf.relu(y);
-    if (pass.training) y = dropout(y, c.classifier_dropout_prob, pass.rng.nextSeed());
-    const clsW = this.w<tf.Rank.R4>('decode_head.classifier.weight');
-    const labels = clsW.shape[3];
-    const logits = linear(y, tf.reshape(clsW, [dim, labels]), this.w('decode_head.classifier.bias'));
-    return tf.reshape(logits, [n, h1, w1, labels]);
+    return this.batchNorm(y, pass);
+  }
+
+  /**
+   * The same function in eval mode, with the linear parts folded: linear_c, linear_fuse and the BatchNorm
+   * affine map are all linear and bilinear upsampling commutes with per-pixel linear maps (its weights sum to 1,
+   * so biases pass through), hence BN(fuse(concat[up(P_i)])) = Σ_i up(stage_i · M_i + m_i) + t with
+   * M_i = A_i F_i diag(s). This skips the [N*H1*W1, 4D] × [4D, D] product and the concatenation, which are
+   * half of the B0 forward pass.
+   */
+  private fuseFolded(stages: tf.Tensor4D[]): tf.Tensor2D {
+    const dim = this.config.decoder_hidden_size;
+    const count = stages.length;
+    const [n, h1, w1] = stages[0].shape;
+    const bn = 'decode_head.batch_norm';
+    const scale = tf.mul(
+      tf.rsqrt(tf.add(this.w(`${bn}.running_var`), BATCH_NORM_EPS)),
+      this.w(`${bn}.weight`),
+    ) as tf.Tensor1D;
+    const shift = tf.sub(this.w(`${bn}.bias`), tf.mul(this.w(`${bn}.running_mean`), scale));
+    const fuseW = tf.reshape(this.w('decode_head.linear_fuse.weight'), [dim * count, dim]) as tf.Tensor2D;
+    let sum: tf.Tensor4D | undefined;
+    stages.forEach((st, i) => {
+      const [, h, w, ch] = st.shape;
+      // Rows of the fuse weight that multiply stage i's channels (concatenation order is reversed).
+      const block = tf.slice(fuseW, [(count - 1 - i) * dim, 0], [dim, dim]);
+      const scaledBlock = tf.mul(block, scale) as tf.Tensor2D;
+      const m = tf.matMul(this.w<tf.Rank.R2>(`decode_head.linear_c.${i}.proj.weight`), scaledBlock);
+      const bias = tf.matMul(
+        tf.reshape(this.w(`decode_head.linear_c.${i}.proj.bias`), [1, dim]),
+        scaledBlock,
+      );
+      const z = linear(tf.reshape(st, [n * h * w, ch]) as tf.Tensor2D, m, tf.reshape(bias, [dim]));
+      const up = resizeBilinear(tf.reshape(z, [n, h, w, dim]) as tf.Tensor4D, [h1, w1]);
+      sum = sum ? tf.add(sum, up) : up;
+    });
+    return tf.add(tf.reshape(sum!, [n * h1 * w1, dim]), shift) as tf.Tensor2D;
   }
 
   /** BatchNorm2d over the rows of [N*H*W, C]; in training, batch statistics and a running-stat update. */
