@@ -1,0 +1,59 @@
+/** Command-line options shared by `infer-many`, `enqueue` and `worker`: how each slide is segmented. */
+import type { SlideJobOptions } from './cohort.ts';
+import type { InferBackend } from './tile-runner.ts';
+
+export const SLIDE_JOB_OPTIONS = {
+  model: { type: 'string' },
+  mpp: { type: 'string' },
+  tile: { type: 'string' },
+  overlap: { type: 'string' },
+  batch: { type: 'string' },
+  backend: { type: 'string' },
+  tissue: { type: 'string' },
+  'slide-mpp': { type: 'string' },
+} as const;
+
+export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N --batch N --backend onnx|tfjs --tissue auto|all --slide-mpp N
+                       as for slideseg infer`;
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: ${v}`);
+  return n;
+}
+
+/** Parsed option values → per-slide inference options (model path made absolute for remote workers). */
+export function slideJobOptions(
+  values: Record<string, string | boolean | undefined>,
+  cwdResolve: (p: string) => string,
+): SlideJobOptions {
+  const model = values.model as string | undefined;
+  if (!model) throw new Error('--model is required');
+  const backend = (values.backend ?? 'onnx') as InferBackend;
+  if (backend !== 'onnx' && backend !== 'tfjs') throw new Error('--backend must be onnx or tfjs');
+  const tissue = (values.tissue ?? 'auto') as 'auto' | 'all';
+  if (tissue !== 'auto' && tissue !== 'all') throw new Error('--tissue must be auto or all');
+  const o: SlideJobOptions = { model: cwdResolve(model), backend, tissue };
+  const set = (k: keyof SlideJobOptions, flag: string) => {
+    const v = num(flag, values[flag] as string | undefined);
+    if (v !== undefined) (o as Record<string, unknown>)[k] = v;
+  };
+  set('mpp', 'mpp');
+  set('tile', 'tile');
+  set('overlap', 'overlap');
+  set('batch', 'batch');
+  set('slideMpp', 'slide-mpp');
+  return o;
+}
+
+/** The same options as `slideseg infer` arguments. */
+export function inferArgsOf(o: SlideJobOptions): string[] {
+  const args = ['--model', o.model, '--backend', o.backend ?? 'onnx', '--tissue', o.tissue ?? 'auto'];
+  if (o.mpp !== undefined) args.push('--mpp', String(o.mpp));
+  if (o.tile !== undefined) args.push('--tile', String(o.tile));
+  if (o.overlap !== undefined) args.push('--overlap', String(o.overlap));
+  if (o.batch !== undefined) args.push('--batch', String(o.batch));
+  if (o.slideMpp !== undefined) args.push('--slide-mpp', String(o.slideMpp));
+  return args;
+}
