@@ -198,3 +198,43 @@ test('CSV slide regions read the slide; bad rows fail naming the line', async ()
   for (let i = 0; i < 32 * 24; i++)
     for (let c = 0; c < 3; c++) assert.equal(patch.data[i * 3 + c], want.data[i * 4 + c]);
 });
+
+test('segmentation with a frozen encoder: only the decode head trains, mIoU/Dice reported', async () => {
+  const { evalEncoderSegmentation } = await import('../src/evaluate/index.ts');
+  const seg = join(dir, 'seg');
+  await mkdir(join(seg, 'images'), { recursive: true });
+  await mkdir(join(seg, 'masks'), { recursive: true });
+  const names = ['TCGA-18-5592-01Z-00-DX1', 'TCGA-21-5784-01Z-00-DX1', 'TCGA-B0-5698-01Z-00-DX1'];
+  for (const name of names) {
+    const region = { left: 300, top: 300, width: 96, height: 96 };
+    await sharp(fixture('monuseg', 'images', `${name}.tif`))
+      .extract(region)
+      .png()
+      .toFile(join(seg, 'images', `${name}.png`));
+    await sharp(fixture('monuseg', 'masks', `${name}.png`))
+      .extract(region)
+      .png()
+      .toFile(join(seg, 'masks', `${name}.png`));
+  }
+  const r = await evalEncoderSegmentation({
+    encoder: TINY,
+    images: join(seg, 'images'),
+    masks: join(seg, 'masks'),
+    out: join(dir, 'seg-run'),
+    steps: 8,
+    batchSize: 2,
+    crop: 64,
+    lr: 1e-2,
+    valFraction: 0.34,
+    tile: 64,
+    overlap: 16,
+    quiet: true,
+  });
+  assert.equal(r.encoderChange, 0);
+  assert.equal(r.losses.length, 8);
+  assert.ok(r.losses.every(Number.isFinite));
+  assert.equal(r.split.val.length, 1);
+  assert.ok(r.mIoU >= 0 && r.mIoU <= 1 && r.mDice >= r.mIoU);
+  const saved = JSON.parse(await readFile(join(dir, 'seg-run', 'results.json'), 'utf8'));
+  assert.equal(saved.mDice, r.mDice);
+});

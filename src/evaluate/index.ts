@@ -18,6 +18,7 @@ export {
   type Statistic,
   statistic,
 } from './eva.ts';
+export { evalEncoderSegmentation, type FrozenSegOptions, type FrozenSegResults } from './frozen-seg.ts';
 export { normalisationOf } from './normalisation.ts';
 export { type ProbeOptions, type ProbeRun, trainProbe } from './probe.ts';
 export { evaluationMarkdown } from './report.ts';

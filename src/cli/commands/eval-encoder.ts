@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { evalEncoder } from '../../evaluate/eva.ts';
+import { evalEncoderSegmentation } from '../../evaluate/frozen-seg.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg eval-encoder --encoder DIR|model.onnx --data DIR|manifest.csv --out DIR [options]
@@ -23,7 +24,12 @@ macro F1 and AUROC on the val and test splits, and every run's values.
   --lr X              AdamW learning rate (default 1e-3)
   --weight-decay X    (default 1e-4)
   --batch N           mini-batch size (default 256)
-  --val X / --test X  split fractions for samples without a split (default 0.2 / 0.2)`;
+  --val X / --test X  split fractions for samples without a split (default 0.2 / 0.2)
+
+Segmentation (--task segmentation --encoder DIR --images DIR --masks DIR --out DIR): the encoder is frozen,
+only the decode head trains for --steps (default 50) on random --crop (default 128) crops of 3/4 of the
+images (seeded split); the rest are scored with the sliding window (--tile, --overlap): mIoU and Dice.
+  --num-labels N      classes in the masks (default 2)`;
 
 function num(name: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
@@ -58,12 +64,42 @@ export const command: Command = {
         val: { type: 'string' },
         test: { type: 'string' },
         task: { type: 'string' },
+        images: { type: 'string' },
+        masks: { type: 'string' },
+        steps: { type: 'string' },
+        crop: { type: 'string' },
+        tile: { type: 'string' },
+        overlap: { type: 'string' },
+        'num-labels': { type: 'string' },
       },
     });
+    if (v.task === 'segmentation') {
+      if (!v.encoder || !v.images || !v.masks || !v.out)
+        throw new UsageError(
+          `eval-encoder --task segmentation: --encoder, --images, --masks and --out are required`,
+        );
+      const r = await evalEncoderSegmentation({
+        encoder: v.encoder,
+        images: v.images,
+        masks: v.masks,
+        out: v.out,
+        numLabels: num('num-labels', v['num-labels'], true),
+        steps: num('steps', v.steps, true),
+        crop: num('crop', v.crop, true),
+        batchSize: num('batch', v.batch, true),
+        lr: num('lr', v.lr),
+        seed: num('seed', v.seed, true),
+        valFraction: num('val', v.val),
+        tile: num('tile', v.tile, true),
+        overlap: num('overlap', v.overlap, true),
+      });
+      process.stdout.write(`mIoU ${r.mIoU.toFixed(4)}  mDice ${r.mDice.toFixed(4)}\n`);
+      return 0;
+    }
+    if (v.task && v.task !== 'classification')
+      throw new UsageError(`--task must be classification or segmentation, got ${v.task}`);
     if (!v.encoder || !v.data || !v.out)
       throw new UsageError(`eval-encoder: --encoder, --data and --out are required\n${USAGE}`);
-    if (v.task && v.task !== 'classification')
-      throw new UsageError(`--task ${v.task}: only classification is implemented`);
     if (v.pooling && v.pooling !== 'last' && v.pooling !== 'multi')
       throw new UsageError('--pooling must be last or multi');
     if (v.head && v.head !== 'linear' && v.head !== 'mlp')
