@@ -21,6 +21,8 @@ import { labelSource, type PretrainConfig } from './pretrain-config.ts';
 export interface LabelledPatch {
   image: Uint8Array;
   label: number;
+  /** Where it came from (level-0 corner in its image or slide), for previews and tests. */
+  source: { index: number; x: number; y: number };
 }
 
 export interface PatchSource {
@@ -121,7 +123,11 @@ async function folderSource(cfg: PretrainConfig, withLabels: boolean): Promise<P
             ? majorityLabel(cutWindow(s.mask, s.width, 1, x0, y0, P), d.ignoreIndex, d.foregroundFraction)
             : 0;
           if (label >= 0) {
-            out.push({ image: cutWindow(s.image, s.width, 3, x0, y0, P), label: withLabels ? label : -1 });
+            out.push({
+              image: cutWindow(s.image, s.width, 3, x0, y0, P),
+              label: withLabels ? label : -1,
+              source: { index: samples.indexOf(s), x: x0, y: y0 },
+            });
             break;
           }
           if (attempt >= MAX_TRIES)
@@ -187,7 +193,11 @@ async function slideSource(cfg: PretrainConfig, withLabels: boolean): Promise<Pa
             ? majorityLabel(p.mask, d.ignoreIndex, d.foregroundFraction)
             : 0
           : -1;
-        out.push({ image: p.image, label: withLabels ? Math.max(0, label) : -1 });
+        out.push({
+          image: p.image,
+          label: withLabels ? Math.max(0, label) : -1,
+          source: { index: p.slideIndex, x: p.x, y: p.y },
+        });
       }
       return out;
     },
@@ -257,10 +267,15 @@ async function csvSource(cfg: PretrainConfig, withLabels: boolean): Promise<Patc
     async draw(count, rng) {
       const out: LabelledPatch[] = [];
       for (let b = 0; b < count; b++) {
-        const s = images[rng.int(images.length)]!;
+        const index = rng.int(images.length);
+        const s = images[index]!;
         const x0 = rng.int(s.width - P + 1);
         const y0 = rng.int(s.height - P + 1);
-        out.push({ image: cutWindow(s.data, s.width, 3, x0, y0, P), label: withLabels ? s.label : -1 });
+        out.push({
+          image: cutWindow(s.data, s.width, 3, x0, y0, P),
+          label: withLabels ? s.label : -1,
+          source: { index, x: x0, y: y0 },
+        });
       }
       return out;
     },
