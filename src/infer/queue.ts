@@ -4,7 +4,8 @@
  * off exponentially; a worker that dies mid-slide loses its lock and the job is picked up again by another worker
  * (BullMQ's stalled-job check); per-slide outputs are idempotent (see cohort.ts: temporary folder + rename).
  */
-import { type ConnectionOptions, Queue, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
 import { readManifest, runSlideJob, type SlideJobOptions } from './cohort.ts';
 
 export const QUEUE_NAME = 'slideseg-infer';
@@ -16,8 +17,8 @@ export interface SlideJobData {
   options: SlideJobOptions;
 }
 
-/** redis://[user:pass@]host:port[/db] → BullMQ connection options. */
-export function redisConnection(url: string): ConnectionOptions {
+/** redis://[user:pass@]host:port[/db] → ioredis options (BullMQ wants maxRetriesPerRequest null). */
+export function redisOptions(url: string): RedisOptions {
   let u: URL;
   try {
     u = new URL(url);
@@ -39,6 +40,11 @@ export function redisConnection(url: string): ConnectionOptions {
   };
 }
 
+/** A client for BullMQ; BullMQ leaves clients it is given open, so callers quit them after closing. */
+function redisConnection(url: string): Redis {
+  return new Redis(redisOptions(url));
+}
+
 export interface EnqueueOptions {
   attempts?: number;
   /** First retry delay in ms (doubles each time; default 5000). */
@@ -53,7 +59,8 @@ export async function enqueueManifest(
   o: EnqueueOptions = {},
 ): Promise<{ added: number; total: number }> {
   const entries = await readManifest(manifest);
-  const queue = new Queue<SlideJobData>(QUEUE_NAME, { connection: redisConnection(queueUrl) });
+  const connection = redisConnection(queueUrl);
+  const queue = new Queue<SlideJobData>(QUEUE_NAME, { connection });
   try {
     let added = 0;
     for (const e of entries) {
@@ -75,6 +82,7 @@ export async function enqueueManifest(
     return { added, total: entries.length };
   } finally {
     await queue.close();
+    connection.disconnect();
   }
 }
 
@@ -92,6 +100,7 @@ export interface WorkerOptions {
 /** Runs jobs until SIGINT/SIGTERM (or idle for idleExitMs). */
 export async function runWorker(queueUrl: string, o: WorkerOptions = {}): Promise<void> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const workerConnection = redisConnection(queueUrl);
   const worker = new Worker<SlideJobData>(
     QUEUE_NAME,
     async (job) => {
@@ -108,7 +117,7 @@ export async function runWorker(queueUrl: string, o: WorkerOptions = {}): Promis
       return { status: r.status, tiles: r.summary?.tiles.computed ?? 0 };
     },
     {
-      connection: redisConnection(queueUrl),
+      connection: workerConnection,
       concurrency: o.concurrency ?? 1,
       lockDuration: o.lockDurationMs ?? 60_000,
       stalledInterval: o.stalledIntervalMs ?? 30_000,
@@ -121,15 +130,20 @@ export async function runWorker(queueUrl: string, o: WorkerOptions = {}): Promis
     let idle: NodeJS.Timeout | undefined;
     const stop = () => {
       clearTimeout(idle);
-      void worker.close().then(() => resolveDone());
+      void worker.close().then(() => {
+        workerConnection.disconnect();
+        resolveDone();
+      });
     };
     const arm = () => {
       if (o.idleExitMs === undefined) return;
       clearTimeout(idle);
       idle = setTimeout(async () => {
-        const q = new Queue(QUEUE_NAME, { connection: redisConnection(queueUrl) });
+        const connection = redisConnection(queueUrl);
+        const q = new Queue(QUEUE_NAME, { connection });
         const counts = await q.getJobCounts();
         await q.close();
+        connection.disconnect();
         if ((counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) === 0) stop();
         else arm();
       }, o.idleExitMs);
@@ -144,10 +158,12 @@ export async function runWorker(queueUrl: string, o: WorkerOptions = {}): Promis
 }
 
 export async function queueStatus(queueUrl: string): Promise<Record<string, number>> {
-  const queue = new Queue(QUEUE_NAME, { connection: redisConnection(queueUrl) });
+  const connection = redisConnection(queueUrl);
+  const queue = new Queue(QUEUE_NAME, { connection });
   try {
     return await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   } finally {
     await queue.close();
+    connection.disconnect();
   }
 }
