@@ -67,6 +67,8 @@ export function tinyConfig(data: string, out: string, extra: Partial<TrainConfig
     logEvery: 1,
     valEvery: 1000,
     saveEvery: 1,
+    // Two gradient threads whatever the machine, so data-parallel training is what the tests exercise.
+    workers: 2,
     ...extra,
   };
 }

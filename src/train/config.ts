@@ -65,6 +65,8 @@ export interface TrainConfig {
   saveEvery: number;
   keepCheckpoints: number;
   bestMetric: string;
+  /** Threads computing gradients in parallel (data parallel); 'auto' = one per core. */
+  workers: number | 'auto';
   val: { tile: number; overlap: number; overlays: number };
 }
 
@@ -97,6 +99,7 @@ export const DEFAULTS: TrainConfig = {
   saveEvery: 200,
   keepCheckpoints: 2,
   bestMetric: 'mDice',
+  workers: 'auto',
   val: { tile: 512, overlap: 64, overlays: 2 },
 };
 

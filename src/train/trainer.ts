@@ -7,7 +7,7 @@
  */
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ready, tf } from '../engine/index.ts';
+import { ready, type tf } from '../engine/index.ts';
 import {
   argmaxLabels,
   IMAGENET,
@@ -20,15 +20,16 @@ import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
 import { loadSegformer, Segformer, saveSegformer, segformerPreset } from '../models/segformer/index.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
-import { augment, type Sample } from './augment.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 import { buildLoss } from './loss.ts';
 import { AdamW, clipGradNorm, type ParamGroup } from './optim.ts';
+import { autoWorkers, GradientWorkers } from './parallel.ts';
 import { Progress } from './progress.ts';
 import { writeRunPictures } from './report.ts';
 import { learningRate } from './schedule.ts';
+import { type ShardContext, shardContextKeys, shardGradients } from './step.ts';
 
 export interface TrainOptions {
   /** Continue from `<out>/checkpoints/latest.json` if it exists. */
@@ -154,33 +155,17 @@ export async function validate(
   };
 }
 
-/** One training batch for (step, micro-batch k): images, crops and augmentations drawn from (seed, step, k). */
-function makeBatch(
-  train: Sample[],
-  cfg: TrainConfig,
-  step: number,
-  k: number,
-): { x: tf.Tensor4D; y: tf.Tensor3D } {
-  const rng = createRng(mixSeed(cfg.seed, step * cfg.optim.accumulate + k));
-  const crop = cfg.augment.crop;
-  const B = cfg.batchSize;
-  const xs = new Float32Array(B * crop * crop * 3);
-  const ys = new Int32Array(B * crop * crop);
-  for (let b = 0; b < B; b++) {
-    const s = augment(
-      train[rng.int(train.length)]!,
-      { ...cfg.augment, ignoreIndex: cfg.data.ignoreIndex },
-      rng,
-    );
-    const x = normaliseImage(s.image, crop, crop);
-    xs.set(x.dataSync(), b * crop * crop * 3);
-    x.dispose();
-    for (let i = 0; i < crop * crop; i++) ys[b * crop * crop + i] = s.mask[i]!;
+/** The images/ and masks/ folders of a config. */
+export function trainingFolders(cfg: TrainConfig): { imagesDir: string; masksDir: string } {
+  const imagesDir = cfg.data.images ?? (cfg.data.dir ? join(cfg.data.dir, 'images') : undefined);
+  const masksDir = cfg.data.masks ?? (cfg.data.dir ? join(cfg.data.dir, 'masks') : undefined);
+  if (!imagesDir || !masksDir) {
+    throw new Error('config: data.dir (with images/ and masks/) or data.images + data.masks is required');
   }
-  return { x: tf.tensor4d(xs, [B, crop, crop, 3]), y: tf.tensor3d(ys, [B, crop, crop], 'int32') };
+  return { imagesDir, masksDir };
 }
 
-async function buildModel(cfg: TrainConfig, log: (m: string) => void): Promise<Segformer> {
+export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Promise<Segformer> {
   const id2label =
     cfg.model.id2label ??
     Object.fromEntries(Array.from({ length: cfg.model.numLabels }, (_, i) => [String(i), `class_${i}`]));
@@ -241,10 +226,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const ckptDir = join(cfg.out, 'checkpoints');
 
   // Data
-  const imagesDir = cfg.data.images ?? (cfg.data.dir ? join(cfg.data.dir, 'images') : undefined);
-  const masksDir = cfg.data.masks ?? (cfg.data.dir ? join(cfg.data.dir, 'masks') : undefined);
-  if (!imagesDir || !masksDir)
-    throw new Error('config: data.dir (with images/ and masks/) or data.images + data.masks is required');
+  const { imagesDir, masksDir } = trainingFolders(cfg);
   const pairs = await listPairs(imagesDir, masksDir);
   const names = pairs.map((p) => p.name);
   const split = cfg.data.val
@@ -276,9 +258,20 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     weightDecay: cfg.optim.weightDecay,
   });
   const lossFn = buildLoss(cfg.loss, cfg.model.numLabels, cfg.data.ignoreIndex);
-  const varKey = new Map<string, string>();
-  for (const [key, v] of model.namedWeights()) varKey.set(v.name, key);
-  const trainable = model.trainableVariables();
+  const shard: ShardContext = { model, samples: trainSamples, cfg, loss: lossFn, ...shardContextKeys(model) };
+  const threads = cfg.workers === 'auto' ? autoWorkers() : Math.max(1, cfg.workers);
+  const workers =
+    threads > 1 && cfg.batchSize > 1
+      ? await GradientWorkers.start(
+          Math.min(threads, cfg.batchSize) - 1,
+          cfg,
+          split.train,
+          shard.keys,
+          shard.variables,
+          backend,
+        )
+      : null;
+  if (workers) log(`data parallel: ${workers.size + 1} threads`);
 
   let start = 0;
   let best: TrainResult['best'] = null;
@@ -369,30 +362,24 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     });
     let grads = new Map<string, tf.Tensor>();
     let stepLoss = 0;
+    const shards = (workers?.size ?? 0) + 1;
     for (let k = 0; k < cfg.optim.accumulate; k++) {
-      const { x, y } = makeBatch(trainSamples, cfg, step, k);
-      const dropoutSeed = mixSeed(cfg.seed ^ 0xd0, step * cfg.optim.accumulate + k);
-      const { value, grads: g } = tf.variableGrads(() => {
-        const logits = model.forward(x, { training: true, seed: dropoutSeed }).logits;
-        const up = tf.image.resizeBilinear(logits, [x.shape[1], x.shape[2]], false, true);
-        return lossFn(up, y);
-      }, trainable);
-      const lv = value.dataSync()[0]!;
-      if (!Number.isFinite(lv))
-        throw new Error(`loss is ${lv} at step ${step}: lower optim.lr or check the data`);
-      stepLoss += lv / cfg.optim.accumulate;
-      for (const [name, t] of Object.entries(g)) {
-        const key = varKey.get(name)!;
-        const scaled = cfg.optim.accumulate > 1 ? t.div(cfg.optim.accumulate) : t;
-        if (scaled !== t) t.dispose();
+      workers?.publish(shard.variables);
+      const others = workers?.run(step, k, shards);
+      const own = shardGradients(shard, step, k, 0, shards);
+      stepLoss += own.loss;
+      for (const [key, g] of own.grads) {
         const prev = grads.get(key);
         if (prev) {
-          grads.set(key, prev.add(scaled));
+          grads.set(key, prev.add(g));
           prev.dispose();
-          scaled.dispose();
-        } else grads.set(key, scaled);
+          g.dispose();
+        } else grads.set(key, g);
       }
-      tf.dispose([x, y, value]);
+      if (others && workers) {
+        for (const l of await others) stepLoss += l;
+        workers.collect(grads);
+      }
     }
     let gradNorm: number | undefined;
     if (cfg.optim.clipGradNorm) {
@@ -439,6 +426,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     if (finalModel !== model) finalModel.dispose();
     await writeRunPictures(cfg.out, history, [], stopAt, cfg.model.numLabels);
   }
+  await workers?.close();
   opt.dispose();
   model.dispose();
   return { out: cfg.out, step: stopAt, best, lastVal };

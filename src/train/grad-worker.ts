@@ -1,0 +1,68 @@
+/** A gradient worker thread (see parallel.ts): a model replica computing the gradient of one batch slice. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { ready, tf } from '../engine/index.ts';
+import type { TrainConfig } from './config.ts';
+import { listPairs, loadPair } from './data.ts';
+import { buildLoss } from './loss.ts';
+import type { Slot } from './parallel.ts';
+import { type ShardContext, shardContextKeys, shardGradients } from './step.ts';
+import { buildModel, trainingFolders } from './trainer.ts';
+
+const { cfg, trainNames, keys, slots, weightsSab, gradSab, backend } = workerData as {
+  cfg: TrainConfig;
+  trainNames: string[];
+  keys: string[];
+  slots: Slot[];
+  weightsSab: SharedArrayBuffer;
+  gradSab: SharedArrayBuffer;
+  backend: string;
+};
+const weights = new Float32Array(weightsSab);
+const grads = new Float32Array(gradSab);
+const port = parentPort!;
+
+async function init(): Promise<ShardContext> {
+  await ready(backend);
+  const { imagesDir, masksDir } = trainingFolders(cfg);
+  const pairs = new Map((await listPairs(imagesDir, masksDir)).map((p) => [p.name, p]));
+  const samples = await Promise.all(
+    trainNames.map((n) => loadPair(pairs.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex)),
+  );
+  const model = await buildModel({ ...cfg, model: { ...cfg.model, encoder: undefined } }, () => {});
+  const { keys: ownKeys, variables } = shardContextKeys(model);
+  if (ownKeys.join() !== keys.join()) throw new Error('worker model parameters differ from the main thread');
+  return {
+    model,
+    samples,
+    cfg,
+    loss: buildLoss(cfg.loss, cfg.model.numLabels, cfg.data.ignoreIndex),
+    keys,
+    variables,
+  };
+}
+
+const ctxPromise = init();
+ctxPromise.then(
+  () => port.postMessage({ type: 'ready' }),
+  (e: Error) => port.postMessage({ type: 'error', message: e.message }),
+);
+
+port.on('message', async (m: { type: 'step'; step: number; k: number; shard: number; shards: number }) => {
+  try {
+    const ctx = await ctxPromise;
+    ctx.variables.forEach((v, i) => {
+      const s = slots[i]!;
+      v.assign(tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape));
+    });
+    const { loss, grads: g } = shardGradients(ctx, m.step, m.k, m.shard, m.shards);
+    grads.fill(0);
+    for (const s of slots) {
+      const t = g.get(s.key);
+      if (t) grads.set(t.dataSync() as Float32Array, s.offset);
+    }
+    for (const t of g.values()) t.dispose();
+    port.postMessage({ type: 'done', loss });
+  } catch (e) {
+    port.postMessage({ type: 'error', message: (e as Error).message });
+  }
+});
