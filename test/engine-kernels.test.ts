@@ -367,3 +367,80 @@ describe('gradients of a small SegFormer-like graph on wasm match cpu', () => {
     }
   });
 });
+
+describe('Slice and SplitV on wasm match cpu', () => {
+  const slices: [number[], number[], number[]][] = [
+    [
+      [2, 6, 5, 8],
+      [0, 1, 2, 3],
+      [2, 4, 2, 4],
+    ], // every axis partial
+    [
+      [2, 6, 5, 8],
+      [1, 0, 0, 0],
+      [1, 6, 5, 8],
+    ], // contiguous
+    [
+      [2, 6, 5, 8],
+      [0, 2, 0, 0],
+      [2, 3, 5, 8],
+    ], // whole trailing axes
+    [
+      [7, 9],
+      [3, 2],
+      [4, -1],
+    ],
+    [[11], [4], [5]],
+    [
+      [3, 4, 5],
+      [0, 0, 5],
+      [3, 4, 0],
+    ], // empty
+  ];
+  for (const [shape, begin, size] of slices) {
+    it(`slice ${shape} begin ${begin} size ${size}`, async () => {
+      await compareKernel('Slice', { x: rand(shape) }, { begin, size }, '');
+    });
+  }
+  it('slice of int32 and bool tensors', async () => {
+    await ready('wasm');
+    const ints = tf.tensor3d([...Array(24).keys()], [2, 3, 4], 'int32');
+    assert.deepEqual(tf.slice(ints, [1, 1, 1], [1, 2, 2]).arraySync(), [
+      [
+        [17, 18],
+        [21, 22],
+      ],
+    ]);
+    const bools = tf.tensor2d([true, false, true, true, false, false], [2, 3], 'bool');
+    assert.deepEqual(tf.slice(bools, [0, 1], [2, 2]).arraySync(), [
+      [0, 1],
+      [0, 0],
+    ]);
+    tf.dispose([ints, bools]);
+  });
+  for (const [shape, splits, axis] of [
+    [[2, 4, 4, 12], [3, 4, 5], 3],
+    [[2, 4, 4, 12], 4, -1],
+    [[3, 5, 2], [2, 3], 1],
+    [[6, 5], 3, 0],
+  ] as [number[], number | number[], number][]) {
+    it(`splitV ${shape} into ${splits} along ${axis}`, async () => {
+      const x = rand(shape);
+      const pieces = async (backend: string) => {
+        await ready(backend);
+        const t = tf.tensor(x.values, x.shape);
+        const out = tf.split(t, splits, axis);
+        const res = out.map((p) => ({ shape: p.shape, values: p.dataSync() as Float32Array }));
+        tf.dispose([t, ...out]);
+        return res;
+      };
+      const cpu = await pieces('cpu');
+      const wasm = await pieces('wasm');
+      assert.equal(wasm.length, cpu.length);
+      for (let i = 0; i < cpu.length; i++) {
+        assert.deepEqual(wasm[i].shape, cpu[i].shape);
+        assert.deepEqual(Array.from(wasm[i].values), Array.from(cpu[i].values));
+      }
+    });
+  }
+});

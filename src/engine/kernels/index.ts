@@ -3,8 +3,8 @@
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
- * (col2im + XNNPACK), ResizeBilinear. Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters,
- * cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
+ * (col2im + XNNPACK), ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
+ * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
  */
 
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
@@ -17,6 +17,7 @@ import {
   resizeBilinearGradWasmKernel,
   resizeBilinearWasmKernel,
 } from './resize-bilinear.ts';
+import { sliceKernel, splitVKernel } from './slice.ts';
 
 const stock = new Map<string, KernelConfig>();
 const added: string[] = [];
@@ -63,6 +64,8 @@ export function registerWasmTrainingKernels(): void {
   register('DepthwiseConv2dNativeBackpropInput', 'wasm', () => depthwiseBackpropInputKernel);
   register('BatchMatMul', 'wasm', batchMatMulKernel);
   register('_FusedMatMul', 'wasm', fusedMatMulKernel);
+  register('Slice', 'wasm', sliceKernel);
+  register('SplitV', 'wasm', splitVKernel);
   register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);
   register('ResizeBilinearGrad', 'wasm', () => resizeBilinearGradWasmKernel);
   register('ResizeBilinearGrad', 'cpu', () => resizeBilinearGradCpuKernel);
