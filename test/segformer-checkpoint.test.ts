@@ -356,4 +356,37 @@ describe('SegFormer fresh initialisation', () => {
     assert.equal(a.trainableVariables().length, a.encoderVariables().length + a.decoderVariables().length);
     for (const m of [a, b, c]) m.dispose();
   });
+
+  it("'nvlabs' initialisation uses fan_out normal for encoder convs and keeps HF's decoder init", () => {
+    const model = new Segformer(segformerPreset('b0', { numLabels: 2 }), { seed: 2, init: 'nvlabs' });
+    const w = model.namedWeights();
+    const std = (key: string) => Math.sqrt(tf.moments(w.get(key)!).variance.dataSync()[0]);
+    // patch embedding 0: 32 out channels, 7×7 → √(2 / 1568); depthwise 3×3 (groups = channels) → √(2 / 9).
+    assert.ok(
+      Math.abs(std('segformer.encoder.patch_embeddings.0.proj.weight') / Math.sqrt(2 / 1568) - 1) < 0.05,
+    );
+    assert.ok(
+      Math.abs(std('segformer.encoder.block.1.0.mlp.dwconv.dwconv.weight') / Math.sqrt(2 / 9) - 1) < 0.05,
+    );
+    assert.ok(Math.abs(std('segformer.encoder.block.3.1.mlp.dense1.weight') / 0.02 - 1) < 0.05);
+    assert.ok(Math.abs(std('decode_head.linear_fuse.weight') / 0.02 - 1) < 0.05);
+    model.dispose();
+  });
+});
+
+describe('SegFormer input checks', () => {
+  it('rejects inputs with the wrong layout, dtype or a size too small for the reduction convs', () => {
+    const model = new Segformer(segformerPreset('b0', { numLabels: 2 }), { seed: 1 });
+    assert.throws(() => model.forward(tf.zeros([1, 3, 64, 64]) as tf.Tensor4D), /NHWC with 3 channels/);
+    assert.throws(() => model.forward(tf.zeros([1, 64, 64, 3], 'int32') as tf.Tensor4D), /float32/);
+    // 16×16 → stage 1 is 4×4, smaller than its 8×8 sequence-reduction conv (PyTorch fails here too).
+    assert.throws(
+      () => model.forward(tf.zeros([1, 16, 16, 3]) as tf.Tensor4D),
+      /too small: stage 1 would be 4×4/,
+    );
+    const { logits } = model.forward(tf.zeros([1, 33, 35, 3]) as tf.Tensor4D);
+    assert.deepEqual(logits.shape, [1, 9, 9, 2]);
+    model.dispose();
+    assert.throws(() => model.forward(tf.zeros([1, 64, 64, 3]) as tf.Tensor4D), /disposed/);
+  });
 });

@@ -16,7 +16,7 @@ export {
   readSegformerConfig,
   segformerPreset,
 } from './config.ts';
-export type { SegformerForwardOptions, SegformerOptions, SegformerOutput } from './model.ts';
+export type { SegformerForwardOptions, SegformerInit, SegformerOptions, SegformerOutput } from './model.ts';
 export { Segformer } from './model.ts';
 export type { ParamLayout, ParamSpec } from './params.ts';
 export { segformerParamSpecs } from './params.ts';

@@ -33,8 +33,12 @@ export interface SegformerOutput {
   hiddenStates?: tf.Tensor4D[];
 }
 
+/** Fresh-weight scheme: Hugging Face's `_init_weights` (default) or the original NVlabs MiT one. */
+export type SegformerInit = 'hf' | 'nvlabs';
+
 export interface SegformerOptions {
   seed?: number;
+  init?: SegformerInit;
   /** Values (TF.js layout) to use instead of fresh initialisation; used by the checkpoint loader. */
   initialValues?: Map<string, tf.Tensor>;
 }
@@ -71,7 +75,7 @@ export class Segformer {
         }
         value = given;
       } else {
-        value = freshValue(spec, shape, initRng, this.config.initializer_range);
+        value = freshValue(spec, shape, initRng, this.config.initializer_range, opts.init ?? 'hf');
       }
       this.vars.set(spec.key, tf.variable(value, spec.trainable, undefined, value.dtype));
       if (!given) value.dispose();
@@ -122,12 +126,7 @@ export class Segformer {
 
   forward(pixelValues: tf.Tensor4D, opts: SegformerForwardOptions = {}): SegformerOutput {
     if (this.vars.size === 0) throw new Error('Segformer: forward on a disposed model');
-    const [, , , channels] = pixelValues.shape;
-    if (pixelValues.rank !== 4 || channels !== this.config.num_channels) {
-      throw new Error(
-        `Segformer: pixel values must be NHWC with ${this.config.num_channels} channels (got [${pixelValues.shape}])`,
-      );
-    }
+    this.checkInput(pixelValues);
     const pass: Pass = {
       training: opts.training === true,
       unfoldedDecoder: opts.unfoldedDecoder === true,
@@ -140,6 +139,34 @@ export class Segformer {
     });
     const [logits, ...hidden] = result;
     return opts.outputHiddenStates ? { logits, hiddenStates: hidden } : { logits };
+  }
+
+  /** Rejects inputs PyTorch would reject too (wrong layout, or too small for a stride / reduction conv). */
+  private checkInput(x: tf.Tensor4D): void {
+    const c = this.config;
+    const [n, height, width, channels] = x.shape;
+    if (x.rank !== 4 || channels !== c.num_channels) {
+      throw new Error(
+        `Segformer: pixel values must be NHWC with ${c.num_channels} channels (got [${x.shape}])`,
+      );
+    }
+    if (x.dtype !== 'float32') throw new Error(`Segformer: pixel values must be float32 (got ${x.dtype})`);
+    if (n < 1) throw new Error('Segformer: empty batch');
+    let h = height;
+    let w = width;
+    for (let i = 0; i < c.num_encoder_blocks; i++) {
+      const k = c.patch_sizes[i];
+      const pad = Math.floor(k / 2);
+      h = Math.floor((h + 2 * pad - k) / c.strides[i]) + 1;
+      w = Math.floor((w + 2 * pad - k) / c.strides[i]) + 1;
+      const need = Math.max(1, c.sr_ratios[i]);
+      if (h < need || w < need) {
+        throw new Error(
+          `Segformer: a ${height}×${width} input is too small: stage ${i + 1} would be ${h}×${w}, ` +
+            `below its ${need}×${need} sequence-reduction window`,
+        );
+      }
+    }
   }
 
   private w<R extends tf.Rank = tf.Rank>(key: string): tf.Variable<R> {
@@ -408,12 +435,31 @@ export class Segformer {
   }
 }
 
-function freshValue(spec: ParamSpec, shape: number[], rng: SeededRandom, std: number): tf.Tensor {
+/**
+ * A fresh tensor. 'hf' is Hugging Face's `_init_weights`: N(0, initializer_range) for every Linear and Conv2d
+ * weight, zero biases, LayerNorm/BatchNorm weight 1 and bias 0. 'nvlabs' is the original MiT initialisation for
+ * the encoder: truncated normal (std initializer_range, cut at ±2) for Linear weights and N(0, √(2 / fan_out))
+ * with fan_out = k·k·out_channels / groups for convolutions; the decode head stays as in 'hf'.
+ */
+function freshValue(
+  spec: ParamSpec,
+  shape: number[],
+  rng: SeededRandom,
+  std: number,
+  scheme: SegformerInit,
+): tf.Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   if (spec.layout === 'count') return tf.scalar(0, 'int32');
   switch (spec.init) {
-    case 'normal':
+    case 'normal': {
+      if (scheme === 'nvlabs' && spec.part === 'encoder') {
+        if (spec.layout === 'linear') return tf.tensor(rng.truncatedNormal(size, std, -2, 2), shape);
+        const [out, , kh, kw] = spec.fileShape;
+        const groups = spec.layout === 'depthwise' ? out : 1;
+        return tf.tensor(rng.normal(size, 0, Math.sqrt(2 / ((kh * kw * out) / groups))), shape);
+      }
       return tf.tensor(rng.normal(size, 0, std), shape);
+    }
     case 'ones':
       return tf.ones(shape);
     default:

@@ -35,4 +35,17 @@ export class SeededRandom {
     }
     return out;
   }
+
+  /** N(0, std) samples redrawn until they fall in [lo, hi] (timm's trunc_normal_ with absolute bounds). */
+  truncatedNormal(n: number, std: number, lo: number, hi: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let v: number;
+      do {
+        v = this.normal(1, 0, std)[0];
+      } while (v < lo || v > hi);
+      out[i] = v;
+    }
+    return out;
+  }
 }
