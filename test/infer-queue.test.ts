@@ -163,12 +163,13 @@ test('two workers, one killed mid-slide: every slide finished exactly once, noth
   victim.kill('SIGKILL');
   const survivor = victim === a ? b : a;
   // The survivor picks the stalled job up, finishes the queue, and exits once it has been idle.
+  let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     exited(survivor),
-    new Promise((_, rej) =>
-      setTimeout(() => rej(new Error('survivor did not finish the queue in 70 s')), 70_000),
-    ),
-  ]);
+    new Promise((_, rej) => {
+      timer = setTimeout(() => rej(new Error('survivor did not finish the queue in 70 s')), 70_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   const status = await exec(process.execPath, [CLI, 'queue-status', '--queue', url]);
   assert.match(status.stdout, /completed 3/);
   assert.match(status.stdout, /failed 0/);
