@@ -1,16 +1,16 @@
 /** A gradient worker thread (see parallel.ts): a model replica computing the gradient of one batch slice. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ready, tf } from '../engine/index.ts';
+import type { Sample } from './augment.ts';
 import type { TrainConfig } from './config.ts';
-import { listPairs, loadPair } from './data.ts';
 import { buildLoss } from './loss.ts';
 import type { Slot } from './parallel.ts';
 import { type ShardContext, shardContextKeys, shardGradients } from './step.ts';
-import { buildModel, trainingFolders } from './trainer.ts';
+import { buildModel } from './trainer.ts';
 
-const { cfg, trainNames, keys, slots, weightsSab, gradSab, backend } = workerData as {
+const { cfg, samples, keys, slots, weightsSab, gradSab, backend } = workerData as {
   cfg: TrainConfig;
-  trainNames: string[];
+  samples: Sample[];
   keys: string[];
   slots: Slot[];
   weightsSab: SharedArrayBuffer;
@@ -23,11 +23,6 @@ const port = parentPort!;
 
 async function init(): Promise<ShardContext> {
   await ready(backend);
-  const { imagesDir, masksDir } = trainingFolders(cfg);
-  const pairs = new Map((await listPairs(imagesDir, masksDir)).map((p) => [p.name, p]));
-  const samples = await Promise.all(
-    trainNames.map((n) => loadPair(pairs.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex)),
-  );
   const model = await buildModel({ ...cfg, model: { ...cfg.model, encoder: undefined } }, () => {});
   const { keys: ownKeys, variables } = shardContextKeys(model);
   if (ownKeys.join() !== keys.join()) throw new Error('worker model parameters differ from the main thread');

@@ -8,6 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { tf } from '../engine/index.ts';
+import type { Sample } from './augment.ts';
 import type { TrainConfig } from './config.ts';
 
 export interface Slot {
@@ -71,11 +72,11 @@ export class GradientWorkers {
     }
   }
 
-  /** Starts `count` workers, each loading the training images `trainNames` and building the model of `cfg`. */
+  /** Starts `count` workers, each with a copy of the training samples and the model of `cfg`. */
   static async start(
     count: number,
     cfg: TrainConfig,
-    trainNames: string[],
+    samples: Sample[],
     keys: string[],
     variables: tf.Variable[],
     backend: string,
@@ -92,7 +93,7 @@ export class GradientWorkers {
       (gradSab) =>
         new Worker(bootstrap, {
           eval: true,
-          workerData: { cfg, trainNames, keys, slots, weightsSab, gradSab, backend },
+          workerData: { cfg, samples, keys, slots, weightsSab, gradSab, backend },
         }),
     );
     const pool = new GradientWorkers(workers, slots, total, weightsSab, gradSabs);

@@ -337,10 +337,21 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
       const x = viewBatch(views, cfg.patch);
       const y = labels ? tf.tensor1d(labels, 'int32') : null;
       const dropSeed = mixSeed(cfg.seed ^ 0xd0, step);
-      const { value, grads: g } = tf.variableGrads(
-        () => lossFn(contrastiveFeatures(model, head, x, { training: true, seed: dropSeed }), y),
-        trainable,
-      );
+      let step_: { value: tf.Scalar; grads: tf.NamedTensorMap };
+      try {
+        step_ = tf.variableGrads(
+          () => lossFn(contrastiveFeatures(model, head, x, { training: true, seed: dropSeed }), y),
+          trainable,
+        );
+      } catch (e) {
+        // The wasm heap is bounded (a few GiB); running out aborts the module with no message of its own.
+        if (/Aborted|out of memory/i.test((e as Error).message))
+          throw new Error(
+            `the ${backend} backend ran out of memory on ${2 * cfg.batchSize} views of ${cfg.patch} px: lower batchSize or patch`,
+          );
+        throw e;
+      }
+      const { value, grads: g } = step_;
       const lv = value.dataSync()[0]!;
       tf.dispose([x, value, ...(y ? [y] : [])]);
       if (!Number.isFinite(lv)) {

@@ -38,6 +38,8 @@ export interface TrainOptions {
   stopAtStep?: number;
   /** Quiet: no progress bar. */
   quiet?: boolean;
+  /** In-memory samples instead of `data` folders (e.g. patches streamed from slides with weak labels). */
+  samples?: { train: NamedSample[]; val: NamedSample[] };
 }
 
 export interface TrainResult {
@@ -165,6 +167,31 @@ export function trainingFolders(cfg: TrainConfig): { imagesDir: string; masksDir
   return { imagesDir, masksDir };
 }
 
+async function loadFolderData(cfg: TrainConfig): Promise<{
+  trainSamples: NamedSample[];
+  valSamples: NamedSample[];
+  split: { train: string[]; val: string[] };
+}> {
+  const { imagesDir, masksDir } = trainingFolders(cfg);
+  const pairs = await listPairs(imagesDir, masksDir);
+  const names = pairs.map((p) => p.name);
+  const split = cfg.data.val
+    ? {
+        train: names.filter((n) => !cfg.data.val!.includes(n)),
+        val: names.filter((n) => cfg.data.val!.includes(n)),
+      }
+    : splitNames(names, cfg.data.valFraction, cfg.seed);
+  if (split.train.length === 0)
+    throw new Error(`${imagesDir}: no training images left after the validation split`);
+  const byName = new Map(pairs.map((p) => [p.name, p]));
+  const load = (n: string) => loadPair(byName.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex);
+  return {
+    trainSamples: await Promise.all(split.train.map(load)),
+    valSamples: await Promise.all(split.val.map(load)),
+    split,
+  };
+}
+
 export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Promise<Segformer> {
   const id2label =
     cfg.model.id2label ??
@@ -226,24 +253,13 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const ckptDir = join(cfg.out, 'checkpoints');
 
   // Data
-  const { imagesDir, masksDir } = trainingFolders(cfg);
-  const pairs = await listPairs(imagesDir, masksDir);
-  const names = pairs.map((p) => p.name);
-  const split = cfg.data.val
+  const { trainSamples, valSamples, split } = opts.samples
     ? {
-        train: names.filter((n) => !cfg.data.val!.includes(n)),
-        val: names.filter((n) => cfg.data.val!.includes(n)),
+        trainSamples: opts.samples.train,
+        valSamples: opts.samples.val,
+        split: { train: opts.samples.train.map((s) => s.name), val: opts.samples.val.map((s) => s.name) },
       }
-    : splitNames(names, cfg.data.valFraction, cfg.seed);
-  if (split.train.length === 0)
-    throw new Error(`${imagesDir}: no training images left after the validation split`);
-  const byName = new Map(pairs.map((p) => [p.name, p]));
-  const trainSamples = await Promise.all(
-    split.train.map((n) => loadPair(byName.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex)),
-  );
-  const valSamples = await Promise.all(
-    split.val.map((n) => loadPair(byName.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex)),
-  );
+    : await loadFolderData(cfg);
   log(`data: ${trainSamples.length} training, ${valSamples.length} validation images`);
   await writeJsonAtomic(join(cfg.out, 'split.json'), split);
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
@@ -265,7 +281,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       ? await GradientWorkers.start(
           Math.min(threads, cfg.batchSize) - 1,
           cfg,
-          split.train,
+          trainSamples,
           shard.keys,
           shard.variables,
           backend,
