@@ -52,9 +52,9 @@ export const KERNEL_CASES: KernelCase[] = [
     attrs: { strides: 8, pad: 'valid', dataFormat: 'NHWC', inputShape: [2, 64, 64, 32] },
   },
   {
-    name: 'conv 1x1 dW (decoder fuse)',
+    name: 'conv 1x1 dW (decoder fuse, 32x32 map)',
     kernel: 'Conv2DBackpropFilter',
-    inputs: { x: [2, 64, 64, 1024], dy: [2, 64, 64, 256] },
+    inputs: { x: [1, 32, 32, 1024], dy: [1, 32, 32, 256] },
     attrs: { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [1, 1, 1024, 256] },
   },
   {

@@ -34,7 +34,11 @@ function lastJsonLine<T>(what: string, stdout: string): T {
 
 function run<T>(what: string, cmd: string, args: string[]): T {
   process.stderr.write(`[bench] ${what}: ${cmd} ${args.join(' ')}\n`);
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
   if (r.error) throw new Error(`${what}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${what}: exited with status ${r.status}`);
   return lastJsonLine<T>(what, r.stdout);
@@ -58,7 +62,7 @@ function torchTiming(threads: number, runs: number): TorchTiming | undefined {
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
-    'cpu-runs': { type: 'string', default: '2' },
+    'cpu-runs': { type: 'string', default: '1' },
     backends: { type: 'string', default: 'wasm,cpu' },
     'skip-kernels': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -75,6 +79,7 @@ for (const backend of (values.backends as string).split(',')) {
   const args = ['--import', 'tsx', join(here, 'segformer.ts'), '--backend', backend];
   args.push('--runs', String(backend === 'cpu' ? cpuRuns : runs));
   if (values.profile && backend === 'wasm') args.push('--profile');
+  if (backend === 'cpu') args.push('--no-warmup');
   tfjs.push(run<SegformerTiming>(`TF.js ${backend}`, process.execPath, args));
 }
 
@@ -103,11 +108,21 @@ for (const t of tfjs) {
     `| TF.js ${t.backend} (decoder layer by layer) | ${ms(t.forward_512_b1_unfolded_ms)} | ${ratio(t.forward_512_b1_unfolded_ms, ref?.forward_512_b1_ms)} | | |`,
   );
 }
-lines.push('', 'TF.js wasm runs single-threaded in Node (no SIMD threads without cross-origin isolation); PyTorch uses the given threads.');
+lines.push(
+  '',
+  'TF.js wasm runs on one thread in Node (tfjs reports no wasm multithread support there); PyTorch uses the threads shown.',
+  "Debian's python3-torch links the generic reference BLAS (torch.__config__: BLAS_INFO=generic): its matmuls are slow.",
+);
 for (const t of tfjs) {
   if (!t.profile) continue;
   for (const [task, top] of Object.entries(t.profile)) {
-    lines.push('', `### ${t.backend} ${task}: kernels taking the most time (tf.profile, one run)`, '', '| kernel | ms | calls |', '|---|---:|---:|');
+    lines.push(
+      '',
+      `### ${t.backend} ${task}: kernels taking the most time (tf.profile, one run)`,
+      '',
+      '| kernel | ms | calls |',
+      '|---|---:|---:|',
+    );
     for (const k of top) lines.push(`| ${k.kernel} | ${k.ms} | ${k.calls} |`);
   }
 }
@@ -115,5 +130,7 @@ console.log(lines.join('\n'));
 
 if (!values['skip-kernels']) {
   process.stderr.write('[bench] kernels\n');
-  console.log(`\n## Training kernels (src/engine/kernels) at SegFormer-B0 shapes: median ms\n\n${kernelTable(await benchKernels())}`);
+  console.log(
+    `\n## Training kernels (src/engine/kernels) at SegFormer-B0 shapes: median ms\n\n${kernelTable(await benchKernels())}`,
+  );
 }

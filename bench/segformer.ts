@@ -3,7 +3,7 @@
  * (forward + upsampled cross-entropy + backward + AdamW), medians of several runs, on one backend.
  * `bench/run.ts` runs it per backend next to PyTorch (`bench/segformer_torch.py`, same model and config).
  *
- * Run: `npx tsx bench/segformer.ts --backend wasm [--runs 5] [--profile]`; prints one JSON line on stdout.
+ * Run: `npx tsx bench/segformer.ts --backend wasm [--runs 5] [--profile] [--no-warmup]`; prints one JSON line on stdout.
  * `--profile` adds the kernels taking the most time (tf.profile) to the JSON, for each measured task.
  */
 import { parseArgs } from 'node:util';
@@ -26,8 +26,10 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
+let warmUp = true;
+
 function medianMs(label: string, runs: number, fn: () => void): number {
-  fn(); // warm-up: kernel setup, XNNPACK operator creation, heap growth
+  if (warmUp) fn(); // kernel setup, XNNPACK operator creation, heap growth
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -43,7 +45,7 @@ async function topKernels(fn: () => tf.Tensor | tf.Tensor[] | undefined, top = 1
   const info = await tf.profile(fn as () => tf.Tensor);
   const byName = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : (await k.kernelTimeMs) as number;
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : ((await k.kernelTimeMs) as number);
     const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
     e.ms += ms;
     e.calls++;
@@ -55,7 +57,11 @@ async function topKernels(fn: () => tf.Tensor | tf.Tensor[] | undefined, top = 1
     .slice(0, top);
 }
 
-export async function benchSegformer(backend: string, runs: number, profile: boolean): Promise<SegformerTiming> {
+export async function benchSegformer(
+  backend: string,
+  runs: number,
+  profile: boolean,
+): Promise<SegformerTiming> {
   await ready(backend);
   const numLabels = 2;
   const model = new Segformer(segformerPreset('b0', { numLabels }), { seed: 0 });
@@ -119,9 +125,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       backend: { type: 'string', default: 'wasm' },
       runs: { type: 'string', default: '5' },
       profile: { type: 'boolean', default: false },
+      // The cpu backend has nothing to warm up and takes minutes per step.
+      'no-warmup': { type: 'boolean', default: false },
     },
   });
+  warmUp = !values['no-warmup'];
   const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`bench/segformer.ts: --runs must be a positive integer`);
-  console.log(JSON.stringify(await benchSegformer(values.backend as string, runs, values.profile as boolean)));
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`bench/segformer.ts: --runs must be a positive integer`);
+  console.log(
+    JSON.stringify(await benchSegformer(values.backend as string, runs, values.profile as boolean)),
+  );
 }
