@@ -212,6 +212,16 @@ test('bad models and inputs are refused with messages naming the file', async ()
   await sharp(image).toColourspace('rgb16').png().toFile(deep);
   await assert.rejects(go(tiny, deep, ['--strict']), /deep\.png: 16-bit image refused/);
 
+  // An image whose attention would not fit is refused from its header, before decoding.
+  const huge = join(dir, 'huge.png');
+  await sharp({ create: { width: 4000, height: 4000, channels: 3, background: '#fff' } })
+    .png()
+    .toFile(huge);
+  await assert.rejects(
+    go(tiny, huge),
+    /huge\.png: 4000x4000 is too large for one forward pass .*slideseg infer/,
+  );
+
   await assert.rejects(go(tiny, image, ['--alpha', '2']), /--alpha: expected a number in \[0, 1\]/);
   await assert.rejects(command.run([image]), /--model DIR is required/);
   copyFileSync(image, join(dir, 'copy.png'));

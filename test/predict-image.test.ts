@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { preprocessImage, readImagePreprocessing, readImageRGB } from '../src/image/index.ts';
+import {
+  ImageTooLargeError,
+  preprocessImage,
+  readImagePreprocessing,
+  readImageRGB,
+} from '../src/image/index.ts';
 import { readNpy } from '../src/io/npy.ts';
 import { fixture } from './fixtures.ts';
 
@@ -160,4 +165,14 @@ test('16-bit grey with alpha is scaled, expanded and composited', async () => {
   const img = await readImageRGB(write('deep-ga.png', encodePng(2, 1, 4, 16, [257 * 40, 65535, 65535, 0])));
   assert.deepEqual([...img.data], [40, 40, 40, 255, 255, 255]);
   assert.equal(img.notes.length, 2);
+});
+
+test('maxPixels refuses an image before decoding it', async () => {
+  const path = write('big.png', encodePng(30, 20, 0, 8, new Array(600).fill(9)));
+  await assert.rejects(
+    readImageRGB(path, { maxPixels: 599 }),
+    (e: Error) =>
+      e instanceof ImageTooLargeError && /big\.png: 30x20 image has more than the 599 pixels/.test(e.message),
+  );
+  assert.equal((await readImageRGB(path, { maxPixels: 600 })).width, 30);
 });

@@ -8,6 +8,7 @@ export {
 export {
   type DecodedImage,
   decodeImageRGB,
+  ImageTooLargeError,
   type ReadImageOptions,
   type RGBImage,
   readImageRGB,

@@ -31,6 +31,23 @@ export interface ReadImageOptions {
   alpha?: 'composite' | 'refuse';
   /** What to do with 16-bit samples. Default 'scale'. */
   sixteenBit?: 'scale' | 'refuse';
+  /** Refuse (before decoding) images with more pixels than this; `ImageTooLargeError`. */
+  maxPixels?: number;
+}
+
+/** Thrown before decoding when an image exceeds `maxPixels`. */
+export class ImageTooLargeError extends Error {
+  override name = 'ImageTooLargeError';
+  constructor(
+    readonly file: string,
+    readonly width: number,
+    readonly height: number,
+    readonly maxPixels: number,
+  ) {
+    super(
+      `${file}: ${width}x${height} image has more than the ${maxPixels.toLocaleString('en')} pixels allowed`,
+    );
+  }
 }
 
 /** Reads an image file; errors name the file and say what is wrong. */
@@ -65,6 +82,10 @@ export async function decodeImageRGB(
   const sixteen = meta.depth === 'ushort';
   if (meta.depth && meta.depth !== 'uchar' && meta.depth !== 'ushort' && meta.depth !== 'char') {
     throw new Error(`${name}: ${meta.depth} samples are not supported (8- or 16-bit images only)`);
+  }
+  const [w, h] = [meta.width ?? 0, meta.height ?? 0];
+  if (options.maxPixels != null && w * h > options.maxPixels) {
+    throw new ImageTooLargeError(name, w, h, options.maxPixels);
   }
   if (sixteen && options.sixteenBit === 'refuse') {
     throw new Error(`${name}: 16-bit image refused; convert it to 8-bit first`);

@@ -8,13 +8,20 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ready, tf } from '../../engine/index.ts';
-import { preprocessImage, type RGBImage, readImageRGB } from '../../image/index.ts';
+import {
+  type DecodedImage,
+  ImageTooLargeError,
+  preprocessImage,
+  readImageRGB,
+  resizeTarget,
+} from '../../image/index.ts';
 import { writeNpy } from '../../io/npy.ts';
 import {
   loadPreprocessorConfig,
   loadSegformer,
   type PreprocessorConfig,
-  type Segformer,
+  readSegformerConfig,
+  type SegformerConfig,
 } from '../../models/segformer/index.ts';
 import { legendEntries, makePalette, overlay, withLegend, writeMaskPNG, writePNG } from '../../viz/index.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -90,18 +97,26 @@ async function preprocessingOf(
   return {};
 }
 
-/** Refuses images whose stage-1 attention would not fit in memory, pointing at tiled inference. */
-function checkSize(model: Segformer, image: RGBImage, input: [number, number]): void {
-  const c = model.config;
-  const tokens = Math.ceil(input[0] / c.strides[0]!) * Math.ceil(input[1] / c.strides[0]!);
-  const reduced = tokens / (c.sr_ratios[0]! * c.sr_ratios[0]!);
-  const bytes = tokens * reduced * c.num_attention_heads[0]! * 4;
-  if (bytes > MAX_ATTENTION_BYTES) {
-    throw new Error(
-      `image ${image.width}x${image.height} is too large for one forward pass (attention needs ~${(bytes / 2 ** 30).toFixed(1)} GiB); ` +
-        'crop it or use `slideseg infer`, which tiles',
-    );
-  }
+/** Bytes of the stage-1 attention matrix for an input of `pixels` pixels (the largest buffer of a forward). */
+function attentionBytes(config: SegformerConfig, pixels: number): number {
+  const tokens = pixels / config.strides[0]! ** 2;
+  return ((tokens * tokens) / config.sr_ratios[0]! ** 2) * config.num_attention_heads[0]! * 4;
+}
+
+/** The largest input (pixels) whose attention fits in MAX_ATTENTION_BYTES. */
+function maxInputPixels(config: SegformerConfig): number {
+  return Math.floor(
+    Math.sqrt((MAX_ATTENTION_BYTES * config.sr_ratios[0]! ** 2) / (config.num_attention_heads[0]! * 4)) *
+      config.strides[0]! ** 2,
+  );
+}
+
+function tooLarge(config: SegformerConfig, what: string, width: number, height: number): Error {
+  const gib = attentionBytes(config, width * height) / 2 ** 30;
+  return new Error(
+    `${what}: ${width}x${height} is too large for one forward pass (attention needs ~${gib.toFixed(1)} GiB, ` +
+      `limit ${(MAX_ATTENTION_BYTES / 2 ** 30).toFixed(0)} GiB); crop it, or use \`slideseg infer\`, which tiles`,
+  );
 }
 
 /** Runs the model on one image and writes the requested outputs. */
@@ -109,12 +124,26 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const t0 = performance.now();
   checkModelFolder(opts.model);
-  const image = await readImageRGB(opts.image, {
-    alpha: opts.strict ? 'refuse' : 'composite',
-    sixteenBit: opts.strict ? 'refuse' : 'scale',
-  });
-  const notes = image.notes.map((n) => `${opts.image}: ${n}`);
-  const preprocessing = await preprocessingOf(opts.model, notes);
+  // The config and preprocessing come first (cheap), so an oversized image is refused before decoding.
+  const config = await readSegformerConfig(join(opts.model, 'config.json'));
+  const folderNotes: string[] = [];
+  const preprocessing = await preprocessingOf(opts.model, folderNotes);
+  const resizeTo = resizeTarget(preprocessing);
+  if (resizeTo && attentionBytes(config, resizeTo.width * resizeTo.height) > MAX_ATTENTION_BYTES) {
+    throw tooLarge(config, `${opts.model}: preprocessor size`, resizeTo.width, resizeTo.height);
+  }
+  let image: DecodedImage;
+  try {
+    image = await readImageRGB(opts.image, {
+      alpha: opts.strict ? 'refuse' : 'composite',
+      sixteenBit: opts.strict ? 'refuse' : 'scale',
+      maxPixels: resizeTo ? undefined : maxInputPixels(config),
+    });
+  } catch (e) {
+    if (e instanceof ImageTooLargeError) throw tooLarge(config, e.file, e.width, e.height);
+    throw e;
+  }
+  const notes = [...image.notes.map((n) => `${opts.image}: ${n}`), ...folderNotes];
   for (const n of notes) log(`note: ${n}`);
 
   const backend = await ready(opts.backend);
@@ -123,7 +152,6 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   try {
     const numLabels = Object.keys(model.config.id2label).length;
     const pixels = await preprocessImage(image, preprocessing);
-    checkSize(model, image, [pixels.shape[1], pixels.shape[2]]);
     if (opts.verbose) {
       log(
         `model: ${opts.model} (${model.numParameters().toLocaleString('en')} parameters, ${numLabels} labels); ` +
