@@ -217,6 +217,8 @@ describe('BatchMatMul and _FusedMatMul on wasm match cpu', () => {
     [[2, 3, 8, 17], [2, 3, 8, 13], true, false],
     [[3, 31, 16], [1, 16, 9], false, false], // linear layer on a batch, b broadcast
     [[1, 31, 16], [4, 16, 9], false, false], // a broadcast
+    [[1, 16, 31], [6, 16, 9], true, false], // a broadcast and transposed (resize-gradient matrices)
+    [[1, 31, 16], [2, 3, 9, 16], false, true],
     [[1, 1, 6], [1, 6, 1], false, false],
   ];
   for (const [sa, sb, ta, tb] of cases) {

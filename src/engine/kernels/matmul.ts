@@ -84,6 +84,19 @@ export function wasmMatMul(
   if (batchB === 1 && batchA === batch) {
     // Every batch of A against the same B: one product with the batches stacked as rows.
     matMulAt(backend, aOff, bOff, outOff, batch * m, k, n);
+  } else if (batchA === 1 && batchB === batch && batch > 1) {
+    // One A against every batch of B (e.g. an interpolation matrix applied to many maps): one product
+    // A [m, k] x B' [k, batch*n] with B' = B permuted to [k, batch, n], then the result permuted back.
+    const bWide = runWasmKernel('Transpose', backend, { x: bRows }, { perm: [1, 0, 2] });
+    const wide = backend.makeOutput([m, batch, n], 'float32');
+    matMulAt(backend, aOff, byteOffset(backend, bWide), byteOffset(backend, wide), m, k, batch * n);
+    const permuted = runWasmKernel('Transpose', backend, { x: wide }, { perm: [1, 0, 2] });
+    release(backend, bWide, wide, a3, b3);
+    if (aRows !== a3) release(backend, aRows);
+    if (bRows !== b3) release(backend, bRows);
+    release(backend, out);
+    permuted.shape = [...outOuter, m, n];
+    return permuted;
   } else {
     const ia = broadcastIndex(outOuter, outerA);
     const ib = broadcastIndex(outOuter, outerB);
