@@ -34,20 +34,23 @@ function inputs(): { x: tf.Tensor4D; target: tf.Tensor4D } {
 }
 
 /** A smooth loss of the logits in training mode (dropout, drop path and BatchNorm batch statistics active). */
-function lossOf(model: Segformer, x: tf.Tensor4D, target: tf.Tensor4D): tf.Scalar {
+function lossOf(model: Segformer, x: tf.Tensor4D, target: tf.Tensor4D, unfoldedDecoder = false): tf.Scalar {
   return tf.tidy(() => {
-    const { logits } = model.forward(x, { training: true, seed: SEED });
+    const { logits } = model.forward(x, { training: true, seed: SEED, unfoldedDecoder });
     return tf.sum(tf.mul(logits, target)) as tf.Scalar;
   });
 }
 
-async function trainingStep(backend: string): Promise<Step> {
+async function trainingStep(backend: string, unfoldedDecoder = false): Promise<Step> {
   await ready(backend);
   const { model } = await loadSegformer(TINY);
   const { x, target } = inputs();
   const names = new Map<string, string>();
   for (const [key, v] of model.namedWeights()) names.set(v.name, key);
-  const { value, grads } = tf.variableGrads(() => lossOf(model, x, target), model.trainableVariables());
+  const { value, grads } = tf.variableGrads(
+    () => lossOf(model, x, target, unfoldedDecoder),
+    model.trainableVariables(),
+  );
   const out: Step = { loss: value.dataSync()[0], grads: new Map() };
   for (const [name, g] of Object.entries(grads))
     out.grads.set(names.get(name)!, g.dataSync() as Float32Array);
@@ -61,9 +64,23 @@ const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)),
 describe('SegFormer training step', () => {
   let wasm: Step;
   let cpu: Step;
+  let wasmUnfolded: Step;
   before(async () => {
     wasm = await trainingStep('wasm');
+    wasmUnfolded = await trainingStep('wasm', true);
     cpu = await trainingStep('cpu');
+  });
+
+  it('the folded decode head has the gradients of the layer-by-layer (PyTorch-shaped) one', () => {
+    assert.ok(Math.abs(wasm.loss - wasmUnfolded.loss) <= 1e-4 * Math.abs(wasm.loss));
+    const globalMax = Math.max(...[...wasmUnfolded.grads.values()].map(maxAbs));
+    for (const [key, a] of wasmUnfolded.grads) {
+      const b = wasm.grads.get(key)!;
+      const scale = ZERO_GRADIENT.test(key) ? globalMax * 1e-2 : maxAbs(a);
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+      assert.ok(worst <= 1e-3 * scale, `${key}: max |folded - unfolded| ${worst} vs max |grad| ${scale}`);
+    }
   });
 
   it('has a gradient for every trainable parameter on both backends, agreeing within 1e-3', async () => {

@@ -21,8 +21,9 @@ export interface SegformerForwardOptions {
   /** Seed for this call's dropout / drop-path masks (default: drawn from the model's seeded stream). */
   seed?: number;
   /**
-   * Eval mode folds the decode head's linear layers and BatchNorm into one product per stage (same function,
-   * rounding aside, about half the work); set this to compute it layer by layer as PyTorch does.
+   * The decode head's linear layers (and in eval mode its BatchNorm) are folded into one product per stage
+   * (same function, rounding aside, about half the forward work); set this to compute it layer by layer as
+   * PyTorch does.
    */
   unfoldedDecoder?: boolean;
 }
@@ -329,8 +330,7 @@ export class Segformer {
     const c = this.config;
     const dim = c.decoder_hidden_size;
     const [n, h1, w1] = stages[0].shape;
-    let y =
-      pass.training || pass.unfoldedDecoder ? this.fuseLayerByLayer(stages, pass) : this.fuseFolded(stages);
+    let y = pass.unfoldedDecoder ? this.fuseLayerByLayer(stages, pass) : this.fuseFolded(stages, pass);
     y = tf.relu(y);
     if (pass.training) y = dropout(y, c.classifier_dropout_prob, pass.rng.nextSeed());
     const clsW = this.w<tf.Rank.R4>('decode_head.classifier.weight');
@@ -368,39 +368,39 @@ export class Segformer {
   }
 
   /**
-   * The same function in eval mode, with the linear parts folded: linear_c, linear_fuse and the BatchNorm
-   * affine map are all linear and bilinear upsampling commutes with per-pixel linear maps (its weights sum to 1,
-   * so biases pass through), hence BN(fuse(concat[up(P_i)])) = Σ_i up(stage_i · M_i + m_i) + t with
-   * M_i = A_i F_i diag(s). This skips the [N*H1*W1, 4D] × [4D, D] product and the concatenation, which are
-   * half of the B0 forward pass.
+   * The same function with the linear parts folded: linear_c and linear_fuse are linear, and bilinear upsampling
+   * commutes with per-pixel linear maps (its weights sum to 1, so biases pass through), hence
+   * fuse(concat[up(c_i A_i + a_i)]) = Σ_i up(c_i M_i + m_i) with M_i = A_i F_i and m_i = a_i F_i, F_i being the
+   * rows of the fuse weight that see stage i. In eval mode the BatchNorm affine map is folded in as well. This
+   * skips the [N*H1*W1, 4D] × [4D, D] product and the concatenation (half of the B0 forward pass, and most of
+   * the decode head's backward pass) while computing the same function, rounding aside.
    */
-  private fuseFolded(stages: tf.Tensor4D[]): tf.Tensor2D {
+  private fuseFolded(stages: tf.Tensor4D[], pass: Pass): tf.Tensor2D {
     const dim = this.config.decoder_hidden_size;
     const count = stages.length;
     const [n, h1, w1] = stages[0].shape;
     const bn = 'decode_head.batch_norm';
-    const scale = tf.mul(
-      tf.rsqrt(tf.add(this.w(`${bn}.running_var`), BATCH_NORM_EPS)),
-      this.w(`${bn}.weight`),
-    ) as tf.Tensor1D;
-    const shift = tf.sub(this.w(`${bn}.bias`), tf.mul(this.w(`${bn}.running_mean`), scale));
+    // Eval: BN(y) = y * scale + shift with the running statistics.
+    const scale = pass.training
+      ? undefined
+      : tf.mul(tf.rsqrt(tf.add(this.w(`${bn}.running_var`), BATCH_NORM_EPS)), this.w(`${bn}.weight`));
     const fuseW = tf.reshape(this.w('decode_head.linear_fuse.weight'), [dim * count, dim]) as tf.Tensor2D;
     let sum: tf.Tensor4D | undefined;
     stages.forEach((st, i) => {
       const [, h, w, ch] = st.shape;
-      // Rows of the fuse weight that multiply stage i's channels (concatenation order is reversed).
-      const block = tf.slice(fuseW, [(count - 1 - i) * dim, 0], [dim, dim]);
-      const scaledBlock = tf.mul(block, scale) as tf.Tensor2D;
-      const m = tf.matMul(this.w<tf.Rank.R2>(`decode_head.linear_c.${i}.proj.weight`), scaledBlock);
-      const bias = tf.matMul(
-        tf.reshape(this.w(`decode_head.linear_c.${i}.proj.bias`), [1, dim]),
-        scaledBlock,
-      );
+      // Rows of the fuse weight that multiply stage i's channels (the concatenation order is reversed).
+      const rows = tf.slice(fuseW, [(count - 1 - i) * dim, 0], [dim, dim]);
+      const block = scale ? (tf.mul(rows, scale) as tf.Tensor2D) : rows;
+      const m = tf.matMul(this.w<tf.Rank.R2>(`decode_head.linear_c.${i}.proj.weight`), block);
+      const bias = tf.matMul(tf.reshape(this.w(`decode_head.linear_c.${i}.proj.bias`), [1, dim]), block);
       const z = linear(tf.reshape(st, [n * h * w, ch]) as tf.Tensor2D, m, tf.reshape(bias, [dim]));
       const up = resizeBilinear(tf.reshape(z, [n, h, w, dim]) as tf.Tensor4D, [h1, w1]);
       sum = sum ? tf.add(sum, up) : up;
     });
-    return tf.add(tf.reshape(sum!, [n * h1 * w1, dim]), shift) as tf.Tensor2D;
+    const y = tf.reshape(sum!, [n * h1 * w1, dim]) as tf.Tensor2D;
+    if (!scale) return this.batchNorm(y, pass);
+    const shift = tf.sub(this.w(`${bn}.bias`), tf.mul(this.w(`${bn}.running_mean`), scale));
+    return tf.add(y, shift) as tf.Tensor2D;
   }
 
   /** BatchNorm2d over the rows of [N*H*W, C]; in training, batch statistics and a running-stat update. */
@@ -418,9 +418,12 @@ export class Segformer {
     }
     const count = y.shape[0];
     if (count < 2) throw new Error('Segformer: BatchNorm in training needs more than one value per channel');
-    const mean = tf.mean(y, 0);
+    // Column means as a [1, rows] × [rows, C] product: TF.js reduces over axis 0 by transposing first, which
+    // is several times slower than the matrix product (in both passes).
+    const averager = tf.fill([1, count], 1 / count);
+    const mean = tf.reshape(tf.matMul(averager, y), [-1]);
     const centred = tf.sub(y, mean);
-    const variance = tf.mean(tf.square(centred), 0); // biased, for normalising (as PyTorch)
+    const variance = tf.reshape(tf.matMul(averager, tf.square(centred)), [-1]); // biased, for normalising
     const out = tf.add<tf.Tensor2D>(
       tf.mul(centred, tf.mul(tf.rsqrt(tf.add(variance, BATCH_NORM_EPS)), gamma)),
       beta,
