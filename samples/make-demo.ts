@@ -9,8 +9,9 @@
  *    trainer, then stores the weights as float16 so the checkpoint stays under 200 KB.
  *
  * Usage: node --import tsx samples/make-demo.ts [path/to/cmu-1-small-region.svs]
- * (default: ../shared/fixtures/slides/cmu-1-small-region.svs relative to the repository root)
+ * (default: samples/cmu-1-small-region.svs when bundled, else ../shared/fixtures/slides/ beside the repository)
  */
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,7 +24,9 @@ import { train } from '../src/train/trainer.ts';
 import { writeMaskPNG, writePNG } from '../src/viz/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const slidePath = process.argv[2] ?? resolve(here, '../../shared/fixtures/slides/cmu-1-small-region.svs');
+const bundled = join(here, 'cmu-1-small-region.svs');
+const slidePath =
+  process.argv[2] ?? (existsSync(bundled) ? bundled : resolve(here, '../../shared/fixtures/slides/cmu-1-small-region.svs'));
 const SIDE = 256;
 /** Level-0 top-left corners of the training views; the demo image is the first. */
 const VIEWS: [number, number][] = [
