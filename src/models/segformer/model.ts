@@ -418,16 +418,7 @@ export class Segformer {
     }
     const count = y.shape[0];
     if (count < 2) throw new Error('Segformer: BatchNorm in training needs more than one value per channel');
-    // Column means as a [1, rows] × [rows, C] product: TF.js reduces over axis 0 by transposing first, which
-    // is several times slower than the matrix product (in both passes).
-    const averager = tf.fill([1, count], 1 / count);
-    const mean = tf.reshape(tf.matMul(averager, y), [-1]);
-    const centred = tf.sub(y, mean);
-    const variance = tf.reshape(tf.matMul(averager, tf.square(centred)), [-1]); // biased, for normalising
-    const out = tf.add<tf.Tensor2D>(
-      tf.mul(centred, tf.mul(tf.rsqrt(tf.add(variance, BATCH_NORM_EPS)), gamma)),
-      beta,
-    );
+    const { out, mean, variance } = batchNormTraining(y, gamma, beta, BATCH_NORM_EPS);
     // Running statistics use the unbiased variance; they carry no gradient.
     const m = BATCH_NORM_MOMENTUM;
     runningMean.assign(tf.add(tf.mul(runningMean, 1 - m), tf.mul(mean, m)));
@@ -436,6 +427,48 @@ export class Segformer {
     tracked.assign(tf.add(tracked, tf.scalar(1, 'int32')));
     return out;
   }
+}
+
+/** Column sums of [rows, C] as a [1, rows] × [rows, C] product (TF.js reduces over axis 0 by transposing first). */
+function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [-1]);
+}
+
+/**
+ * Training-mode BatchNorm over the rows of [rows, C] with the batch statistics (biased variance), with its
+ * closed-form backward pass, which replaces the broadcast-and-reduce gradients TF.js would chain together:
+ * dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂)), dγ = Σ dy · x̂, dβ = Σ dy.
+ */
+function batchNormTraining(
+  y: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+): { out: tf.Tensor2D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const count = y.shape[0];
+  const mean = tf.div(columnSums(y), count) as tf.Tensor1D;
+  const variance = tf.div(columnSums(tf.square(tf.sub(y, mean))), count) as tf.Tensor1D;
+  const normalise = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const invStd = tf.rsqrt(tf.add(variance, eps));
+    const xHat = tf.mul(tf.sub(x, mean), invStd);
+    save([xHat, invStd, g]);
+    return {
+      value: tf.add(tf.mul(xHat, g), b),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, inv, gm] = saved;
+        const sumDy = columnSums(dy as tf.Tensor2D);
+        const sumDyXhat = columnSums(tf.mul(dy, xh) as tf.Tensor2D);
+        const dx = tf.mul(
+          tf.sub(tf.sub(dy, tf.div(sumDy, count)), tf.mul(xh, tf.div(sumDyXhat, count))),
+          tf.mul(gm, inv),
+        );
+        return [dx, sumDyXhat, sumDy];
+      },
+    };
+  });
+  return { out: normalise(y, gamma, beta) as tf.Tensor2D, mean, variance };
 }
 
 /**
