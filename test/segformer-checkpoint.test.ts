@@ -374,6 +374,25 @@ describe('SegFormer fresh initialisation', () => {
   });
 });
 
+describe('SegFormer config', () => {
+  it('presets carry the official MiT sizes and label maps as PretrainedConfig makes them', () => {
+    const b2 = segformerPreset('b2', { numLabels: 3 });
+    assert.deepEqual(b2.hidden_sizes, [64, 128, 320, 512]);
+    assert.deepEqual(b2.depths, [3, 4, 6, 3]);
+    assert.equal(b2.decoder_hidden_size, 768);
+    assert.deepEqual(b2.id2label, { 0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2' });
+    assert.deepEqual(b2.label2id, { LABEL_0: 0, LABEL_1: 1, LABEL_2: 2 });
+    assert.equal('num_labels' in b2, false);
+    assert.deepEqual(segformerPreset('b5').depths, [3, 6, 40, 3]);
+    assert.throws(() => segformerPreset('b0', { numLabels: 3, id2label: { 0: 'a' } }), /disagrees/);
+    assert.throws(() => segformerPreset('b9' as 'b0'), /unknown SegFormer preset 'b9'/);
+    // B0 with the 150 ADE20K classes has the 3,752,694 parameters of nvidia/segformer-b0-finetuned-ade-512-512.
+    const ade = new Segformer(segformerPreset('b0', { numLabels: 150 }), { seed: 0 });
+    assert.equal(ade.numParameters(), 3_715_429 + (150 - 5) * 257);
+    ade.dispose();
+  });
+});
+
 describe('SegFormer input checks', () => {
   it('rejects inputs with the wrong layout, dtype or a size too small for the reduction convs', () => {
     const model = new Segformer(segformerPreset('b0', { numLabels: 2 }), { seed: 1 });

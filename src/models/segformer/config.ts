@@ -96,11 +96,12 @@ export function segformerPreset(
     reshape_last_stage: true,
     ...rest,
   };
-  if (numLabels != null) base.num_labels = numLabels;
-  if (numLabels != null && rest.id2label == null) {
-    delete base.id2label;
-    delete base.label2id;
+  if (numLabels != null && rest.id2label != null && Object.keys(rest.id2label).length !== numLabels) {
+    throw new Error(
+      `preset ${name}: numLabels ${numLabels} disagrees with the ${Object.keys(rest.id2label).length} entries of id2label`,
+    );
   }
+  if (numLabels != null) base.num_labels = numLabels;
   return normalizeConfig(base, `preset ${name}`);
 }
 
@@ -182,7 +183,8 @@ export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
   if (id2label != null && (typeof id2label !== 'object' || Array.isArray(id2label))) {
     fail('id2label must be an object');
   }
-  if (id2label == null || (wanted != null && Object.keys(id2label).length !== wanted)) {
+  // As PretrainedConfig: an explicit id2label wins over num_labels; without one, LABEL_i names are made up.
+  if (id2label == null) {
     id2label = defaultLabels((wanted as number | undefined) ?? 2);
     c.label2id = undefined;
   }
@@ -219,5 +221,7 @@ export async function readSegformerConfig(path: string): Promise<SegformerConfig
 
 /** The config as written to config.json: every field kept, in the original order. */
 export function serializeConfig(config: SegformerConfig): string {
-  return `${JSON.stringify(config, null, 2)}\n`;
+  // AutoConfig needs model_type; everything else is written as it is.
+  const out = config.model_type ? config : { model_type: 'segformer', ...config };
+  return `${JSON.stringify(out, null, 2)}\n`;
 }
