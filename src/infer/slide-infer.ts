@@ -515,7 +515,10 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     const overlayPath = join(o.out, `${name}.overlay.png`);
     await writePNG(
       overlayPath,
-      overlay(thumb, { data: small, width: thumb.width, height: thumb.height }, palette, 0.45),
+      overlay(thumb, { data: small, width: thumb.width, height: thumb.height }, palette, 0.45, {
+        // 0 = not analysed; a class named background stays unpainted so the tissue shows through.
+        skip: [0, ...runner.classNames.flatMap((n, c) => (/^(background|bg)$/i.test(n) ? [c + 1] : []))],
+      }),
     );
 
     const names: Record<number, string> = {};
@@ -621,7 +624,7 @@ export async function labelOverview(
       };
       const d = chunk.data;
       for (let i = 0; i < d.length; i++) counts[d[i]!] = (counts[d[i]!] ?? 0) + 1;
-      for (let oy = Math.ceil(((y0 + 0.5) * oh) / H - 0.5); oy < oh; oy++) {
+      for (let oy = Math.max(0, Math.floor((y0 * oh) / H) - 1); oy < oh; oy++) {
         const sy = syOf(oy);
         if (sy < y0) continue;
         if (sy >= y0 + h) break;

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
-import { loadSegformer } from '../models/segformer/index.ts';
+import { loadSegformer, numLabels as numLabelsOf } from '../models/segformer/index.ts';
 import {
   defaultPreprocessorConfig,
   loadPreprocessorConfig,
@@ -99,7 +99,7 @@ export async function loadTileRunner(model: string, opts: TileRunnerOptions = {}
     if (!isDir) throw new Error(`${model}: --backend tfjs needs a checkpoint folder, not an .onnx file`);
     await ready();
     const { model: net } = await loadSegformer(model);
-    const numLabels = net.config.num_labels ?? 2;
+    const numLabels = numLabelsOf(net.config);
     return {
       backend,
       numLabels,

@@ -18,7 +18,13 @@ import {
 import { fromFloat32, readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
-import { loadSegformer, Segformer, saveSegformer, segformerPreset } from '../models/segformer/index.ts';
+import {
+  loadSegformer,
+  numLabels,
+  Segformer,
+  saveSegformer,
+  segformerPreset,
+} from '../models/segformer/index.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
@@ -126,7 +132,7 @@ function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
 /** The model in eval mode as a sliding-window tile model. */
 export function tileModelOf(model: Segformer): TileModel {
   return {
-    numLabels: model.config.num_labels ?? 2,
+    numLabels: numLabels(model.config),
     logits: (x) => model.forward(x, { training: false }).logits,
   };
 }
