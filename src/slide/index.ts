@@ -6,3 +6,4 @@ export { MAX_REGION_PIXELS, PyramidSlide } from './pyramid.ts';
 export { openTiffSource } from './tiff/open.ts';
 export { TiffPyramidSource } from './tiff/source.ts';
 export * from './types.ts';
+export { FolderStore, type OmeZarrOptions, openOmeZarr } from './zarr/index.ts';

@@ -1,1 +1,11 @@
-export {};
+export { type AugmentOptions, augment, rgbToHed, type Sample } from './augment.ts';
+export { DEFAULTS as TRAIN_DEFAULTS, type LossSpec, loadTrainConfig, type TrainConfig } from './config.ts';
+export { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
+export { buildLoss } from './loss.ts';
+export { AdamW, type AdamWOptions, clipGradNorm, type ParamGroup } from './optim.ts';
+export { copyEncoderWeights, pretrain, saveEncoder } from './pretrain.ts';
+export { loadPretrainConfig, type PretrainConfig } from './pretrain-config.ts';
+export { majorityLabel, openPatchSource } from './pretrain-data.ts';
+export { ProjectionHead } from './pretrain-head.ts';
+export { learningRate, type ScheduleOptions } from './schedule.ts';
+export { type TrainOptions, type TrainResult, train, validate } from './trainer.ts';

@@ -32,6 +32,7 @@ import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 import { buildLoss } from './loss.ts';
 import { AdamW, clipGradNorm, type ParamGroup } from './optim.ts';
 import { autoWorkers, GradientWorkers } from './parallel.ts';
+import { copyEncoderWeights } from './pretrain.ts';
 import { Progress } from './progress.ts';
 import { writeRunPictures } from './report.ts';
 import { learningRate } from './schedule.ts';
@@ -67,37 +68,6 @@ const PREPROCESSOR = {
   do_reduce_labels: false,
   image_processor_type: 'SegformerImageProcessor',
 };
-
-/**
- * Initialises the encoder from a checkpoint folder (nvidia/mit-b* layout, `slideseg pretrain` output, or any
- * SegFormer): every `segformer.encoder.*` weight must be present with the model's shape; the decoder is untouched.
- */
-export async function loadEncoderWeights(model: Segformer, dir: string): Promise<number> {
-  const { model: src, report } = await loadSegformer(dir, { allowPartial: true });
-  try {
-    const named = src.namedWeights();
-    const missing = report.freshlyInitialised.filter((k) => k.startsWith('segformer.encoder.'));
-    if (missing.length > 0)
-      throw new Error(
-        `${dir}: encoder checkpoint lacks ${missing.length} encoder weights: ${missing.slice(0, 4).join(', ')}…`,
-      );
-    let n = 0;
-    for (const [key, variable] of model.namedWeights()) {
-      if (!key.startsWith('segformer.encoder.')) continue;
-      const w = named.get(key);
-      if (!w || w.size !== variable.size || w.shape.join() !== variable.shape.join()) {
-        throw new Error(
-          `${dir}: encoder weight '${key}' is ${w ? `[${w.shape}]` : 'absent'}, the model needs [${variable.shape}] (a different MiT variant?)`,
-        );
-      }
-      variable.assign(w);
-      n++;
-    }
-    return n;
-  } finally {
-    src.dispose();
-  }
-}
 
 function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
   const trainable = new Set(model.trainableVariables());
@@ -220,7 +190,7 @@ export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Pr
   });
   const model = new Segformer(config, { seed: cfg.seed });
   if (cfg.model.encoder) {
-    const n = await loadEncoderWeights(model, cfg.model.encoder);
+    const n = await copyEncoderWeights(model, cfg.model.encoder);
     log(`encoder: ${n} tensors from ${cfg.model.encoder}`);
   }
   log(`model: SegFormer-${cfg.model.preset}, ${model.numParameters().toLocaleString('en')} parameters`);
