@@ -370,6 +370,21 @@ describe('gradients of a small SegFormer-like graph on wasm match cpu', () => {
   });
 });
 
+describe('Sum on wasm matches cpu', () => {
+  for (const [shape, axis, keepDims] of [
+    [[300, 17], 0, false], // bias gradient
+    [[2, 9, 7, 5], [0, 1, 2], false],
+    [[2, 9, 7, 5], [1, 0], true],
+    [[4, 6], 1, false], // innermost: stock kernel
+    [[3, 4, 5], [0, 2], false], // not a prefix: stock kernel
+    [[5], 0, false], // everything: stock kernel
+  ] as [number[], number | number[], boolean][]) {
+    it(`sum ${shape} over ${axis} keepDims ${keepDims}`, async () => {
+      await compareKernel('Sum', { x: rand(shape) }, { axis, keepDims }, '');
+    });
+  }
+});
+
 describe('Slice and SplitV on wasm match cpu', () => {
   const slices: [number[], number[], number[]][] = [
     [

@@ -3,7 +3,7 @@
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
- * (col2im + XNNPACK), ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
+ * (col2im + XNNPACK), Sum over leading axes, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
  */
 
@@ -18,6 +18,7 @@ import {
   resizeBilinearWasmKernel,
 } from './resize-bilinear.ts';
 import { sliceKernel, splitVKernel } from './slice.ts';
+import { sumKernel } from './sum.ts';
 
 const stock = new Map<string, KernelConfig>();
 const added: string[] = [];
@@ -64,6 +65,7 @@ export function registerWasmTrainingKernels(): void {
   register('DepthwiseConv2dNativeBackpropInput', 'wasm', () => depthwiseBackpropInputKernel);
   register('BatchMatMul', 'wasm', batchMatMulKernel);
   register('_FusedMatMul', 'wasm', fusedMatMulKernel);
+  register('Sum', 'wasm', sumKernel);
   register('Slice', 'wasm', sliceKernel);
   register('SplitV', 'wasm', splitVKernel);
   register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);
