@@ -32,7 +32,9 @@ describe('SegFormer ops', () => {
     // 2 → 5: source positions max(0, (o + 0.5) · 0.4 − 0.5) = 0, 0.1, 0.5, 0.9, 1.3 (clamped to the last pixel).
     const m = bilinearMatrix(2, 5);
     const expected = [1, 0, 0.9, 0.1, 0.5, 0.5, 0.1, 0.9, 0, 1];
-    expected.forEach((v, i) => assert.ok(Math.abs(m[i] - v) < 1e-6, `entry ${i}: ${m[i]} vs ${v}`));
+    expected.forEach((v, i) => {
+      assert.ok(Math.abs(m[i] - v) < 1e-6, `entry ${i}: ${m[i]} vs ${v}`);
+    });
   });
 
   for (const backend of ['wasm', 'cpu']) {
@@ -74,7 +76,9 @@ describe('SegFormer ops', () => {
         1 * 0.5 * (1 + 0.6826894921),
         3 * 0.5 * (1 + 0.9973002039),
       ];
-      expected.forEach((v, i) => assert.ok(Math.abs(out[i] - v) < 1e-6, `gelu(${xs[i]}) ${out[i]} vs ${v}`));
+      expected.forEach((v, i) => {
+        assert.ok(Math.abs(out[i] - v) < 1e-6, `gelu(${xs[i]}) ${out[i]} vs ${v}`);
+      });
     });
   }
 });

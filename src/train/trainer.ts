@@ -8,13 +8,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, type tf } from '../engine/index.ts';
-import {
-  argmaxLabels,
-  IMAGENET,
-  normaliseImage,
-  slidingWindowProbabilities,
-  type TileModel,
-} from '../infer/sliding.ts';
+import { argmaxLabels, IMAGENET, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
 import { fromFloat32, readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
@@ -25,7 +19,6 @@ import {
   saveSegformer,
   segformerPreset,
 } from '../models/segformer/index.ts';
-import { createRng, mixSeed } from '../patching/random.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
