@@ -65,11 +65,19 @@ export interface InferSlideOptions {
   decodeWorkers?: number | 'auto';
   /** Decoded-tile cache of the slide reader, in bytes (default 64 MiB: tiles are read about once). */
   cacheBytes?: number;
+  /**
+   * Longest side of the label overview behind the overlay PNG and the GeoJSON polygons (default 2048). The
+   * overview is downsampled on the fly while the labels are read back, so its size, not the slide's, sets the
+   * memory of the output stage.
+   */
+  overviewSize?: number;
   /** ONNX Runtime threads (default: all cores). */
   threads?: number;
   /** Stop between batches (chunks already written stay; resume continues from them). */
   signal?: AbortSignal;
   onProgress?: (p: InferProgress) => void;
+  /** Called for every tile the model ran on: its output-grid origin and the level-0 region it was read from. */
+  onTile?: (t: { x: number; y: number; level0X: number; level0Y: number; level0Size: number }) => void;
   /** Progress lines (default: stderr, at most once a second). Pass null for silence. */
   log?: ((line: string) => void) | null;
   /** Use this runner instead of loading `model` (lets cohorts reuse one session). */
@@ -483,6 +491,13 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
           const t = group[b]!;
           probs = upsampledSoftmax(logits.data, logits, b, tile, tile, probs);
           accumulate(t, probs);
+          o.onTile?.({
+            x: t.x,
+            y: t.y,
+            level0X: Math.round(t.x * ds),
+            level0Y: Math.round(t.y * ds),
+            level0Size: tile * ds,
+          });
           tilesDone++;
           computed++;
           if (t.x < X0) recomputed++;
@@ -502,7 +517,14 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     const tOut = performance.now();
     const written = await w.finish();
     const labelsPath = join(imagePath, 'labels', 'segmentation');
-    const overview = await labelOverview(labelsPath, W, H, cs, 2048, C);
+    const overview = await labelOverview(
+      labelsPath,
+      W,
+      H,
+      cs,
+      positiveInt('overviewSize', o.overviewSize ?? 2048),
+      C,
+    );
     const areas: InferSummary['areas'] = {};
     runner.classNames.forEach((n, c) => {
       const pixels = overview.counts[c + 1]!;
