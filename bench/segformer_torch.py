@@ -160,6 +160,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--labels", type=int, default=2)
+    ap.add_argument("--train-batch", type=int, default=2)
+    ap.add_argument("--skip-forward", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -173,12 +175,12 @@ def main():
         with torch.no_grad():
             return model(x512)
 
-    forward_ms = median_ms(infer, args.runs)
+    forward_ms = None if args.skip_forward else median_ms(infer, args.runs)
 
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=6e-5, weight_decay=0.01)
-    x256 = torch.randn(2, 3, 256, 256)
-    labels = torch.randint(0, args.labels, (2, 256, 256))
+    x256 = torch.randn(args.train_batch, 3, 256, 256)
+    labels = torch.randint(0, args.labels, (args.train_batch, 256, 256))
 
     def step():
         logits = model(x256)
@@ -195,7 +197,9 @@ def main():
         "threads": torch.get_num_threads(),
         "parameters": params,
         "forward_512_b1_ms": forward_ms,
-        "train_step_256_b2_ms": train_ms,
+        "train_step_256_b2_ms": train_ms if args.train_batch == 2 else None,
+        "train_batch": args.train_batch,
+        "train_step_256_ms": train_ms,
         "runs": args.runs,
     }))
 

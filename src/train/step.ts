@@ -83,11 +83,23 @@ export function shardGradients(
   const weight = (end - start) / cfg.batchSize / cfg.optim.accumulate;
   const { x, y } = makeBatch(ctx.samples, cfg, step, k, start, end);
   const dropoutSeed = mixSeed(mixSeed(cfg.seed ^ 0xd0, step * cfg.optim.accumulate + k), shard);
-  const { value, grads: g } = tf.variableGrads(() => {
-    const logits = ctx.model.forward(x, { training: true, seed: dropoutSeed }).logits;
-    const up = tf.image.resizeBilinear(logits, [x.shape[1], x.shape[2]], false, true);
-    return ctx.loss(up, y);
-  }, ctx.variables);
+  let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  try {
+    result = tf.variableGrads(() => {
+      const logits = ctx.model.forward(x, { training: true, seed: dropoutSeed }).logits;
+      const up = tf.image.resizeBilinear(logits, [x.shape[1], x.shape[2]], false, true);
+      return ctx.loss(up, y);
+    }, ctx.variables);
+  } catch (e) {
+    // The wasm heap is 32-bit: a slice whose activations need more than 4 GB fails deep inside the backend.
+    if ((e as Error).name === 'RuntimeError' || /memory access out of bounds|Aborted/.test(String(e))) {
+      throw new Error(
+        `out of wasm memory on a slice of ${end - start} crops of ${cfg.augment.crop} px (the wasm heap is limited to 4 GB per thread): lower batchSize or augment.crop, use optim.accumulate, or more workers`,
+      );
+    }
+    throw e;
+  }
+  const { value, grads: g } = result;
   const loss = value.dataSync()[0]!;
   if (!Number.isFinite(loss)) {
     tf.dispose([x, y, value, ...Object.values(g)]);
