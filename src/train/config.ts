@@ -103,7 +103,7 @@ export const DEFAULTS: TrainConfig = {
   val: { tile: 512, overlap: 64, overlays: 2 },
 };
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 function isObject(v: unknown): v is Json {
   return v != null && typeof v === 'object' && !Array.isArray(v);
@@ -133,10 +133,16 @@ export function setDotted(obj: Json, key: string, raw: string): void {
   cur[parts.at(-1)!] = value;
 }
 
-export async function loadTrainConfig(
+/**
+ * Reads a YAML/JSON config file (optional), deep-merges `extra` over it, applies dotted `overrides`, then merges
+ * the result over `defaults`. Errors name the file.
+ */
+export async function readConfig(
+  defaults: object,
   path: string | undefined,
   overrides: [string, string][] = [],
-): Promise<TrainConfig> {
+  extra: Json = {},
+): Promise<Json> {
   let user: Json = {};
   if (path) {
     let text: string;
@@ -152,8 +158,16 @@ export async function loadTrainConfig(
     }
     if (!isObject(user)) throw new Error(`${path}: the config must be a mapping of keys`);
   }
+  user = merge(user, extra);
   for (const [k, v] of overrides) setDotted(user, k, v);
-  const cfg = merge(DEFAULTS as unknown as Json, user) as unknown as TrainConfig;
+  return merge(defaults as Json, user);
+}
+
+export async function loadTrainConfig(
+  path: string | undefined,
+  overrides: [string, string][] = [],
+): Promise<TrainConfig> {
+  const cfg = (await readConfig(DEFAULTS, path, overrides)) as unknown as TrainConfig;
   validate(cfg, path ?? '<flags>');
   return cfg;
 }

@@ -3,10 +3,8 @@
  * SupCon with temperature 0.1 on two strongly augmented views of each patch, a 2-layer projection head to
  * 128-d, AdamW with a cosine schedule after a linear warm-up.
  */
-import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import type { AugmentOptions } from './augment.ts';
-import { setDotted } from './config.ts';
+import { type Json, readConfig } from './config.ts';
 
 /** Where patch labels come from: the mask's majority class, a CSV column, or nowhere (SimCLR). */
 export type LabelSource = 'mask' | 'csv' | 'none';
@@ -122,17 +120,6 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
   keepCheckpoints: 2,
 };
 
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => v != null && typeof v === 'object' && !Array.isArray(v);
-
-function merge(base: Json, over: Json): Json {
-  const out: Json = { ...base };
-  for (const [k, v] of Object.entries(over))
-    out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
-  return out;
-}
-
 /** The label source a config resolves to. */
 export function labelSource(c: PretrainConfig): LabelSource {
   if (c.labels) return c.labels;
@@ -147,24 +134,7 @@ export async function loadPretrainConfig(
   overrides: [string, string][] = [],
   object: Json = {},
 ): Promise<PretrainConfig> {
-  let user: Json = {};
-  if (path) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      throw new Error(`${path}: cannot read config (${(e as NodeJS.ErrnoException).code})`);
-    }
-    try {
-      user = (parse(text) ?? {}) as Json;
-    } catch (e) {
-      throw new Error(`${path}: invalid YAML (${(e as Error).message.split('\n')[0]})`);
-    }
-    if (!isObject(user)) throw new Error(`${path}: the config must be a mapping of keys`);
-  }
-  user = merge(user, object);
-  for (const [k, v] of overrides) setDotted(user, k, v);
-  const cfg = merge(PRETRAIN_DEFAULTS as unknown as Json, user) as unknown as PretrainConfig;
+  const cfg = (await readConfig(PRETRAIN_DEFAULTS, path, overrides, object)) as unknown as PretrainConfig;
   validatePretrainConfig(cfg, path ?? '<config>');
   return cfg;
 }

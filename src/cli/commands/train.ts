@@ -3,6 +3,7 @@ import { ready } from '../../engine/index.ts';
 import { loadTrainConfig } from '../../train/config.ts';
 import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
+import { configOverrides, RUN_CONFIG_OPTIONS } from '../run-config.ts';
 
 const USAGE = `slideseg train --config train.yaml [--data DIR] [--out RUN] [--resume] [--set key=value ...]
 
@@ -24,29 +25,8 @@ export const command: Command = {
   summary: 'Train a SegFormer on images + masks (checkpoints, resume, validation, curves)',
   usage: USAGE,
   async run(args) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        out: { type: 'string' },
-        steps: { type: 'string' },
-        resume: { type: 'boolean' },
-        set: { type: 'string', multiple: true },
-        backend: { type: 'string' },
-        quiet: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-      },
-    });
-    const overrides: [string, string][] = [];
-    if (values.data) overrides.push(['data.dir', values.data]);
-    if (values.out) overrides.push(['out', values.out]);
-    if (values.steps) overrides.push(['steps', values.steps]);
-    for (const s of values.set ?? []) {
-      const eq = s.indexOf('=');
-      if (eq < 1) throw new Error(`--set expects key=value, got '${s}'`);
-      overrides.push([s.slice(0, eq), s.slice(eq + 1)]);
-    }
+    const { values } = parseArgs({ args, options: RUN_CONFIG_OPTIONS });
+    const overrides = configOverrides(values);
     const cfg = await loadTrainConfig(values.config, overrides);
     await ready(values.backend);
     const result = await train(cfg, { resume: values.resume, quiet: values.quiet });
