@@ -11,7 +11,7 @@
  * CPU: the process's own CPU seconds per wall second (all threads: decode workers, ORT / Torch threads) and the
  * busy fraction of each core from /proc/stat over the same window (this includes anything else running).
  *
- * usage: npx tsx bench/infer-slide.ts [--slides a.svs,b.svs] [--max-tiles 40] [--batch 4] [--rounds 2]
+ * usage: npx tsx bench/infer-slide.ts [--slides a.svs,b.svs] [--max-tiles 20] [--batch 4] [--rounds 2]
  *                                     [--threads N] [--slide-mpp 0.25] [--json] [--no-torch]
  * --max-tiles caps the tiles per slide (the TCGA slide has ~hundreds of tissue tiles at 0.5 µm/px).
  * --slide-mpp is used for slides that do not state their resolution (the TCGA fixture does not).
@@ -38,7 +38,7 @@ const { values } = parseArgs({
         ',',
       ),
     },
-    'max-tiles': { type: 'string', default: '40' },
+    'max-tiles': { type: 'string', default: '20' },
     batch: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '2' },
     threads: { type: 'string', default: String(availableParallelism()) },
@@ -235,13 +235,11 @@ async function main() {
       maxTiles,
       slides: rows,
     };
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      return;
-    }
+    // The table goes to stdout, or to stderr when stdout carries the JSON.
+    const print = (line: string) => (values.json ? log(line) : print(line));
     const f = (x: number, d = 2) => x.toFixed(d);
     const cores = (x: SideResult) => x.systemCoreBusy.map((c) => `${(100 * c).toFixed(0)}%`).join('/');
-    console.log(
+    print(
       'slide                          round  tiles  slideseg t/s  reference t/s  ratio  proc cores (ours/ref)  per-core busy (ours | ref)',
     );
     for (const row of rows) {
@@ -249,14 +247,15 @@ async function main() {
       const ref = row.reference as SideResult[];
       ours.forEach((o, i) => {
         const r = ref[i];
-        console.log(
+        print(
           `${String(row.slide).padEnd(30)} ${String(i + 1).padStart(5)}  ${String(o.timedTiles).padStart(5)}  ${f(o.tilesPerSecond).padStart(12)}  ${(r ? f(r.tilesPerSecond) : '-').padStart(13)}  ${(r ? f(o.tilesPerSecond / r.tilesPerSecond) : '-').padStart(5)}  ${`${f(o.coresBusy)}/${r ? f(r.coresBusy) : '-'}`.padStart(21)}  ${cores(o)} | ${r ? cores(r) : '-'}`,
         );
       });
-      console.log(
+      print(
         `${String(row.slide).padEnd(30)} median         ${f(row.slidesegTilesPerSecond as number).padStart(12)}  ${f(row.referenceTilesPerSecond as number).padStart(13)}  ${f(row.ratio as number).padStart(5)}`,
       );
     }
+    if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -63,7 +63,11 @@ export interface InferSlideOptions {
   prefetch?: number;
   /** Decode workers of the slide reader (default 'auto'). */
   decodeWorkers?: number | 'auto';
-  /** Decoded-tile cache of the slide reader, in bytes (default 64 MiB: tiles are read about once). */
+  /**
+   * Decoded-block cache of the slide reader, in bytes. Default: what one row of tiles across a stripe reads (so a
+   * block shared by neighbouring tiles is decoded once), at least 8 MiB and at most 64 MiB — sized by the tile
+   * pipeline, never by the slide.
+   */
   cacheBytes?: number;
   /**
    * Longest side of the label overview behind the overlay PNG and the GeoJSON polygons (default 2048). The
@@ -224,6 +228,30 @@ function tileReader(slide: Slide, ds: number, mpp: number, useSlideMpp: boolean)
   };
 }
 
+/**
+ * Default decoded-block cache budget: the source pixels (RGBA) of one row of tiles across a stripe at the level the
+ * tiles are read from, plus two 512-px blocks of slack each way, clamped to [8, 64] MiB. Reads the slide's header
+ * only (no decode workers).
+ */
+async function readCacheBudget(
+  slidePath: string,
+  g: { mpp: number; slideMpp?: number; tile: number; stripe: number },
+): Promise<number> {
+  const probe = await openSlide(slidePath, { cacheBytes: 0 });
+  try {
+    const slideMpp = g.slideMpp ?? probe.mpp?.x ?? g.mpp;
+    const ds = g.mpp / slideMpp;
+    const level = probe.getBestLevelForDownsample(ds);
+    const perOutput = Math.max(1, ds / probe.levels[level]!.downsample);
+    const gridWidth = probe.levels[0]!.width / ds;
+    const w = (Math.min(g.stripe, gridWidth) + g.tile) * perOutput + 1024;
+    const h = g.tile * perOutput + 1024;
+    return Math.min(64 * 2 ** 20, Math.max(8 * 2 ** 20, Math.ceil(4 * w * h)));
+  } finally {
+    await probe.close();
+  }
+}
+
 /** Segments a whole slide; see the module comment. Returns (and writes) the summary. */
 export async function inferSlide(slidePath: string, o: InferSlideOptions): Promise<InferSummary> {
   const t0 = performance.now();
@@ -241,10 +269,13 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
   const log = o.log === null ? () => {} : (o.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
 
   await mkdir(o.out, { recursive: true });
-  const slide = await openSlide(slidePath, {
-    workers: o.decodeWorkers ?? 'auto',
-    cacheBytes: o.cacheBytes ?? 64 * 2 ** 20,
-  });
+  // libvips' operation cache (process-wide, up to 50 MB) would keep every decoded JPEG block and resized tile:
+  // here each is used once and the slide reader keeps its own bounded block cache, so it only grows memory.
+  sharp.cache(false);
+  const cacheBytes =
+    o.cacheBytes ??
+    (await readCacheBudget(slidePath, { mpp, slideMpp: o.slideMpp, tile, stripe: stripeChunks * cs }));
+  const slide = await openSlide(slidePath, { workers: o.decodeWorkers ?? 'auto', cacheBytes });
   const ownRunner = !o.runner;
   let runner: TileRunner | undefined = o.runner;
   try {
@@ -356,6 +387,28 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       );
     };
 
+    // Flushed bands are zeroed and reused, and the two batch input buffers alternate: the steady state allocates
+    // (almost) nothing per tile, so the garbage — and the heap the collector lets grow — does not scale with the
+    // number of tiles.
+    const freeBands: Band[] = [];
+    const takeBand = (pixels: number): Band => {
+      const i = freeBands.findIndex((b) => b.wsum.length === pixels);
+      if (i < 0) return { acc: new Float32Array(pixels * C), wsum: new Float32Array(pixels) };
+      const b = freeBands.splice(i, 1)[0]!;
+      b.acc.fill(0);
+      b.wsum.fill(0);
+      return b;
+    };
+    const inputs: Float32Array[] = [];
+    let nextInput = 0;
+    const inputBuffer = (n: number): Float32Array => {
+      const k = nextInput;
+      nextInput ^= 1;
+      const len = n * 3 * tile * tile;
+      if (inputs[k]?.length !== len) inputs[k] = new Float32Array(len);
+      return inputs[k]!;
+    };
+
     for (let s = 0; s < stripes.length; s++) {
       const [X0, X1] = stripes[s]!;
       const sw = X1 - X0;
@@ -366,7 +419,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
         let b = bands.get(r);
         if (!b) {
           const h = Math.min(cs, H - r * cs);
-          b = { acc: new Float32Array(sw * h * C), wsum: new Float32Array(sw * h) };
+          b = takeBand(sw * h);
           bands.set(r, b);
         }
         return b;
@@ -404,7 +457,10 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
           const r = nextRow++;
           const band = bands.get(r);
           bands.delete(r);
-          if (rowDone(r)) continue;
+          if (rowDone(r)) {
+            if (band && freeBands.length < 8) freeBands.push(band);
+            continue;
+          }
           const h = Math.min(cs, H - r * cs);
           for (let cx = c0; cx < c1; cx++) {
             if (chunkDone(cx, r)) continue;
@@ -431,6 +487,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
             chunksWritten++;
             track(w.writeTile(cx * cs, r * cs, cw, h, labels));
           }
+          if (band && freeBands.length < 8) freeBands.push(band);
         }
       };
 
@@ -467,7 +524,8 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       };
       const runBatch = async (start: number): Promise<{ jobs: TileJob[]; logits: TileLogits }> => {
         const group = jobs.slice(start, start + batch);
-        const pixels = new Float32Array(group.length * 3 * tile * tile);
+        // Two buffers alternate: at most one batch is in ORT while the next one is filled.
+        const pixels = inputBuffer(group.length);
         for (let b = 0; b < group.length; b++) {
           topUp();
           const img = await reads.shift()!;
