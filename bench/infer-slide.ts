@@ -236,7 +236,7 @@ async function main() {
       slides: rows,
     };
     // The table goes to stdout, or to stderr when stdout carries the JSON.
-    const print = (line: string) => (values.json ? log(line) : print(line));
+    const print = (line: string) => (values.json ? log(line) : console.log(line));
     const f = (x: number, d = 2) => x.toFixed(d);
     const cores = (x: SideResult) => x.systemCoreBusy.map((c) => `${(100 * c).toFixed(0)}%`).join('/');
     print(
