@@ -11,7 +11,7 @@
  * CPU: the process's own CPU seconds per wall second (all threads: decode workers, ORT / Torch threads) and the
  * busy fraction of each core from /proc/stat over the same window (this includes anything else running).
  *
- * usage: npx tsx bench/infer-slide.ts [--slides a.svs,b.svs] [--max-tiles 20] [--batch 4] [--rounds 2]
+ * usage: npx tsx bench/infer-slide.ts [--slides a.svs,b.svs] [--max-tiles 16] [--batch 4] [--rounds 2]
  *                                     [--threads N] [--slide-mpp 0.25] [--json] [--no-torch]
  * --max-tiles caps the tiles per slide (the TCGA slide has ~hundreds of tissue tiles at 0.5 µm/px).
  * --slide-mpp is used for slides that do not state their resolution (the TCGA fixture does not).
@@ -38,7 +38,7 @@ const { values } = parseArgs({
         ',',
       ),
     },
-    'max-tiles': { type: 'string', default: '20' },
+    'max-tiles': { type: 'string', default: '16' },
     batch: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '2' },
     threads: { type: 'string', default: String(availableParallelism()) },
