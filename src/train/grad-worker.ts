@@ -47,7 +47,10 @@ port.on('message', async (m: { type: 'step'; step: number; k: number; shard: num
     const ctx = await ctxPromise;
     ctx.variables.forEach((v, i) => {
       const s = slots[i]!;
-      v.assign(tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape));
+      // assign() shares the new tensor's storage and takes a reference: the temporary must still be disposed.
+      const t = tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape);
+      v.assign(t);
+      t.dispose();
     });
     const { loss, grads: g } = shardGradients(ctx, m.step, m.k, m.shard, m.shards);
     grads.fill(0);

@@ -99,7 +99,9 @@ export class AdamW {
             `optimiser state '${prefix}.${name}' has ${data.length} values, expected ${variable.size}`,
           );
         }
-        variable.assign(tf.tensor(data, variable.shape));
+        const t = tf.tensor(data, variable.shape);
+        variable.assign(t);
+        t.dispose();
       }
     }
     this.stepCount = stepCount;

@@ -257,162 +257,165 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         )
       : null;
   if (workers) log(`data parallel: ${workers.size + 1} threads`);
-
-  let start = 0;
-  let best: TrainResult['best'] = null;
-  const history: LogRecord[] = [];
-  const metricsPath = join(cfg.out, 'metrics.jsonl');
-  if (opts.resume) {
-    const latest = await readPointer(ckptDir, 'latest.json');
-    if (latest) {
-      ({ step: start, best } = await loadCheckpoint(model, opt, latest.dir));
-      log(`resumed from ${latest.dir} at step ${start}`);
-    }
-  }
-  // Keep only log records up to the resumed step (a killed run may have logged past its last checkpoint).
   try {
-    for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
-      if (!line) continue;
-      const r = JSON.parse(line) as LogRecord;
-      if (start > 0 && r.step <= start) history.push(r);
+    let start = 0;
+    let best: TrainResult['best'] = null;
+    const history: LogRecord[] = [];
+    const metricsPath = join(cfg.out, 'metrics.jsonl');
+    if (opts.resume) {
+      const latest = await readPointer(ckptDir, 'latest.json');
+      if (latest) {
+        ({ step: start, best } = await loadCheckpoint(model, opt, latest.dir));
+        log(`resumed from ${latest.dir} at step ${start}`);
+      }
     }
-  } catch {
-    // no log yet
-  }
-  await writeFile(metricsPath, history.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  const record = async (r: LogRecord) => {
-    history.push(r);
-    await appendFile(metricsPath, `${JSON.stringify(r)}\n`);
-  };
+    // Keep only log records up to the resumed step (a killed run may have logged past its last checkpoint).
+    try {
+      for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
+        if (!line) continue;
+        const r = JSON.parse(line) as LogRecord;
+        if (start > 0 && r.step <= start) history.push(r);
+      }
+    } catch {
+      // no log yet
+    }
+    await writeFile(metricsPath, history.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const record = async (r: LogRecord) => {
+      history.push(r);
+      await appendFile(metricsPath, `${JSON.stringify(r)}\n`);
+    };
 
-  const saveCheckpoint = async (step: number) => {
-    const name = `step-${String(step).padStart(7, '0')}`;
-    await commitFolder(
-      ckptDir,
-      name,
-      'latest.json',
-      async (dir) => {
-        await saveSegformer(model, dir, { preprocessor: PREPROCESSOR });
-        const state = opt.stateTensors();
-        await writeSafetensors(
-          join(dir, 'optimizer.safetensors'),
-          [...state].map(([k, t]) => [k, fromFloat32(t.dataSync() as Float32Array, t.shape)] as const),
+    const saveCheckpoint = async (step: number) => {
+      const name = `step-${String(step).padStart(7, '0')}`;
+      await commitFolder(
+        ckptDir,
+        name,
+        'latest.json',
+        async (dir) => {
+          await saveSegformer(model, dir, { preprocessor: PREPROCESSOR });
+          const state = opt.stateTensors();
+          await writeSafetensors(
+            join(dir, 'optimizer.safetensors'),
+            [...state].map(([k, t]) => [k, fromFloat32(t.dataSync() as Float32Array, t.shape)] as const),
+          );
+          await writeJsonAtomic(join(dir, 'trainer_state.json'), {
+            step,
+            optimizerStep: opt.stepCount,
+            best,
+            seed: cfg.seed,
+          });
+        },
+        { step },
+      );
+      await pruneFolders(ckptDir, 'step-', cfg.keepCheckpoints, [name]);
+    };
+
+    const runValidation = async (step: number) => {
+      if (valSamples.length === 0) return null;
+      const { metrics, previews } = await validate(model, valSamples, cfg);
+      await record({ type: 'val', step, ...metrics });
+      const value = metrics[cfg.bestMetric] as number | null;
+      if (value != null && (best == null || value > best.value)) {
+        best = { metric: cfg.bestMetric, value, step };
+        await commitFolder(
+          cfg.out,
+          'best',
+          'best.json',
+          (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
+          { ...best },
         );
-        await writeJsonAtomic(join(dir, 'trainer_state.json'), {
-          step,
-          optimizerStep: opt.stepCount,
-          best,
-          seed: cfg.seed,
-        });
-      },
-      { step },
-    );
-    await pruneFolders(ckptDir, 'step-', cfg.keepCheckpoints, [name]);
-  };
+      }
+      await writeRunPictures(cfg.out, history, previews, step, cfg.model.numLabels);
+      return metrics;
+    };
 
-  const runValidation = async (step: number) => {
-    if (valSamples.length === 0) return null;
-    const { metrics, previews } = await validate(model, valSamples, cfg);
-    await record({ type: 'val', step, ...metrics });
-    const value = metrics[cfg.bestMetric] as number | null;
-    if (value != null && (best == null || value > best.value)) {
-      best = { metric: cfg.bestMetric, value, step };
+    const stopAt = Math.min(cfg.steps, opts.stopAtStep ?? cfg.steps);
+    const progress = new Progress('train', cfg.steps, start);
+    let lastVal: Record<string, unknown> | null = null;
+    let lossSum = 0;
+    let lossCount = 0;
+    const t0 = performance.now();
+    for (let step = start; step < stopAt; step++) {
+      opt.lr = learningRate(step, {
+        kind: cfg.optim.schedule,
+        baseLr: cfg.optim.lr,
+        totalSteps: cfg.steps,
+        warmupSteps: cfg.optim.warmupSteps,
+        warmupRatio: cfg.optim.warmupRatio,
+        power: cfg.optim.power,
+        minLr: cfg.optim.minLr,
+      });
+      let grads = new Map<string, tf.Tensor>();
+      let stepLoss = 0;
+      const shards = (workers?.size ?? 0) + 1;
+      for (let k = 0; k < cfg.optim.accumulate; k++) {
+        workers?.publish(shard.variables);
+        const others = workers?.run(step, k, shards);
+        const own = shardGradients(shard, step, k, 0, shards);
+        stepLoss += own.loss;
+        for (const [key, g] of own.grads) {
+          const prev = grads.get(key);
+          if (prev) {
+            grads.set(key, prev.add(g));
+            prev.dispose();
+            g.dispose();
+          } else grads.set(key, g);
+        }
+        if (others && workers) {
+          for (const l of await others) stepLoss += l;
+          workers.collect(grads);
+        }
+      }
+      let gradNorm: number | undefined;
+      if (cfg.optim.clipGradNorm) {
+        const clipped = clipGradNorm(grads, cfg.optim.clipGradNorm);
+        grads = clipped.grads;
+        gradNorm = clipped.norm;
+      }
+      opt.step(grads);
+      for (const g of grads.values()) g.dispose();
+      const done = step + 1;
+      lossSum += stepLoss;
+      lossCount++;
+      if (done % cfg.logEvery === 0 || done === stopAt) {
+        const elapsed = (performance.now() - t0) / 1000;
+        await record({
+          type: 'train',
+          step: done,
+          loss: lossSum / lossCount,
+          lr: opt.lr,
+          ...(gradNorm != null ? { gradNorm } : {}),
+          stepsPerSec: (done - start) / elapsed,
+        });
+        lossSum = 0;
+        lossCount = 0;
+      }
+      if (!opts.quiet) progress.update(done, { loss: stepLoss, lr: opt.lr }, done === stopAt);
+      if (done % cfg.valEvery === 0 || done === cfg.steps) lastVal = (await runValidation(done)) ?? lastVal;
+      if (done % cfg.saveEvery === 0 || done === stopAt) await saveCheckpoint(done);
+    }
+    if (!opts.quiet) progress.done();
+    if (stopAt === cfg.steps) {
+      // The delivered model: the best validated one, else the last.
+      const bestPtr = await readPointer(cfg.out, 'best.json');
+      const { model: finalModel } = bestPtr ? await loadSegformer(bestPtr.dir) : { model };
       await commitFolder(
         cfg.out,
-        'best',
-        'best.json',
-        (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
-        { ...best },
+        'model',
+        'model.json',
+        (dir) => saveSegformer(finalModel, dir, { preprocessor: PREPROCESSOR }),
+        {
+          from: bestPtr ? 'best' : 'last',
+        },
       );
+      if (finalModel !== model) finalModel.dispose();
+      await writeRunPictures(cfg.out, history, [], stopAt, cfg.model.numLabels);
     }
-    await writeRunPictures(cfg.out, history, previews, step, cfg.model.numLabels);
-    return metrics;
-  };
-
-  const stopAt = Math.min(cfg.steps, opts.stopAtStep ?? cfg.steps);
-  const progress = new Progress('train', cfg.steps, start);
-  let lastVal: Record<string, unknown> | null = null;
-  let lossSum = 0;
-  let lossCount = 0;
-  const t0 = performance.now();
-  for (let step = start; step < stopAt; step++) {
-    opt.lr = learningRate(step, {
-      kind: cfg.optim.schedule,
-      baseLr: cfg.optim.lr,
-      totalSteps: cfg.steps,
-      warmupSteps: cfg.optim.warmupSteps,
-      warmupRatio: cfg.optim.warmupRatio,
-      power: cfg.optim.power,
-      minLr: cfg.optim.minLr,
-    });
-    let grads = new Map<string, tf.Tensor>();
-    let stepLoss = 0;
-    const shards = (workers?.size ?? 0) + 1;
-    for (let k = 0; k < cfg.optim.accumulate; k++) {
-      workers?.publish(shard.variables);
-      const others = workers?.run(step, k, shards);
-      const own = shardGradients(shard, step, k, 0, shards);
-      stepLoss += own.loss;
-      for (const [key, g] of own.grads) {
-        const prev = grads.get(key);
-        if (prev) {
-          grads.set(key, prev.add(g));
-          prev.dispose();
-          g.dispose();
-        } else grads.set(key, g);
-      }
-      if (others && workers) {
-        for (const l of await others) stepLoss += l;
-        workers.collect(grads);
-      }
-    }
-    let gradNorm: number | undefined;
-    if (cfg.optim.clipGradNorm) {
-      const clipped = clipGradNorm(grads, cfg.optim.clipGradNorm);
-      grads = clipped.grads;
-      gradNorm = clipped.norm;
-    }
-    opt.step(grads);
-    for (const g of grads.values()) g.dispose();
-    const done = step + 1;
-    lossSum += stepLoss;
-    lossCount++;
-    if (done % cfg.logEvery === 0 || done === stopAt) {
-      const elapsed = (performance.now() - t0) / 1000;
-      await record({
-        type: 'train',
-        step: done,
-        loss: lossSum / lossCount,
-        lr: opt.lr,
-        ...(gradNorm != null ? { gradNorm } : {}),
-        stepsPerSec: (done - start) / elapsed,
-      });
-      lossSum = 0;
-      lossCount = 0;
-    }
-    if (!opts.quiet) progress.update(done, { loss: stepLoss, lr: opt.lr }, done === stopAt);
-    if (done % cfg.valEvery === 0 || done === cfg.steps) lastVal = (await runValidation(done)) ?? lastVal;
-    if (done % cfg.saveEvery === 0 || done === stopAt) await saveCheckpoint(done);
+    return { out: cfg.out, step: stopAt, best, lastVal };
+  } finally {
+    // Worker threads keep the process alive: stop them on success and on error alike.
+    await workers?.close();
+    opt.dispose();
+    model.dispose();
   }
-  if (!opts.quiet) progress.done();
-  if (stopAt === cfg.steps) {
-    // The delivered model: the best validated one, else the last.
-    const bestPtr = await readPointer(cfg.out, 'best.json');
-    const { model: finalModel } = bestPtr ? await loadSegformer(bestPtr.dir) : { model };
-    await commitFolder(
-      cfg.out,
-      'model',
-      'model.json',
-      (dir) => saveSegformer(finalModel, dir, { preprocessor: PREPROCESSOR }),
-      {
-        from: bestPtr ? 'best' : 'last',
-      },
-    );
-    if (finalModel !== model) finalModel.dispose();
-    await writeRunPictures(cfg.out, history, [], stopAt, cfg.model.numLabels);
-  }
-  await workers?.close();
-  opt.dispose();
-  model.dispose();
-  return { out: cfg.out, step: stopAt, best, lastVal };
 }
