@@ -34,9 +34,29 @@ function help(commands: Map<string, Command>): string {
   ].join('\n');
 }
 
+/**
+ * Global options work with every command: `--backend NAME` and `--verbose` are taken out of the arguments and
+ * passed on through the environment (`ready()` reads SLIDESEG_BACKEND and reports the backend when verbose).
+ */
+function extractGlobalOptions(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--backend' || a.startsWith('--backend=')) {
+      const value = a === '--backend' ? args[++i] : a.slice('--backend='.length);
+      if (!value) throw new Error('--backend needs a value: wasm, cpu or tensorflow');
+      process.env.SLIDESEG_BACKEND = value;
+    } else if (a === '--verbose') {
+      process.env.SLIDESEG_VERBOSE = '1';
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const commands = await loadCommands();
-  const [name, ...rest] = argv;
+  const [name, ...restArgs] = argv;
+  let rest = restArgs;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(help(commands));
     return name ? 0 : 1;
@@ -46,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(pkg.default.version);
     return 0;
   }
+  const verbose = rest.includes('--verbose');
+  rest = extractGlobalOptions(rest);
   const cmd = commands.get(name);
   if (!cmd) {
     console.error(`slideseg: unknown command '${name}'\n\n${help(commands)}`);
@@ -60,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     console.error(`slideseg ${name}: error: ${err.message}`);
-    if (rest.includes('--verbose') || process.env.SLIDESEG_DEBUG) console.error(err.stack);
+    if (verbose || process.env.SLIDESEG_DEBUG) console.error(err.stack);
     return 1;
   }
 }

@@ -61,6 +61,7 @@ export async function ready(backend?: BackendName | string): Promise<string> {
     if (await tf.setBackend(name)) {
       await tf.ready();
       readyBackend = name;
+      if (process.env.SLIDESEG_VERBOSE === '1') process.stderr.write(`slideseg: TF.js backend ${name}\n`);
       return name;
     }
     if (wanted) throw new Error(`backend '${name}' failed to initialise`);

@@ -242,7 +242,7 @@ export const command: Command = {
       alpha: parseAlpha(values.alpha),
       strict: values.strict,
       backend: values.backend,
-      verbose: values.verbose,
+      verbose: values.verbose || process.env.SLIDESEG_VERBOSE === '1',
     });
     const total = result.width * result.height;
     const shares = result.counts
