@@ -99,7 +99,7 @@ try {
     const torchOut = join(work, 'torch_logits.npy');
     const args = [join(root, 'bench/onnx_torch.py'), values.model, inputPath, torchOut];
     const proc = spawnSync(
-      'python3',
+      '/usr/bin/python3',
       [...args, '--runs', String(runs), '--warmup', String(warmup), '--threads', String(threads)],
       {
         encoding: 'utf8',

@@ -46,7 +46,7 @@ function run<T>(what: string, cmd: string, args: string[]): T {
 
 function torchTiming(threads: number, runs: number): TorchTiming | undefined {
   try {
-    return run<TorchTiming>(`PyTorch ${threads} thread(s)`, 'python3', [
+    return run<TorchTiming>(`PyTorch ${threads} thread(s)`, '/usr/bin/python3', [
       join(here, 'segformer_torch.py'),
       '--threads',
       String(threads),
@@ -111,7 +111,8 @@ for (const t of tfjs) {
 lines.push(
   '',
   'TF.js wasm runs on one thread in Node (tfjs reports no wasm multithread support there); PyTorch uses the threads shown.',
-  "Debian's python3-torch links the generic reference BLAS (torch.__config__: BLAS_INFO=generic): its matmuls are slow.",
+  "Debian's python3-torch uses the system libblas.so.3: with only the reference BLAS installed its matmuls are slow;",
+  'install libopenblas0-pthread (apt) before comparing, as the figures in the closing notes did.',
 );
 for (const t of tfjs) {
   if (!t.profile) continue;

@@ -73,7 +73,7 @@ async function run(label: string, workers: number, concurrency: number): Promise
 }
 
 const openslide = JSON.parse(
-  execFileSync('python3', [join(ROOT, 'bench', 'slide_read_openslide.py'), SLIDE, String(N), String(SEED)], {
+  execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'slide_read_openslide.py'), SLIDE, String(N), String(SEED)], {
     encoding: 'utf8',
   }),
 ) as { reads_per_s: number };
