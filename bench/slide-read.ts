@@ -73,9 +73,13 @@ async function run(label: string, workers: number, concurrency: number): Promise
 }
 
 const openslide = JSON.parse(
-  execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'slide_read_openslide.py'), SLIDE, String(N), String(SEED)], {
-    encoding: 'utf8',
-  }),
+  execFileSync(
+    '/usr/bin/python3',
+    [join(ROOT, 'bench', 'slide_read_openslide.py'), SLIDE, String(N), String(SEED)],
+    {
+      encoding: 'utf8',
+    },
+  ),
 ) as { reads_per_s: number };
 console.log(`random ${SIZE}x${SIZE} level-0 reads, ${N} per mode, ${SLIDE}`);
 console.log(
