@@ -6,6 +6,8 @@ export interface Command {
   summary: string;
   /** Full usage text for `slideseg <name> --help`. */
   usage: string;
+  /** The command gives `--backend` its own meaning (e.g. infer: onnx|tfjs), so main leaves it in the arguments. */
+  ownsBackendOption?: boolean;
   /** Runs the command; returns the exit code (0 when omitted). Throw an Error for a one-line failure message. */
   run(args: string[]): Promise<number | undefined>;
 }

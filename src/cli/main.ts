@@ -38,11 +38,11 @@ function help(commands: Map<string, Command>): string {
  * Global options work with every command: `--backend NAME` and `--verbose` are taken out of the arguments and
  * passed on through the environment (`ready()` reads SLIDESEG_BACKEND and reports the backend when verbose).
  */
-function extractGlobalOptions(args: string[]): string[] {
+function extractGlobalOptions(args: string[], keepBackend: boolean): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--backend' || a.startsWith('--backend=')) {
+    if (!keepBackend && (a === '--backend' || a.startsWith('--backend='))) {
       const value = a === '--backend' ? args[++i] : a.slice('--backend='.length);
       if (!value) throw new Error('--backend needs a value: wasm, cpu or tensorflow');
       process.env.SLIDESEG_BACKEND = value;
@@ -67,8 +67,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const verbose = rest.includes('--verbose');
-  rest = extractGlobalOptions(rest);
   const cmd = commands.get(name);
+  try {
+    rest = extractGlobalOptions(rest, cmd?.ownsBackendOption === true);
+  } catch (e) {
+    console.error(`slideseg: error: ${(e as Error).message}`);
+    return 2;
+  }
   if (!cmd) {
     console.error(`slideseg: unknown command '${name}'\n\n${help(commands)}`);
     return 2;

@@ -32,6 +32,7 @@ export const command: Command = {
   name: 'infer',
   summary: 'Segment a whole slide (ONNX Runtime; OME-Zarr labels, overlay PNG, GeoJSON, summary)',
   usage: USAGE,
+  ownsBackendOption: true,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
