@@ -130,3 +130,23 @@ export function clipGradNorm(
   }
   return { grads: out, norm };
 }
+
+/**
+ * One optimiser update: clips the gradients to `maxNorm` when set, steps, and disposes the gradients.
+ * Returns the global gradient norm before clipping (when clipping is on).
+ */
+export function applyGradients(
+  opt: AdamW,
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number | null | undefined,
+): number | undefined {
+  let norm: number | undefined;
+  if (maxNorm) {
+    const clipped = clipGradNorm(grads, maxNorm);
+    grads = clipped.grads;
+    norm = clipped.norm;
+  }
+  opt.step(grads);
+  for (const g of grads.values()) g.dispose();
+  return norm;
+}

@@ -28,7 +28,7 @@ import { loadSegformer, Segformer, segformerPreset } from '../models/segformer/i
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
-import { AdamW, clipGradNorm, type ParamGroup } from './optim.ts';
+import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { labelSource, type PretrainConfig } from './pretrain-config.ts';
 import { openPatchSource, streamSeed, twoViews } from './pretrain-data.ts';
 import { HEAD_FILE, ProjectionHead } from './pretrain-head.ts';
@@ -358,15 +358,8 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
         tf.dispose(Object.values(g));
         throw new Error(`loss is ${lv} at step ${step}: lower optim.lr or check the data`);
       }
-      let grads = new Map(Object.entries(g).map(([name, t]) => [varKey.get(name)!, t]));
-      let gradNorm: number | undefined;
-      if (cfg.optim.clipGradNorm) {
-        const clipped = clipGradNorm(grads, cfg.optim.clipGradNorm);
-        grads = clipped.grads;
-        gradNorm = clipped.norm;
-      }
-      opt.step(grads);
-      for (const t of grads.values()) t.dispose();
+      const grads = new Map(Object.entries(g).map(([name, t]) => [varKey.get(name)!, t]));
+      const gradNorm = applyGradients(opt, grads, cfg.optim.clipGradNorm);
 
       const done = step + 1;
       lossSum += lv;

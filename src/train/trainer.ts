@@ -23,7 +23,7 @@ import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './chec
 import type { TrainConfig } from './config.ts';
 import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 import { buildLoss } from './loss.ts';
-import { AdamW, clipGradNorm, type ParamGroup } from './optim.ts';
+import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { autoWorkers, GradientWorkers } from './parallel.ts';
 import { copyEncoderWeights } from './pretrain.ts';
 import { Progress } from './progress.ts';
@@ -345,7 +345,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         power: cfg.optim.power,
         minLr: cfg.optim.minLr,
       });
-      let grads = new Map<string, tf.Tensor>();
+      const grads = new Map<string, tf.Tensor>();
       let stepLoss = 0;
       const shards = (workers?.size ?? 0) + 1;
       for (let k = 0; k < cfg.optim.accumulate; k++) {
@@ -366,14 +366,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
           workers.collect(grads);
         }
       }
-      let gradNorm: number | undefined;
-      if (cfg.optim.clipGradNorm) {
-        const clipped = clipGradNorm(grads, cfg.optim.clipGradNorm);
-        grads = clipped.grads;
-        gradNorm = clipped.norm;
-      }
-      opt.step(grads);
-      for (const g of grads.values()) g.dispose();
+      const gradNorm = applyGradients(opt, grads, cfg.optim.clipGradNorm);
       const done = step + 1;
       lossSum += stepLoss;
       lossCount++;
