@@ -9,7 +9,7 @@
  * Reproducibility: every random draw of step s (patches, views, drop path) comes from generators seeded by
  * (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
 import { IMAGENET, normaliseImage } from '../infer/sliding.ts';
@@ -28,6 +28,7 @@ import { loadSegformer, Segformer, segformerPreset } from '../models/segformer/i
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
+import { type LogRecord, openMetricsLog } from './metrics-log.ts';
 import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { labelSource, type PretrainConfig } from './pretrain-config.ts';
 import { openPatchSource, streamSeed, twoViews } from './pretrain-data.ts';
@@ -50,14 +51,6 @@ export interface PretrainResult {
   encoder: string | null;
   /** Mean loss of the last logged interval. */
   lastLoss: number | null;
-}
-
-interface LogRecord {
-  type: 'train';
-  step: number;
-  loss: number;
-  lr: number;
-  [k: string]: unknown;
 }
 
 const ENCODER_PREFIX = 'segformer.encoder.';
@@ -201,7 +194,7 @@ async function writeCurves(out: string, history: LogRecord[]): Promise<void> {
     ['loss', 'loss', 'contrastive loss'],
     ['lr', 'lr', 'learning rate'],
   ] as const) {
-    const png = await viz.plotCurves([{ name: key, x, y: history.map((r) => r[key]) }], {
+    const png = await viz.plotCurves([{ name: key, x, y: history.map((r) => r[key] as number) }], {
       title,
       xLabel: 'step',
       yLabel: title,
@@ -273,19 +266,7 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
     }
   }
 
-  // Keep only log records up to the resumed step (a killed run may have logged past its last checkpoint).
-  const metricsPath = join(cfg.out, 'metrics.jsonl');
-  const history: LogRecord[] = [];
-  try {
-    for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
-      if (!line) continue;
-      const r = JSON.parse(line) as LogRecord;
-      if (start > 0 && r.step <= start) history.push(r);
-    }
-  } catch {
-    // no log yet
-  }
-  await writeFile(metricsPath, history.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  const { history, record } = await openMetricsLog(join(cfg.out, 'metrics.jsonl'), start);
 
   const saveCheckpoint = async (step: number) => {
     const name = `step-${String(step).padStart(7, '0')}`;
@@ -365,16 +346,15 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
       lossSum += lv;
       lossCount++;
       if (done % cfg.logEvery === 0 || done === stopAt) {
-        const r: LogRecord = {
-          type: 'train',
+        const r = {
+          type: 'train' as const,
           step: done,
           loss: lossSum / lossCount,
           lr: opt.lr,
           ...(gradNorm != null ? { gradNorm } : {}),
           stepsPerSec: (done - start) / ((performance.now() - t0) / 1000),
         };
-        history.push(r);
-        await appendFile(metricsPath, `${JSON.stringify(r)}\n`);
+        await record(r);
         lastLoss = r.loss;
         lossSum = 0;
         lossCount = 0;

@@ -5,7 +5,7 @@
  * Reproducibility: every random draw of step s (which images, which crops, which augmentations, dropout) comes
  * from generators seeded by (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, type tf } from '../engine/index.ts';
 import { argmaxLabels, IMAGENET, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
@@ -23,6 +23,7 @@ import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './chec
 import type { TrainConfig } from './config.ts';
 import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 import { buildLoss } from './loss.ts';
+import { openMetricsLog } from './metrics-log.ts';
 import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { autoWorkers, GradientWorkers } from './parallel.ts';
 import { copyEncoderWeights } from './pretrain.ts';
@@ -49,7 +50,7 @@ export interface TrainResult {
   lastVal: Record<string, unknown> | null;
 }
 
-export type LogRecord = { type: 'train' | 'val'; step: number; [k: string]: unknown };
+export type { LogRecord } from './metrics-log.ts';
 
 const PREPROCESSOR = {
   do_resize: false,
@@ -260,8 +261,6 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   try {
     let start = 0;
     let best: TrainResult['best'] = null;
-    const history: LogRecord[] = [];
-    const metricsPath = join(cfg.out, 'metrics.jsonl');
     if (opts.resume) {
       const latest = await readPointer(ckptDir, 'latest.json');
       if (latest) {
@@ -269,21 +268,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         log(`resumed from ${latest.dir} at step ${start}`);
       }
     }
-    // Keep only log records up to the resumed step (a killed run may have logged past its last checkpoint).
-    try {
-      for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
-        if (!line) continue;
-        const r = JSON.parse(line) as LogRecord;
-        if (start > 0 && r.step <= start) history.push(r);
-      }
-    } catch {
-      // no log yet
-    }
-    await writeFile(metricsPath, history.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    const record = async (r: LogRecord) => {
-      history.push(r);
-      await appendFile(metricsPath, `${JSON.stringify(r)}\n`);
-    };
+    const { history, record } = await openMetricsLog(join(cfg.out, 'metrics.jsonl'), start);
 
     const saveCheckpoint = async (step: number) => {
       const name = `step-${String(step).padStart(7, '0')}`;
