@@ -12,7 +12,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
-import { IMAGENET, normaliseImage } from '../infer/sliding.ts';
+import { normaliseImage } from '../infer/sliding.ts';
 import {
   fromFloat32,
   readSafetensors,
@@ -24,7 +24,12 @@ import { supConLoss } from '../losses/index.ts';
 import { segformerStateDict } from '../models/segformer/checkpoint.ts';
 import type { SegformerConfig, SegformerPresetName } from '../models/segformer/config.ts';
 import { readSegformerConfig, serializeConfig } from '../models/segformer/config.ts';
-import { loadSegformer, Segformer, segformerPreset } from '../models/segformer/index.ts';
+import {
+  loadSegformer,
+  Segformer,
+  segformerPreset,
+  trainingPreprocessorConfig,
+} from '../models/segformer/index.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
@@ -57,15 +62,7 @@ const ENCODER_PREFIX = 'segformer.encoder.';
 /** The pretraining model computes the decode head too (its forward always does), so keep it tiny. */
 const SCRATCH_DECODER_SIZE = 4;
 
-const PREPROCESSOR = {
-  do_resize: false,
-  do_rescale: true,
-  rescale_factor: 1 / 255,
-  do_normalize: true,
-  image_mean: IMAGENET.mean,
-  image_std: IMAGENET.std,
-  image_processor_type: 'SegformerImageProcessor',
-};
+const PREPROCESSOR = trainingPreprocessorConfig();
 
 /** The MiT config of the run: a preset with overrides, or the config of `model.from`. */
 async function encoderConfig(cfg: PretrainConfig): Promise<SegformerConfig> {

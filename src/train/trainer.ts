@@ -8,7 +8,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, type tf } from '../engine/index.ts';
-import { argmaxLabels, IMAGENET, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
+import { argmaxLabels, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
 import { fromFloat32, readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
@@ -18,6 +18,7 @@ import {
   Segformer,
   saveSegformer,
   segformerPreset,
+  trainingPreprocessorConfig,
 } from '../models/segformer/index.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
@@ -52,16 +53,7 @@ export interface TrainResult {
 
 export type { LogRecord } from './metrics-log.ts';
 
-const PREPROCESSOR = {
-  do_resize: false,
-  do_rescale: true,
-  rescale_factor: 1 / 255,
-  do_normalize: true,
-  image_mean: IMAGENET.mean,
-  image_std: IMAGENET.std,
-  do_reduce_labels: false,
-  image_processor_type: 'SegformerImageProcessor',
-};
+const PREPROCESSOR = trainingPreprocessorConfig();
 
 function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
   const trainable = new Set(model.trainableVariables());

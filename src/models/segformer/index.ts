@@ -21,4 +21,8 @@ export { Segformer } from './model.ts';
 export type { ParamLayout, ParamSpec } from './params.ts';
 export { segformerParamSpecs } from './params.ts';
 export type { PreprocessorConfig } from './preprocessor.ts';
-export { defaultPreprocessorConfig, loadPreprocessorConfig } from './preprocessor.ts';
+export {
+  defaultPreprocessorConfig,
+  loadPreprocessorConfig,
+  trainingPreprocessorConfig,
+} from './preprocessor.ts';

@@ -32,6 +32,14 @@ export function defaultPreprocessorConfig(): PreprocessorConfig {
   };
 }
 
+/**
+ * What slideseg's trainers save with a model: the default preprocessing without resizing, because patches and
+ * sliding-window tiles are fed at their own size.
+ */
+export function trainingPreprocessorConfig(): PreprocessorConfig {
+  return { ...defaultPreprocessorConfig(), do_resize: false };
+}
+
 export const PREPROCESSOR_FILE = 'preprocessor_config.json';
 
 export function normalizePreprocessorConfig(raw: unknown, source: string): PreprocessorConfig {
