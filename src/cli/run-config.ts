@@ -13,15 +13,25 @@ export const RUN_CONFIG_OPTIONS = {
   verbose: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
-/** `--data`, `--out`, `--steps` and every `--set key=value` as [dotted key, raw value] pairs, in that order. */
-export function configOverrides(values: {
-  data?: string;
-  out?: string;
-  steps?: string;
-  set?: string[];
-}): [string, string][] {
+/**
+ * `--data`, `--out`, `--steps` and every `--set key=value` as [dotted key, raw value] pairs, in that order.
+ * `--data` names a folder (data.dir) or, where the command takes one, a data-set file (.yaml/.yml/.json) for
+ * the `dataFileKey` key.
+ */
+export function configOverrides(
+  values: {
+    data?: string;
+    out?: string;
+    steps?: string;
+    set?: string[];
+  },
+  dataFileKey?: string,
+): [string, string][] {
   const overrides: [string, string][] = [];
-  if (values.data) overrides.push(['data.dir', values.data]);
+  if (values.data) {
+    const isFile = /\.(ya?ml|json)$/i.test(values.data);
+    overrides.push([isFile && dataFileKey ? dataFileKey : 'data.dir', values.data]);
+  }
   if (values.out) overrides.push(['out', values.out]);
   if (values.steps) overrides.push(['steps', values.steps]);
   for (const s of values.set ?? []) {

@@ -7,8 +7,9 @@ const fmt = (v: number | null | undefined, digits = 4) =>
 export function evaluationMarkdown(r: EvaluationResult): string {
   const lines: string[] = [];
   lines.push(`# Evaluation of ${r.model}`, '');
+  const what = r.data ? `${r.images} slides of ${r.data} (${r.patches} patches)` : `${r.images} images`;
   lines.push(
-    `${r.images} images, ${r.pixels.toLocaleString('en')} pixels scored (ignore index ${r.ignoreIndex}), ` +
+    `${what}, ${r.pixels.toLocaleString('en')} pixels scored (ignore index ${r.ignoreIndex}), ` +
       `sliding window ${r.tile}px with ${r.overlap}px overlap.`,
     '',
   );
@@ -25,8 +26,9 @@ export function evaluationMarkdown(r: EvaluationResult): string {
       `| ${c.index} | ${c.name} | ${fmt(c.iou)} | ${fmt(c.dice)} | ${fmt(c.precision)} | ${fmt(c.recall)} | ${c.support} |`,
     );
   }
-  lines.push('', '## Per image (worst first, by foreground Dice)', '');
-  lines.push('| image | Dice | mIoU | mDice | aAcc |', '|---|---:|---:|---:|---:|');
+  const unit = r.data ? 'slide' : 'image';
+  lines.push('', `## Per ${unit} (worst first, by foreground Dice)`, '');
+  lines.push(`| ${unit} | Dice | mIoU | mDice | aAcc |`, '|---|---:|---:|---:|---:|');
   for (const s of [...r.perImage].sort((a, b) => a.dice - b.dice || a.name.localeCompare(b.name))) {
     lines.push(`| ${s.name} | ${fmt(s.dice)} | ${fmt(s.mIoU)} | ${fmt(s.mDice)} | ${fmt(s.aAcc)} |`);
   }

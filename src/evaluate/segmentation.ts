@@ -15,6 +15,13 @@ import {
   loadSegformer,
   numLabels as numLabelsOf,
 } from '../models/segformer/index.ts';
+import {
+  labelledPatches,
+  readSlideDataset,
+  type SlideDataset,
+  slideName,
+  splitSlides,
+} from '../patching/slide-dataset.ts';
 import { loadPair } from '../train/data.ts';
 import { Progress } from '../train/progress.ts';
 import { tileModelOf } from '../train/trainer.ts';
@@ -22,8 +29,14 @@ import { errorOverlay, writePNG } from '../viz/index.ts';
 import { normalisationOf } from './normalisation.ts';
 
 export interface EvaluateOptions {
-  images: string;
-  masks: string;
+  /** Folders of images and label masks matched by name … */
+  images?: string;
+  masks?: string;
+  /** … or a slide data set (file or parsed): slides with annotations, scored on grid patches. */
+  data?: string | SlideDataset;
+  /** With `data`: which slides (the seeded split by slide, as `train` makes it), default all. */
+  split?: 'train' | 'val' | 'all';
+  seed?: number;
   /** Sliding-window tile and overlap in pixels (default 512 / 64); the tile shrinks to small images. */
   tile?: number;
   overlap?: number;
@@ -65,7 +78,12 @@ export interface ImageScores {
 
 export interface EvaluationResult {
   model: string;
+  /** The slide data set evaluated, or null for folders. */
+  data: string | null;
+  /** Images (folders) or slides (data set) scored; `perImage` has one entry each. */
   images: number;
+  /** Patches scored (slide data sets), or null. */
+  patches: number | null;
   numLabels: number;
   ignoreIndex: number;
   tile: number;
@@ -81,7 +99,7 @@ export interface EvaluationResult {
   /** Confusion matrix, rows = target class. */
   matrix: number[][];
   perImage: ImageScores[];
-  /** Image names, worst first / best first by per-image Dice. */
+  /** Image names (patch names `slide@x,y` for slides), worst first / best first by Dice. */
   worst: string[];
   best: string[];
   /** Overlay files written (worst then best). */
@@ -126,6 +144,67 @@ export function imageDice(m: SegmentationMetrics): number {
   return fg.length > 0 ? fg.reduce((a, b) => a + b, 0) / fg.length : m.mDice;
 }
 
+/** One scored unit: an image (folders) or a patch (slides), grouped per image or per slide. */
+interface EvalUnit {
+  name: string;
+  /** Per-image scores are per group: the image itself, or the slide a patch comes from. */
+  group: { name: string; image: string; mask: string; width: number; height: number };
+  image: Uint8Array;
+  mask: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** Folder data: every image with its mask, loaded one at a time. */
+async function* folderUnits(
+  pairs: { name: string; image: string; mask: string }[],
+  C: number,
+  ignoreIndex: number,
+): AsyncGenerator<EvalUnit> {
+  for (const p of pairs) {
+    const s = await loadPair(p, C, ignoreIndex);
+    const group = { name: p.name, image: p.image, mask: p.mask, width: s.width, height: s.height };
+    yield { name: p.name, group, image: s.image, mask: s.mask, width: s.width, height: s.height };
+  }
+}
+
+/** Slide data: grid patches (on tissue, at the data set's mpp or level) of every slide, masks from annotations. */
+async function* slideUnits(
+  ds: SlideDataset,
+  o: EvaluateOptions,
+  C: number,
+  ignoreIndex: number,
+): AsyncGenerator<EvalUnit> {
+  const entries = o.split && o.split !== 'all' ? splitSlides(ds, o.seed ?? 0)[o.split] : ds.slides;
+  if (entries.length === 0) throw new Error(`${ds.source}: no ${o.split} slides to evaluate`);
+  const byName = new Map(entries.map((e) => [slideName(e), e]));
+  for await (const p of labelledPatches(ds, entries, 'eval', o.seed ?? 0)) {
+    for (let i = 0; i < p.mask.length; i++) {
+      const v = p.mask[i]!;
+      if (v >= C && v !== ignoreIndex)
+        throw new Error(`${ds.source}: ${p.name}: label ${v} is outside [0, ${C}) and is not ignoreIndex`);
+    }
+    const e = byName.get(p.slide)!;
+    const group = { name: p.slide, image: e.slide, mask: e.annotations ?? '', width: 0, height: 0 };
+    yield { name: p.name, group, image: p.image, mask: p.mask, width: p.width, height: p.height };
+  }
+}
+
+/** Keeps the predictions of the `k` lowest (or highest) ranked units only, so overlays cost bounded memory. */
+class Extremes {
+  readonly kept: { name: string; dice: number; unit: EvalUnit; pred: Uint8Array }[] = [];
+  constructor(
+    private readonly k: number,
+    private readonly sign: 1 | -1,
+  ) {}
+  offer(name: string, dice: number, unit: EvalUnit, pred: Uint8Array): void {
+    if (this.k === 0) return;
+    this.kept.push({ name, dice, unit, pred });
+    this.kept.sort((a, b) => this.sign * (a.dice - b.dice) || this.sign * a.name.localeCompare(b.name));
+    if (this.kept.length > this.k) this.kept.pop();
+  }
+}
+
 export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<EvaluationResult> {
   await ready();
   const log = (m: string) => {
@@ -139,7 +218,11 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tile)
     throw new Error(`overlap must be an integer in [0, tile), got ${overlap}`);
 
-  const pairs = await matchImagesAndMasks(o.images, o.masks);
+  const ds = o.data ? (typeof o.data === 'string' ? await readSlideDataset(o.data) : o.data) : undefined;
+  if (!ds && (!o.images || !o.masks))
+    throw new Error('evaluate: give images and masks folders, or a slide data set');
+  // Folder inputs are checked before the model is loaded, so a missing mask fails fast.
+  const pairs = ds ? [] : await matchImagesAndMasks(o.images!, o.masks!);
   const { model } = await loadSegformer(modelDir);
   const hasPre = existsSync(join(modelDir, 'preprocessor_config.json'));
   if (!hasPre) log(`${modelDir}: no preprocessor_config.json, using ImageNet normalisation`);
@@ -149,47 +232,79 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
   const id2label = model.config.id2label ?? {};
   const tileModel = tileModelOf(model);
   const total = new ConfusionMatrix(C, { ignoreIndex });
-  const perImage: ImageScores[] = [];
-  const predictions = new Map<string, Uint8Array>();
+  const groups = new Map<string, { group: EvalUnit['group']; cm: ConfusionMatrix }>();
+  const ranking: { name: string; dice: number }[] = [];
+  const worstKept = new Extremes(o.overlays ? numWorst : 0, 1);
+  const bestKept = new Extremes(o.overlays ? numWorst : 0, -1);
+  const units = ds ? slideUnits(ds, o, C, ignoreIndex) : folderUnits(pairs, C, ignoreIndex);
   const progress = new Progress('evaluate', pairs.length);
+  let count = 0;
   try {
-    for (const [i, p] of pairs.entries()) {
-      const s = await loadPair(p, C, ignoreIndex);
-      const probs = await slidingWindowProbabilities(tileModel, s.image, s.width, s.height, {
-        tile: Math.min(tile, Math.max(s.width, s.height)),
-        overlap: Math.min(overlap, Math.max(0, Math.min(tile, Math.max(s.width, s.height)) - 1)),
+    for await (const u of units) {
+      const side = Math.max(u.width, u.height);
+      const probs = await slidingWindowProbabilities(tileModel, u.image, u.width, u.height, {
+        tile: Math.min(tile, side),
+        overlap: Math.min(overlap, Math.max(0, Math.min(tile, side) - 1)),
         norm,
       });
       const pred = argmaxLabels(probs, C);
-      total.update(pred, s.mask);
-      let m: SegmentationMetrics;
-      try {
-        m = new ConfusionMatrix(C, { ignoreIndex }).update(pred, s.mask).compute();
-      } catch {
-        throw new Error(`${p.mask}: every pixel is ignoreIndex ${ignoreIndex}, nothing to score`);
+      total.update(pred, u.mask);
+      const unitCm = new ConfusionMatrix(C, { ignoreIndex }).update(pred, u.mask);
+      let g = groups.get(u.group.name);
+      if (!g) {
+        g = { group: u.group, cm: new ConfusionMatrix(C, { ignoreIndex }) };
+        groups.set(u.group.name, g);
       }
-      perImage.push({
-        name: p.name,
-        image: p.image,
-        mask: p.mask,
-        width: s.width,
-        height: s.height,
-        dice: imageDice(m),
-        mIoU: m.mIoU,
-        mDice: m.mDice,
-        aAcc: m.aAcc,
-        iou: m.iou,
-        diceByClass: m.dice,
-      });
-      if (o.overlays) predictions.set(p.name, pred);
-      if (!o.quiet) progress.update(i + 1, { dice: perImage.at(-1)!.dice }, i + 1 === pairs.length);
+      g.cm.update(pred, u.mask);
+      if (!ds) {
+        g.group.width = u.width;
+        g.group.height = u.height;
+      }
+      count++;
+      let dice: number | null = null;
+      try {
+        dice = imageDice(unitCm.compute());
+      } catch {
+        // A patch whose pixels are all ignored has no score (an image like that fails below).
+      }
+      if (dice != null) {
+        ranking.push({ name: u.name, dice });
+        worstKept.offer(u.name, dice, u, pred);
+        bestKept.offer(u.name, dice, u, pred);
+      }
+      if (!o.quiet) progress.update(count, dice != null ? { dice } : {}, count === pairs.length);
     }
   } finally {
     model.dispose();
   }
   if (!o.quiet) progress.done();
+  if (count === 0) throw new Error(`${ds?.source ?? o.images}: nothing to evaluate (no patches or images)`);
+  const perImage: ImageScores[] = [];
+  for (const { group, cm } of groups.values()) {
+    let m: SegmentationMetrics;
+    try {
+      m = cm.compute();
+    } catch {
+      throw new Error(
+        `${group.mask || group.image}: every pixel is ignoreIndex ${ignoreIndex}, nothing to score`,
+      );
+    }
+    perImage.push({
+      name: group.name,
+      image: group.image,
+      mask: group.mask,
+      width: group.width,
+      height: group.height,
+      dice: imageDice(m),
+      mIoU: m.mIoU,
+      mDice: m.mDice,
+      aAcc: m.aAcc,
+      iou: m.iou,
+      diceByClass: m.dice,
+    });
+  }
   const r = total.compute();
-  const ranked = [...perImage].sort((a, b) => a.dice - b.dice || a.name.localeCompare(b.name));
+  const ranked = [...ranking].sort((a, b) => a.dice - b.dice || a.name.localeCompare(b.name));
   const k = Math.min(numWorst, Math.ceil(ranked.length / 2));
   const worst = ranked.slice(0, k).map((s) => s.name);
   const best = ranked
@@ -198,18 +313,20 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
     .map((s) => s.name);
   const overlayFiles: string[] = [];
   if (o.overlays) {
-    const byName = new Map(perImage.map((s) => [s.name, s]));
+    const kept = new Map([...worstKept.kept, ...bestKept.kept].map((e) => [e.name, e]));
     const write = async (tag: string, rank: number, name: string) => {
-      const s = byName.get(name)!;
-      const sample = await loadPair(s, C, ignoreIndex);
+      const { unit: u, pred } = kept.get(name)!;
+      const size = { width: u.width, height: u.height };
       const img = errorOverlay(
-        { data: sample.image, width: s.width, height: s.height },
-        { data: predictions.get(name)!, width: s.width, height: s.height },
-        { data: sample.mask, width: s.width, height: s.height },
+        { data: u.image, ...size },
+        { data: pred, ...size },
+        { data: u.mask, ...size },
         0.5,
-        { ignoreIndex },
+        {
+          ignoreIndex,
+        },
       );
-      const file = join(o.overlays!, `${tag}-${rank + 1}-${name}.png`);
+      const file = join(o.overlays!, `${tag}-${rank + 1}-${name.replace(/[^\w.,@-]+/g, '_')}.png`);
       await writePNG(file, img);
       overlayFiles.push(file);
     };
@@ -220,7 +337,9 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
   const support = r.matrix.map((row) => row.reduce((a, b) => a + b, 0));
   return {
     model: modelDir,
+    data: ds ? ds.source : null,
     images: perImage.length,
+    patches: ds ? count : null,
     numLabels: C,
     ignoreIndex,
     tile,

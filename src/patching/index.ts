@@ -28,6 +28,16 @@ export {
   type SlideGeometry,
 } from './samplers.ts';
 export {
+  type LabelledPatch,
+  labelledPatches,
+  readSlideDataset,
+  type SlideDataset,
+  type SlideEntry,
+  slideDatasetFrom,
+  slideName,
+  splitSlides,
+} from './slide-dataset.ts';
+export {
   openSlideByPath,
   type Patch,
   type PatchStreamOptions,

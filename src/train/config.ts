@@ -35,6 +35,11 @@ export interface TrainConfig {
     dir?: string;
     images?: string;
     masks?: string;
+    /**
+     * Slides with annotations instead of folders: a slide data-set file (YAML/JSON, see
+     * `src/patching/slide-dataset.ts`) or the same mapping inline; patches are read online, split by slide.
+     */
+    slides?: string | Record<string, unknown>;
     valFraction: number;
     /** Explicit split (names without extension); overrides valFraction. */
     val?: string[];

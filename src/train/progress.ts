@@ -6,6 +6,7 @@ export class Progress {
 
   constructor(
     readonly label: string,
+    /** 0 when unknown. */
     readonly total: number,
     readonly startAt = 0,
   ) {}
@@ -16,14 +17,20 @@ export class Progress {
     this.lastDraw = now;
     const elapsed = (now - this.start) / 1000;
     const rate = (done - this.startAt) / Math.max(elapsed, 1e-9);
+    const extra = Object.entries(fields)
+      .map(([k, v]) => `${k} ${typeof v === 'number' ? formatNumber(v) : v}`)
+      .join('  ');
+    if (!(this.total > 0)) {
+      // Unknown total (e.g. patches streamed from slides): count and rate only.
+      const line = `${this.label} ${done}  ${rate.toFixed(2)}/s  ${formatTime(elapsed)} elapsed  ${extra}`;
+      process.stderr.write(this.tty ? `\r${line}\x1b[K` : `${line}\n`);
+      return;
+    }
     const eta = rate > 0 ? (this.total - done) / rate : Number.POSITIVE_INFINITY;
     const pct = ((100 * done) / this.total).toFixed(0).padStart(3);
     const width = 24;
     const filled = Math.round((width * done) / this.total);
     const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
-    const extra = Object.entries(fields)
-      .map(([k, v]) => `${k} ${typeof v === 'number' ? formatNumber(v) : v}`)
-      .join('  ');
     const line = `${this.label} ${pct}% ${bar} ${done}/${this.total}  ${rate.toFixed(2)}/s  ETA ${formatTime(eta)}  ${extra}`;
     process.stderr.write(this.tty ? `\r${line}\x1b[K` : `${line}\n`);
   }

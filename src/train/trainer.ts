@@ -20,6 +20,13 @@ import {
   segformerPreset,
   trainingPreprocessorConfig,
 } from '../models/segformer/index.ts';
+import {
+  labelledPatches,
+  readSlideDataset,
+  slideDatasetFrom,
+  slideName,
+  splitSlides,
+} from '../patching/slide-dataset.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
@@ -129,11 +136,58 @@ export function trainingFolders(cfg: TrainConfig): { imagesDir: string; masksDir
   return { imagesDir, masksDir };
 }
 
-async function loadFolderData(cfg: TrainConfig): Promise<{
+interface TrainData {
   trainSamples: NamedSample[];
   valSamples: NamedSample[];
   split: { train: string[]; val: string[] };
-}> {
+}
+
+/**
+ * Patches and masks read online from slides with annotations: `patchesPerSlide` random patches per training slide
+ * (at one of the mpps), grid patches of each validation slide; split by slide, seeded.
+ */
+async function loadSlideData(cfg: TrainConfig, log: (m: string) => void): Promise<TrainData> {
+  const ds =
+    typeof cfg.data.slides === 'string'
+      ? await readSlideDataset(cfg.data.slides)
+      : slideDatasetFrom(cfg.data.slides, 'config data.slides', process.cwd());
+  const split = splitSlides(ds, cfg.seed);
+  if (split.train.length === 0) throw new Error(`${ds.source}: no training slides left after the split`);
+  if (ds.patchSize < cfg.augment.crop) {
+    throw new Error(
+      `${ds.source}: patchSize ${ds.patchSize} is smaller than augment.crop ${cfg.augment.crop}`,
+    );
+  }
+  const collect = async (entries: typeof split.train, purpose: 'train' | 'eval') => {
+    const out: NamedSample[] = [];
+    for await (const p of labelledPatches(ds, entries, purpose, cfg.seed)) {
+      for (let i = 0; i < p.mask.length; i++) {
+        const v = p.mask[i]!;
+        if (v >= cfg.model.numLabels && v !== cfg.data.ignoreIndex) {
+          throw new Error(
+            `${ds.source}: ${p.name} has label ${v}, outside [0, ${cfg.model.numLabels}) and not ignoreIndex`,
+          );
+        }
+      }
+      out.push({ name: p.name, image: p.image, mask: p.mask, width: p.width, height: p.height });
+    }
+    return out;
+  };
+  const t0 = performance.now();
+  const trainSamples = await collect(split.train, 'train');
+  const valSamples = await collect(split.val, 'eval');
+  log(
+    `slides: ${split.train.length} training (${trainSamples.length} patches), ${split.val.length} validation ` +
+      `(${valSamples.length} patches) of ${ds.patchSize} px, read online in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return {
+    trainSamples,
+    valSamples,
+    split: { train: split.train.map(slideName), val: split.val.map(slideName) },
+  };
+}
+
+async function loadFolderData(cfg: TrainConfig): Promise<TrainData> {
   const { imagesDir, masksDir } = trainingFolders(cfg);
   const pairs = await listPairs(imagesDir, masksDir);
   const names = pairs.map((p) => p.name);
@@ -221,7 +275,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         valSamples: opts.samples.val,
         split: { train: opts.samples.train.map((s) => s.name), val: opts.samples.val.map((s) => s.name) },
       }
-    : await loadFolderData(cfg);
+    : cfg.data.slides
+      ? await loadSlideData(cfg, log)
+      : await loadFolderData(cfg);
   log(`data: ${trainSamples.length} training, ${valSamples.length} validation images`);
   await writeJsonAtomic(join(cfg.out, 'split.json'), split);
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);

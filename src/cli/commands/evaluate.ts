@@ -5,14 +5,19 @@ import { evaluationMarkdown } from '../../evaluate/report.ts';
 import { evaluate } from '../../evaluate/segmentation.ts';
 import { type Command, UsageError } from '../command.ts';
 
-const USAGE = `slideseg evaluate --model DIR --images DIR --masks DIR [options]
+const USAGE = `slideseg evaluate --model DIR (--images DIR --masks DIR | --data SLIDES.yaml) [options]
 
-Scores a SegFormer folder on images and label masks (PNG, class index per pixel, matched by file name):
-per-class and mean IoU, Dice, precision, recall, aAcc, MCC (binary), per-image scores.
+Scores a SegFormer folder on images and label masks (PNG, class index per pixel, matched by file name), or on
+slides with Aperio XML / GeoJSON annotations (a slide data-set file: grid patches on tissue at its mpp, masks
+rasterised from the polygons): per-class and mean IoU, Dice, precision, recall, aAcc, MCC (binary), scores per
+image or per slide.
 
   --model DIR        SegFormer checkpoint folder (config.json, model.safetensors, preprocessor_config.json)
   --images DIR       images (.png .jpg .tif)
   --masks DIR        label masks with the same base names
+  --data FILE        slide data set (YAML/JSON: slides, annotations, classes, mpp, patchSize, …)
+  --split S          with --data: all (default), train or val (the seeded split by slide that train makes)
+  --seed N           with --split: the training seed (default 0)
   --json FILE        metrics as JSON (default: printed on stdout)
   --report FILE      Markdown report
   --overlays DIR     TP/FP/FN overlays of the worst and best images by per-image Dice
@@ -30,7 +35,7 @@ function intOpt(name: string, v: string | undefined): number | undefined {
 
 export const command: Command = {
   name: 'evaluate',
-  summary: 'Score a SegFormer on images + label masks (JSON metrics, Markdown report, TP/FP/FN overlays)',
+  summary: 'Score a SegFormer on images + masks or slides + annotations (JSON, Markdown, overlays)',
   usage: USAGE,
   async run(args) {
     const { values } = parseArgs({
@@ -39,6 +44,9 @@ export const command: Command = {
         model: { type: 'string' },
         images: { type: 'string' },
         masks: { type: 'string' },
+        data: { type: 'string' },
+        split: { type: 'string' },
+        seed: { type: 'string' },
         json: { type: 'string' },
         report: { type: 'string' },
         overlays: { type: 'string' },
@@ -48,11 +56,21 @@ export const command: Command = {
         'ignore-index': { type: 'string' },
       },
     });
-    if (!values.model || !values.images || !values.masks)
-      throw new UsageError(`evaluate: --model, --images and --masks are required\n${USAGE}`);
+    const folders = values.images !== undefined || values.masks !== undefined;
+    if (!values.model || (folders ? !values.images || !values.masks || values.data : !values.data))
+      throw new UsageError(
+        `evaluate: --model and either --images + --masks or --data are required\n${USAGE}`,
+      );
+    const split = values.split ?? 'all';
+    if (split !== 'all' && split !== 'train' && split !== 'val')
+      throw new UsageError(`--split: all, train or val, got ${split}`);
+    if (values.split && !values.data) throw new UsageError('--split needs --data');
     const result = await evaluate(values.model, {
       images: values.images,
       masks: values.masks,
+      data: values.data,
+      split,
+      seed: intOpt('seed', values.seed),
       tile: intOpt('tile', values.tile),
       overlap: intOpt('overlap', values.overlap),
       ignoreIndex: intOpt('ignore-index', values['ignore-index']),
