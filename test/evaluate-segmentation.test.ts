@@ -172,3 +172,23 @@ test('bad input fails naming the file', async () => {
     /masks\/b\.png: label 7 at pixel 0 is outside \[0, 2\)/,
   );
 });
+
+test('--tta flip scores the flip-averaged probabilities', async () => {
+  const opts = { images: join(dir, 'images'), masks: join(dir, 'masks'), tile: 64, overlap: 16, quiet: true };
+  const r = await evaluate(MODEL, { ...opts, tta: 'flip' });
+  assert.equal(r.tta, 'flip');
+  const { model } = await loadSegformer(MODEL);
+  const cm = new ConfusionMatrix(2, { ignoreIndex: 255 });
+  for (const name of NAMES) {
+    const img = await rawRGB(join(dir, 'images', `${name}.png`));
+    const probs = await slidingWindowProbabilities(tileModelOf(model), img, W, H, {
+      tile: 64,
+      overlap: 16,
+      tta: 'flip',
+    });
+    cm.update(argmaxLabels(probs, 2), await rawMask(join(dir, 'masks', `${name}.png`)));
+  }
+  model.dispose();
+  assert.deepEqual(r.matrix, cm.compute().matrix);
+  await assert.rejects(evaluate(MODEL, { ...opts, tta: 'spin' as never }), /tta must be none, flip or d4/);
+});

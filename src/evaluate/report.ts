@@ -10,7 +10,7 @@ export function evaluationMarkdown(r: EvaluationResult): string {
   const what = r.data ? `${r.images} slides of ${r.data} (${r.patches} patches)` : `${r.images} images`;
   lines.push(
     `${what}, ${r.pixels.toLocaleString('en')} pixels scored (ignore index ${r.ignoreIndex}), ` +
-      `sliding window ${r.tile}px with ${r.overlap}px overlap.`,
+      `sliding window ${r.tile}px with ${r.overlap}px overlap${r.tta !== 'none' ? `, test-time augmentation ${r.tta}` : ''}.`,
     '',
   );
   lines.push('| metric | value |', '|---|---:|');

@@ -7,7 +7,13 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { ready } from '../engine/index.ts';
-import { argmaxLabels, type Normalisation, slidingWindowProbabilities } from '../infer/sliding.ts';
+import {
+  argmaxLabels,
+  type Normalisation,
+  slidingWindowProbabilities,
+  type TestTimeAugmentation,
+  ttaViews,
+} from '../infer/sliding.ts';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/index.ts';
 import {
   defaultPreprocessorConfig,
@@ -40,6 +46,8 @@ export interface EvaluateOptions {
   /** Sliding-window tile and overlap in pixels (default 512 / 64); the tile shrinks to small images. */
   tile?: number;
   overlap?: number;
+  /** Test-time augmentation (default none): probabilities averaged over 4 flips or 8 dihedral views. */
+  tta?: TestTimeAugmentation;
   /** Mask value left out of every score (default 255). */
   ignoreIndex?: number;
   /** How many worst and how many best images get overlays (default 3 each). */
@@ -88,6 +96,7 @@ export interface EvaluationResult {
   ignoreIndex: number;
   tile: number;
   overlap: number;
+  tta: TestTimeAugmentation;
   normalisation: Normalisation;
   classes: ClassScores[];
   mIoU: number;
@@ -217,6 +226,7 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
   if (!Number.isInteger(tile) || tile < 32) throw new Error(`tile must be an integer ≥ 32, got ${tile}`);
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tile)
     throw new Error(`overlap must be an integer in [0, tile), got ${overlap}`);
+  ttaViews(o.tta); // rejects an unknown mode before any work
 
   const ds = o.data ? (typeof o.data === 'string' ? await readSlideDataset(o.data) : o.data) : undefined;
   if (!ds && (!o.images || !o.masks))
@@ -246,6 +256,7 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
         tile: Math.min(tile, side),
         overlap: Math.min(overlap, Math.max(0, Math.min(tile, side) - 1)),
         norm,
+        tta: o.tta,
       });
       const pred = argmaxLabels(probs, C);
       total.update(pred, u.mask);
@@ -344,6 +355,7 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
     ignoreIndex,
     tile,
     overlap,
+    tta: o.tta ?? 'none',
     normalisation: norm,
     classes: Array.from({ length: C }, (_, c) => ({
       index: c,

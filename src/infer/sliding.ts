@@ -24,6 +24,71 @@ export interface SlidingOptions {
   overlap: number;
   batch?: number;
   norm?: Normalisation;
+  /** Test-time augmentation: probabilities averaged over flips ('flip': 4 views) or all 8 dihedral views ('d4'). */
+  tta?: TestTimeAugmentation;
+}
+
+export type TestTimeAugmentation = 'none' | 'flip' | 'd4';
+
+/** A dihedral view of a square NHWC tile: flips, then an optional transpose. */
+interface View {
+  flipH: boolean;
+  flipV: boolean;
+  transpose: boolean;
+}
+
+export function ttaViews(tta: TestTimeAugmentation = 'none'): View[] {
+  if (tta !== 'none' && tta !== 'flip' && tta !== 'd4')
+    throw new Error(`tta must be none, flip or d4, got ${JSON.stringify(tta)}`);
+  const views: View[] = [];
+  for (const transpose of tta === 'd4' ? [false, true] : [false])
+    for (const flipV of tta === 'none' ? [false] : [false, true])
+      for (const flipH of tta === 'none' ? [false] : [false, true]) views.push({ flipH, flipV, transpose });
+  return views;
+}
+
+function applyView(x: tf.Tensor4D, v: View): tf.Tensor4D {
+  let y = x;
+  if (v.flipH) y = tf.reverse(y, 2);
+  if (v.flipV) y = tf.reverse(y, 1);
+  if (v.transpose) y = tf.transpose(y, [0, 2, 1, 3]);
+  return y;
+}
+
+function invertView(y: tf.Tensor4D, v: View): tf.Tensor4D {
+  let x = y;
+  if (v.transpose) x = tf.transpose(x, [0, 2, 1, 3]);
+  if (v.flipV) x = tf.reverse(x, 1);
+  if (v.flipH) x = tf.reverse(x, 2);
+  return x;
+}
+
+/** Tile probabilities [N, tile, tile, C], averaged over the test-time views (each seen in its own frame). */
+async function tileProbabilities(model: TileModel, input: tf.Tensor4D, tile: number, views: View[]) {
+  let sum: tf.Tensor4D | undefined;
+  for (const v of views) {
+    const identity = !v.flipH && !v.flipV && !v.transpose;
+    const seen = identity ? input : tf.tidy(() => applyView(input, v));
+    const logits = await model.logits(seen);
+    if (!identity) seen.dispose();
+    const probs = tf.tidy(() =>
+      invertView(
+        tf.softmax(tf.image.resizeBilinear(logits, [tile, tile], false, true), -1) as tf.Tensor4D,
+        v,
+      ),
+    );
+    logits.dispose();
+    if (sum) {
+      const next = tf.add(sum, probs) as tf.Tensor4D;
+      sum.dispose();
+      probs.dispose();
+      sum = next;
+    } else sum = probs;
+  }
+  if (views.length === 1) return sum!;
+  const mean = tf.div(sum!, views.length) as tf.Tensor4D;
+  sum!.dispose();
+  return mean;
 }
 
 /** HWC uint8 RGB → NHWC float32 normalised tensor. */
@@ -104,6 +169,7 @@ export async function slidingWindowProbabilities(
   for (const y of tileOrigins(ph, tile, stride))
     for (const x of tileOrigins(pw, tile, stride)) origins.push([x, y]);
   const batch = o.batch ?? 1;
+  const views = ttaViews(o.tta);
   try {
     for (let i = 0; i < origins.length; i += batch) {
       const group = origins.slice(i, i + batch);
@@ -113,10 +179,8 @@ export async function slidingWindowProbabilities(
           0,
         ),
       ) as tf.Tensor4D;
-      const logits = await model.logits(input);
+      const probs = await tileProbabilities(model, input, tile, views);
       input.dispose();
-      const probs = tf.tidy(() => tf.softmax(tf.image.resizeBilinear(logits, [tile, tile], false, true), -1));
-      logits.dispose();
       const data = (await probs.data()) as Float32Array;
       probs.dispose();
       group.forEach(([x0, y0], b) => {

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluationMarkdown } from '../../evaluate/report.ts';
 import { evaluate } from '../../evaluate/segmentation.ts';
+import type { TestTimeAugmentation } from '../../infer/sliding.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg evaluate --model DIR (--images DIR --masks DIR | --data SLIDES.yaml) [options]
@@ -24,6 +25,7 @@ image or per slide.
   --worst N          how many worst and best images get overlays (default 3)
   --tile N           sliding-window tile (default 512)
   --overlap N        tile overlap (default 64)
+  --tta MODE         test-time augmentation: none (default), flip (4 views) or d4 (8 views)
   --ignore-index N   mask value left out of the scores (default 255)`;
 
 function intOpt(name: string, v: string | undefined): number | undefined {
@@ -53,6 +55,7 @@ export const command: Command = {
         worst: { type: 'string' },
         tile: { type: 'string' },
         overlap: { type: 'string' },
+        tta: { type: 'string' },
         'ignore-index': { type: 'string' },
       },
     });
@@ -73,6 +76,7 @@ export const command: Command = {
       seed: intOpt('seed', values.seed),
       tile: intOpt('tile', values.tile),
       overlap: intOpt('overlap', values.overlap),
+      tta: values.tta as TestTimeAugmentation | undefined,
       ignoreIndex: intOpt('ignore-index', values['ignore-index']),
       numWorst: intOpt('worst', values.worst),
       overlays: values.overlays,
