@@ -99,7 +99,13 @@ test('a constant slide gives one constant prediction (no seams)', async () => {
   assert.ok(summary.tiles.computed > 12);
 });
 
-test('stitched labels equal the sliding window run directly on the same region, away from its border', async () => {
+for (const tta of ['none', 'd4'] as const) {
+  test(`stitched labels equal the sliding window run directly on the same region (tta ${tta})`, () =>
+    stitchedEqualsDirect(tta));
+}
+
+/** Whole-slide inference against the in-memory sliding window on a region, away from the region's border. */
+async function stitchedEqualsDirect(tta: 'none' | 'd4'): Promise<void> {
   const tile = 128;
   const overlap = 32;
   const stride = tile - overlap;
@@ -107,10 +113,11 @@ test('stitched labels equal the sliding window run directly on the same region, 
   const mpp = slide.mpp!.x;
   const summary = await inferSlide(crop, {
     model: MODEL_ODD,
-    out: join(dir, 'cmu-exact'),
+    out: join(dir, `cmu-exact-${tta}`),
     mpp, // native resolution: tiles are level-0 reads, as in the direct run
     tile,
     overlap,
+    tta,
     batch: 2,
     tissue: 'all',
     chunkSize: 256,
@@ -128,7 +135,7 @@ test('stitched labels equal the sliding window run directly on the same region, 
   const rgb = new Uint8Array(size * size * 3);
   for (let i = 0; i < size * size; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = region.data[i * 4 + c]!;
   const onnx = await OnnxSegmenter.load(
-    join(dir, 'cmu-exact', '.cache', (await readdir(join(dir, 'cmu-exact', '.cache')))[0]!),
+    join(dir, `cmu-exact-${tta}`, '.cache', (await readdir(join(dir, `cmu-exact-${tta}`, '.cache')))[0]!),
   );
   const model = {
     numLabels: 2,
@@ -139,7 +146,8 @@ test('stitched labels equal the sliding window run directly on the same region, 
       return tf.transpose(tf.tensor4d(out.data, out.dims), [0, 2, 3, 1]) as tf.Tensor4D;
     },
   };
-  const probs = await slidingWindowProbabilities(model, rgb, size, size, { tile, overlap, batch: 1 });
+  // The direct run's views are tensor flips/transposes; the slide run's are index maps on plain arrays.
+  const probs = await slidingWindowProbabilities(model, rgb, size, size, { tile, overlap, batch: 1, tta });
   await onnx.release();
   const direct = argmaxLabels(probs, 2);
   let compared = 0;
@@ -155,7 +163,8 @@ test('stitched labels equal the sliding window run directly on the same region, 
   }
   assert.ok(classes.size >= 2, `the region is not trivial (classes ${[...classes]})`);
   assert.equal(equal, compared, `${compared - equal} of ${compared} interior pixels differ`);
-});
+  assert.equal(summary.tta, tta);
+}
 
 test('outputs: OME-Zarr labels, QuPath GeoJSON inside the slide, areas = pixels × mpp²', async () => {
   const out = join(dir, 'cmu-out');

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ready, tf } from '../src/engine/index.ts';
-import { slidingWindowProbabilities, type TileModel, ttaViews } from '../src/infer/sliding.ts';
+import { slidingWindowProbabilities, type TileModel } from '../src/infer/sliding.ts';
+import { accumulateViewHWC, ttaViews, viewPixelsNCHW } from '../src/infer/tta.ts';
 
 const W = 100;
 const H = 72;
@@ -84,4 +85,23 @@ test('a model that is not equivariant is averaged over its views', async () => {
   const flip = bias(await slidingWindowProbabilities(leftBiased, img, W, H, { ...o, tta: 'flip' }));
   assert.ok(plain - equi > 0.3, `the ramp biases class 0 to the left (${plain} vs ${equi})`);
   assert.ok(Math.abs(flip - equi) < Math.abs(plain - equi) / 3, `flip TTA removes most of it (${flip})`);
+});
+
+test('array views (whole-slide path) equal tensor flips/transposes and invert exactly', async () => {
+  await ready();
+  const T = 6;
+  const x = Float32Array.from({ length: T * T }, (_, i) => i);
+  const img = tf.tensor4d(x, [1, T, T, 1]);
+  for (const v of ttaViews('d4')) {
+    const seen = viewPixelsNCHW(x, 1, 1, T, v, new Float32Array(T * T));
+    let t: tf.Tensor4D = img;
+    if (v.flipH) t = tf.reverse(t, 2);
+    if (v.flipV) t = tf.reverse(t, 1);
+    if (v.transpose) t = tf.transpose(t, [0, 2, 1, 3]);
+    assert.deepEqual(Array.from(seen), Array.from(t.dataSync()), JSON.stringify(v));
+    const back = new Float32Array(T * T);
+    accumulateViewHWC(seen, T, 1, v, 1, back);
+    assert.deepEqual(Array.from(back), Array.from(x));
+  }
+  img.dispose();
 });

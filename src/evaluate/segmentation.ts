@@ -7,13 +7,8 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { ready } from '../engine/index.ts';
-import {
-  argmaxLabels,
-  type Normalisation,
-  slidingWindowProbabilities,
-  type TestTimeAugmentation,
-  ttaViews,
-} from '../infer/sliding.ts';
+import { argmaxLabels, type Normalisation, slidingWindowProbabilities } from '../infer/sliding.ts';
+import { type TestTimeAugmentation, ttaViews } from '../infer/tta.ts';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/index.ts';
 import {
   defaultPreprocessorConfig,

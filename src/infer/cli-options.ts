@@ -1,19 +1,21 @@
 /** Command-line options shared by `infer-many`, `enqueue` and `worker`: how each slide is segmented. */
 import type { SlideJobOptions } from './cohort.ts';
 import type { InferBackend } from './tile-runner.ts';
+import { type TestTimeAugmentation, ttaViews } from './tta.ts';
 
 export const SLIDE_JOB_OPTIONS = {
   model: { type: 'string' },
   mpp: { type: 'string' },
   tile: { type: 'string' },
   overlap: { type: 'string' },
+  tta: { type: 'string' },
   batch: { type: 'string' },
   backend: { type: 'string' },
   tissue: { type: 'string' },
   'slide-mpp': { type: 'string' },
 } as const;
 
-export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N --batch N --backend onnx|tfjs --tissue auto|all --slide-mpp N
+export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N --tta MODE --batch N --backend onnx|tfjs --tissue auto|all --slide-mpp N
                        as for slideseg infer`;
 
 function num(name: string, v: string | undefined): number | undefined {
@@ -43,6 +45,10 @@ export function slideJobOptions(
   set('tile', 'tile');
   set('overlap', 'overlap');
   set('batch', 'batch');
+  if (values.tta !== undefined) {
+    ttaViews(values.tta as TestTimeAugmentation); // rejects unknown modes here, not in every worker
+    o.tta = values.tta as TestTimeAugmentation;
+  }
   set('slideMpp', 'slide-mpp');
   return o;
 }
@@ -54,6 +60,7 @@ export function inferArgsOf(o: SlideJobOptions): string[] {
   if (o.tile !== undefined) args.push('--tile', String(o.tile));
   if (o.overlap !== undefined) args.push('--overlap', String(o.overlap));
   if (o.batch !== undefined) args.push('--batch', String(o.batch));
+  if (o.tta !== undefined) args.push('--tta', o.tta);
   if (o.slideMpp !== undefined) args.push('--slide-mpp', String(o.slideMpp));
   return args;
 }

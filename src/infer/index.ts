@@ -7,3 +7,4 @@ export * from './slide-infer.ts';
 export * from './sliding.ts';
 export * from './tile-probs.ts';
 export * from './tile-runner.ts';
+export * from './tta.ts';

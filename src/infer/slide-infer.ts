@@ -28,6 +28,7 @@ import { createLabelWriter, type OmeZarrLabelWriter } from './omezarr-writer.ts'
 import { blendWindow, tileOrigins } from './sliding.ts';
 import { upsampledSoftmax } from './tile-probs.ts';
 import { type InferBackend, loadTileRunner, type TileLogits, type TileRunner } from './tile-runner.ts';
+import { accumulateViewHWC, isIdentity, type TestTimeAugmentation, ttaViews, viewPixelsNCHW } from './tta.ts';
 
 export interface InferProgress {
   tilesDone: number;
@@ -47,6 +48,8 @@ export interface InferSlideOptions {
   tile?: number;
   overlap?: number;
   batch?: number;
+  /** Test-time augmentation (default none): 'flip' runs 4 views of every tile, 'd4' 8. */
+  tta?: TestTimeAugmentation;
   backend?: InferBackend;
   resume?: boolean;
   /** Base name of the outputs (default: the slide's file name without extension). */
@@ -99,6 +102,7 @@ export interface InferSummary {
   grid: { width: number; height: number; chunkSize: number };
   tile: number;
   overlap: number;
+  tta: TestTimeAugmentation;
   batch: number;
   backend: InferBackend;
   classes: string[];
@@ -262,6 +266,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tile)
     throw new Error(`overlap must be an integer in [0, tile), got ${overlap}`);
   const batch = positiveInt('batch', o.batch ?? 1);
+  const views = ttaViews(o.tta);
   const cs = positiveInt('chunkSize', o.chunkSize ?? 512);
   const stripeChunks = Math.max(1, Math.floor((o.stripeWidth ?? 8192) / cs));
   const prefetch = Math.max(batch, o.prefetch ?? 3 * batch);
@@ -401,6 +406,17 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     };
     const inputs: Float32Array[] = [];
     let nextInput = 0;
+    // One view buffer per input buffer (the next batch may be viewed while this one runs).
+    const viewBuffers = new Map<Float32Array, Float32Array>();
+    const viewBuffer = (pixels: Float32Array): Float32Array => {
+      let b = viewBuffers.get(pixels);
+      if (b?.length !== pixels.length) {
+        viewBuffers.delete(pixels);
+        b = new Float32Array(pixels.length);
+        viewBuffers.set(pixels, b);
+      }
+      return b;
+    };
     const inputBuffer = (n: number): Float32Array => {
       const k = nextInput;
       nextInput ^= 1;
@@ -522,7 +538,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
           reads.push(p);
         }
       };
-      const runBatch = async (start: number): Promise<{ jobs: TileJob[]; logits: TileLogits }> => {
+      const runBatch = async (start: number): Promise<{ jobs: TileJob[]; logits: TileLogits[] }> => {
         const group = jobs.slice(start, start + batch);
         // Two buffers alternate: at most one batch is in ORT while the next one is filled.
         const pixels = inputBuffer(group.length);
@@ -532,10 +548,18 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
           fillPixels(img, tile, pixels, b, runner!);
         }
         topUp();
-        return { jobs: group, logits: await runner!.run(pixels, group.length, tile, tile) };
+        const logits: TileLogits[] = [];
+        for (const v of views) {
+          const seen = isIdentity(v)
+            ? pixels
+            : viewPixelsNCHW(pixels, group.length, 3, tile, v, viewBuffer(pixels));
+          logits.push(await runner!.run(seen, group.length, tile, tile));
+        }
+        return { jobs: group, logits };
       };
       topUp();
       let probs: Float32Array | undefined;
+      let viewProbs: Float32Array | undefined;
       let inflight = jobs.length > 0 ? runBatch(0) : null;
       for (let start = 0; inflight; start += batch) {
         const { jobs: group, logits } = await inflight;
@@ -547,7 +571,17 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
         inflight = start + batch < jobs.length ? runBatch(start + batch) : null;
         for (let b = 0; b < group.length; b++) {
           const t = group[b]!;
-          probs = upsampledSoftmax(logits.data, logits, b, tile, tile, probs);
+          if (views.length === 1) {
+            probs = upsampledSoftmax(logits[0]!.data, logits[0]!, b, tile, tile, probs);
+          } else {
+            // Each view's probabilities back in the tile's frame, averaged.
+            viewProbs = upsampledSoftmax(logits[0]!.data, logits[0]!, b, tile, tile, viewProbs);
+            probs = probs?.length === viewProbs.length ? probs.fill(0) : new Float32Array(viewProbs.length);
+            views.forEach((v, k) => {
+              if (k > 0) viewProbs = upsampledSoftmax(logits[k]!.data, logits[k]!, b, tile, tile, viewProbs);
+              accumulateViewHWC(viewProbs!, tile, C, v, 1 / views.length, probs!);
+            });
+          }
           accumulate(t, probs);
           o.onTile?.({
             x: t.x,
@@ -631,6 +665,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       grid: { width: W, height: H, chunkSize: cs },
       tile,
       overlap,
+      tta: o.tta ?? 'none',
       batch,
       backend: runner.backend,
       classes: runner.classNames,

@@ -4,6 +4,7 @@
  * so the same code serves TF.js models (training validation, evaluate) and ONNX Runtime sessions.
  */
 import { tf } from '../engine/index.ts';
+import { isIdentity, type TestTimeAugmentation, ttaViews, type View } from './tta.ts';
 
 export interface TileModel {
   numLabels: number;
@@ -28,25 +29,6 @@ export interface SlidingOptions {
   tta?: TestTimeAugmentation;
 }
 
-export type TestTimeAugmentation = 'none' | 'flip' | 'd4';
-
-/** A dihedral view of a square NHWC tile: flips, then an optional transpose. */
-interface View {
-  flipH: boolean;
-  flipV: boolean;
-  transpose: boolean;
-}
-
-export function ttaViews(tta: TestTimeAugmentation = 'none'): View[] {
-  if (tta !== 'none' && tta !== 'flip' && tta !== 'd4')
-    throw new Error(`tta must be none, flip or d4, got ${JSON.stringify(tta)}`);
-  const views: View[] = [];
-  for (const transpose of tta === 'd4' ? [false, true] : [false])
-    for (const flipV of tta === 'none' ? [false] : [false, true])
-      for (const flipH of tta === 'none' ? [false] : [false, true]) views.push({ flipH, flipV, transpose });
-  return views;
-}
-
 function applyView(x: tf.Tensor4D, v: View): tf.Tensor4D {
   let y = x;
   if (v.flipH) y = tf.reverse(y, 2);
@@ -67,7 +49,7 @@ function invertView(y: tf.Tensor4D, v: View): tf.Tensor4D {
 async function tileProbabilities(model: TileModel, input: tf.Tensor4D, tile: number, views: View[]) {
   let sum: tf.Tensor4D | undefined;
   for (const v of views) {
-    const identity = !v.flipH && !v.flipV && !v.transpose;
+    const identity = isIdentity(v);
     const seen = identity ? input : tf.tidy(() => applyView(input, v));
     const logits = await model.logits(seen);
     if (!identity) seen.dispose();

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluationMarkdown } from '../../evaluate/report.ts';
 import { evaluate } from '../../evaluate/segmentation.ts';
-import type { TestTimeAugmentation } from '../../infer/sliding.ts';
+import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg evaluate --model DIR (--images DIR --masks DIR | --data SLIDES.yaml) [options]

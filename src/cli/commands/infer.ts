@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { inferSlide } from '../../infer/slide-infer.ts';
 import type { InferBackend } from '../../infer/tile-runner.ts';
+import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg infer SLIDE --model DIR|model.onnx --out OUT [options]
@@ -14,6 +15,7 @@ OUT/<name>.geojson (QuPath polygons, level-0 pixels) and OUT/<name>.summary.json
   --mpp N              output resolution in µm/pixel (default 0.5)
   --tile N             tile size in pixels (default 512)
   --overlap N          tile overlap in pixels (default 64)
+  --tta MODE           test-time augmentation: none (default), flip (4 views per tile) or d4 (8)
   --batch N            tiles per model run (default 1)
   --backend onnx|tfjs  ONNX Runtime (default) or TF.js
   --resume             keep chunks of an interrupted run
@@ -43,6 +45,7 @@ export const command: Command = {
         mpp: { type: 'string' },
         tile: { type: 'string' },
         overlap: { type: 'string' },
+        tta: { type: 'string' },
         batch: { type: 'string' },
         backend: { type: 'string' },
         resume: { type: 'boolean' },
@@ -63,6 +66,7 @@ export const command: Command = {
       mpp: numberOpt('mpp', values.mpp),
       tile: numberOpt('tile', values.tile),
       overlap: numberOpt('overlap', values.overlap),
+      tta: values.tta as TestTimeAugmentation | undefined,
       batch: numberOpt('batch', values.batch),
       backend,
       resume: values.resume ?? false,
