@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
+import type { SegformerInit } from '../models/segformer/index.ts';
 import type { AugmentOptions } from './augment.ts';
 
 export interface LossSpec {
@@ -26,6 +27,11 @@ export interface TrainConfig {
     numLabels: number;
     id2label?: Record<string, string>;
     dropPathRate?: number;
+    /**
+     * Fresh weights (no `from`/`encoder`): 'hf' (transformers' `_init_weights`, N(0, 0.02) everywhere) or 'nvlabs'
+     * (the original MiT scheme for training from scratch: truncated normal linears, fan-out He init of the convs).
+     */
+    init?: SegformerInit;
     classifierDropout?: number;
     /** Any Hugging Face config field to override on the preset (e.g. a tiny `hidden_sizes` for tests). */
     overrides?: Record<string, unknown>;
@@ -191,6 +197,8 @@ function validate(c: TrainConfig, src: string): void {
   if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
   if (!Array.isArray(c.loss) || c.loss.length === 0)
     throw bad('loss must be a non-empty list of {name, weight}');
+  if (c.model.init !== undefined && c.model.init !== 'hf' && c.model.init !== 'nvlabs')
+    throw bad(`model.init must be hf or nvlabs, got ${JSON.stringify(c.model.init)}`);
   if (!c.model.from && !/^b[0-5]$/.test(c.model.preset))
     throw bad(`model.preset must be b0…b5, got ${c.model.preset}`);
 }

@@ -228,7 +228,7 @@ export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Pr
     ...(cfg.model.classifierDropout != null ? { classifier_dropout_prob: cfg.model.classifierDropout } : {}),
     ...(cfg.model.overrides ?? {}),
   });
-  const model = new Segformer(config, { seed: cfg.seed });
+  const model = new Segformer(config, { seed: cfg.seed, init: cfg.model.init ?? 'hf' });
   if (cfg.model.encoder) {
     const n = await copyEncoderWeights(model, cfg.model.encoder);
     log(`encoder: ${n} tensors from ${cfg.model.encoder}`);
