@@ -185,6 +185,70 @@ test('train on slides with annotations: split by slide, online patches, validati
   assert.ok(val && Number.isFinite(val.mDice));
 });
 
+test('multi-magnification training patches: masks follow the polygons at every mpp', async () => {
+  // A GeoJSON rectangle over the left half of the CC0 SVS (level-0 px), class 2; the right half is unannotated.
+  const svs = join(ROOT, 'samples', 'cmu-1-small-region.svs');
+  const half = 1110;
+  const geo = join(dir, 'left.geojson');
+  const rect = [
+    [0, 0],
+    [half, 0],
+    [half, 2967],
+    [0, 2967],
+    [0, 0],
+  ];
+  await writeFile(
+    geo,
+    JSON.stringify({
+      type: 'FeatureCollection',
+      features: [
+        {
+          type: 'Feature',
+          properties: { classification: { name: 'Tumor' } },
+          geometry: { type: 'Polygon', coordinates: [rect] },
+        },
+      ],
+    }),
+  );
+  const file = join(dir, 'multi.yaml');
+  await writeFile(
+    file,
+    `slides: [{ slide: ${svs}, annotations: left.geojson }]\nclasses: { Tumor: 2 }\nmpp: [0.5, 1.0]\n` +
+      'patchSize: 128\npatchesPerSlide: 24\nminTissue: 0.3\n',
+  );
+  const ds = await readSlideDataset(file);
+  assert.equal(ds.slides[0]!.annotations, geo, 'relative to the data-set file');
+  const mpps = new Set<number>();
+  let checked = 0;
+  for await (const p of labelledPatches(ds, ds.slides, 'train', 1)) {
+    mpps.add(p.mpp!);
+    const footprint = (128 * p.mpp!) / 0.499;
+    if (p.x + footprint < half - 4) {
+      assert.ok(
+        p.mask.every((v) => v === 2),
+        `${p.name} at ${p.mpp} µm/px lies left: all class 2`,
+      );
+      checked++;
+    } else if (p.x > half + 4) {
+      assert.ok(
+        p.mask.every((v) => v === 0),
+        `${p.name} lies right: all unannotated (0)`,
+      );
+      checked++;
+    } else {
+      // Straddling: the boundary column is where level-0 x crosses 1110.
+      const col = Math.round(((half - p.x) * 128) / footprint);
+      assert.equal(p.mask[0], 2);
+      assert.equal(p.mask[127], 0);
+      assert.equal(p.mask[Math.max(0, col - 2)], 2, p.name);
+      assert.equal(p.mask[Math.min(127, col + 2)], 0, p.name);
+      checked++;
+    }
+  }
+  assert.deepEqual([...mpps].sort(), [0.5, 1.0]);
+  assert.equal(checked, 24);
+});
+
 test('bad slide data sets fail naming the file and the problem', async () => {
   await assert.rejects(
     evaluate(MODEL, { data: await writeDataset('badclass.json', { classes: { tumour: 1 } }), quiet: true }),
