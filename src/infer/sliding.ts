@@ -80,13 +80,24 @@ export function normaliseImage(
   height: number,
   norm: Normalisation = IMAGENET,
 ): tf.Tensor4D {
-  const out = new Float32Array(width * height * 3);
+  const out = normaliseInto(image, width * height, new Float32Array(width * height * 3), 0, norm);
+  return tf.tensor4d(out, [1, height, width, 3]);
+}
+
+/** Normalises `pixels` HWC uint8 RGB pixels into `out` from element `offset` (no tensor round trip). */
+export function normaliseInto(
+  image: Uint8Array,
+  pixels: number,
+  out: Float32Array,
+  offset: number,
+  norm: Normalisation = IMAGENET,
+): Float32Array {
   const scale = norm.std.map((s) => 1 / (255 * s));
   const shift = norm.mean.map((m, i) => m / norm.std[i]!);
-  for (let p = 0; p < width * height; p++) {
-    for (let c = 0; c < 3; c++) out[p * 3 + c] = image[p * 3 + c]! * scale[c]! - shift[c]!;
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < 3; c++) out[offset + p * 3 + c] = image[p * 3 + c]! * scale[c]! - shift[c]!;
   }
-  return tf.tensor4d(out, [1, height, width, 3]);
+  return out;
 }
 
 /** Tile origins covering [0, size) with the given tile and stride; the last tile is flush with the end. */

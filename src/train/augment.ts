@@ -33,44 +33,65 @@ export interface AugmentOptions {
   ignoreIndex?: number;
 }
 
-/** Bilinear resize of an HWC uint8 image. */
-function resizeImage(src: Uint8Array, w: number, h: number, c: number, ow: number, oh: number): Uint8Array {
-  const out = new Uint8Array(ow * oh * c);
+/**
+ * The `size`×`size` window at (x0, y0) of `s` resized to `ow`×`oh` (bilinear for the image, nearest for the mask),
+ * computed for the window's pixels only: each output pixel is exactly what resizing the whole image and then
+ * cropping gives, at a fraction of the cost. Pixels outside the resized image are 0 (mask: `ignore`).
+ */
+function resizedCrop(
+  s: Sample,
+  ow: number,
+  oh: number,
+  x0: number,
+  y0: number,
+  size: number,
+  ignore: number,
+): Sample {
+  const { width: w, height: h } = s;
+  const src = s.image;
+  const image = new Uint8Array(size * size * 3);
+  const mask = new Uint8Array(size * size).fill(ignore);
   const sx = w / ow;
   const sy = h / oh;
-  for (let y = 0; y < oh; y++) {
-    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, h - 1);
-    const wy = fy - y0;
-    for (let x = 0; x < ow; x++) {
-      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const wx = fx - x0;
-      for (let k = 0; k < c; k++) {
-        const a = src[(y0 * w + x0) * c + k]!;
-        const b = src[(y0 * w + x1) * c + k]!;
-        const d = src[(y1 * w + x0) * c + k]!;
-        const e = src[(y1 * w + x1) * c + k]!;
-        out[(y * ow + x) * c + k] = Math.round(
-          (a * (1 - wx) + b * wx) * (1 - wy) + (d * (1 - wx) + e * wx) * wy,
+  // Per output column: bilinear taps and weight, nearest mask column.
+  const xa = new Int32Array(size);
+  const xb = new Int32Array(size);
+  const wxs = new Float64Array(size);
+  const xm = new Int32Array(size);
+  const xEnd = Math.min(size, ow - x0);
+  for (let x = Math.max(0, -x0); x < xEnd; x++) {
+    const X = x0 + x;
+    const fx = Math.min(Math.max((X + 0.5) * sx - 0.5, 0), w - 1);
+    xa[x] = Math.floor(fx);
+    xb[x] = Math.min(xa[x]! + 1, w - 1);
+    wxs[x] = fx - xa[x]!;
+    xm[x] = Math.min(w - 1, Math.floor(((X + 0.5) * w) / ow));
+  }
+  const yEnd = Math.min(size, oh - y0);
+  for (let y = Math.max(0, -y0); y < yEnd; y++) {
+    const Y = y0 + y;
+    const fy = Math.min(Math.max((Y + 0.5) * sy - 0.5, 0), h - 1);
+    const ya = Math.floor(fy);
+    const yb = Math.min(ya + 1, h - 1);
+    const wy = fy - ya;
+    const ym = Math.min(h - 1, Math.floor(((Y + 0.5) * h) / oh));
+    for (let x = Math.max(0, -x0); x < xEnd; x++) {
+      const wx = wxs[x]!;
+      const p00 = (ya * w + xa[x]!) * 3;
+      const p01 = (ya * w + xb[x]!) * 3;
+      const p10 = (yb * w + xa[x]!) * 3;
+      const p11 = (yb * w + xb[x]!) * 3;
+      const di = y * size + x;
+      for (let k = 0; k < 3; k++) {
+        image[di * 3 + k] = Math.round(
+          (src[p00 + k]! * (1 - wx) + src[p01 + k]! * wx) * (1 - wy) +
+            (src[p10 + k]! * (1 - wx) + src[p11 + k]! * wx) * wy,
         );
       }
+      mask[di] = s.mask[ym * w + xm[x]!]!;
     }
   }
-  return out;
-}
-
-/** Nearest-neighbour resize of a single-channel label map. */
-function resizeMask(src: Uint8Array, w: number, h: number, ow: number, oh: number): Uint8Array {
-  const out = new Uint8Array(ow * oh);
-  for (let y = 0; y < oh; y++) {
-    const yy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / oh));
-    for (let x = 0; x < ow; x++)
-      out[y * ow + x] = src[yy * w + Math.min(w - 1, Math.floor(((x + 0.5) * w) / ow))]!;
-  }
-  return out;
+  return { image, mask, width: size, height: size };
 }
 
 /** Crops (and pads with 0 / ignoreIndex where the window leaves the image). */
@@ -136,24 +157,37 @@ function invert3(m: number[][]): number[][] {
   ];
 }
 
-/** Optical densities per stain for one RGB pixel (skimage rgb2hed convention: -log(max(rgb,1e-6))). */
+/** Optical density of each 8-bit value (skimage rgb2hed convention: -log(max(v/255, 1e-6))). */
+const OPTICAL_DENSITY = Float64Array.from({ length: 256 }, (_, v) => -Math.log(Math.max(v / 255, 1e-6)));
+
+/** Optical densities per stain for one RGB pixel (skimage's rgb2hed, without its clamp at 0). */
 export function rgbToHed(r: number, g: number, b: number): [number, number, number] {
-  const od = [r, g, b].map((v) => -Math.log(Math.max(v / 255, 1e-6)));
   const out: [number, number, number] = [0, 0, 0];
-  for (let j = 0; j < 3; j++)
-    out[j] = od[0]! * HED_FROM_RGB[0]![j]! + od[1]! * HED_FROM_RGB[1]![j]! + od[2]! * HED_FROM_RGB[2]![j]!;
+  hedInto(r, g, b, out);
   return out;
+}
+
+function hedInto(r: number, g: number, b: number, out: number[]): void {
+  const o0 = OPTICAL_DENSITY[r]!;
+  const o1 = OPTICAL_DENSITY[g]!;
+  const o2 = OPTICAL_DENSITY[b]!;
+  for (let j = 0; j < 3; j++)
+    out[j] = o0 * HED_FROM_RGB[0]![j]! + o1 * HED_FROM_RGB[1]![j]! + o2 * HED_FROM_RGB[2]![j]!;
 }
 
 function stainJitter(img: Uint8Array, rng: Rng, sigma: number): void {
   const alpha = [0, 1, 2].map(() => rng.uniform(1 - sigma, 1 + sigma));
   const beta = [0, 1, 2].map(() => rng.uniform(-sigma, sigma));
+  const hed = [0, 0, 0];
   for (let p = 0; p < img.length; p += 3) {
-    const hed = rgbToHed(img[p]!, img[p + 1]!, img[p + 2]!);
-    for (let k = 0; k < 3; k++) hed[k] = Math.max(0, hed[k]! * alpha[k]! + beta[k]! * 0.1);
+    hedInto(img[p]!, img[p + 1]!, img[p + 2]!, hed);
+    // No clamping of the concentrations (skimage's separate_stains clamps at 0): that would recolour ~1 in 8
+    // values of an H&E image even at zero jitter, a shift between augmented training crops and raw validation
+    // images. Only the final RGB is clipped, so a zero jitter is the identity up to rounding.
+    for (let k = 0; k < 3; k++) hed[k] = hed[k]! * alpha[k]! + beta[k]! * 0.1;
     for (let c = 0; c < 3; c++) {
       const od =
-        hed[0] * RGB_FROM_HED[0]![c]! + hed[1] * RGB_FROM_HED[1]![c]! + hed[2] * RGB_FROM_HED[2]![c]!;
+        hed[0]! * RGB_FROM_HED[0]![c]! + hed[1]! * RGB_FROM_HED[1]![c]! + hed[2]! * RGB_FROM_HED[2]![c]!;
       img[p + c] = Math.max(0, Math.min(255, Math.round(255 * Math.exp(-od))));
     }
   }
@@ -199,21 +233,18 @@ export function augment(s: Sample, o: AugmentOptions, rng: Rng): Sample {
   const ignore = o.ignoreIndex ?? 255;
   let cur = s;
   const [lo, hi] = o.scale ?? [1, 1];
-  if (lo !== 1 || hi !== 1) {
+  let w = s.width;
+  let h = s.height;
+  const scaled = lo !== 1 || hi !== 1;
+  if (scaled) {
     const f = rng.uniform(lo, hi);
-    const w = Math.max(1, Math.round(s.width * f));
-    const h = Math.max(1, Math.round(s.height * f));
-    cur = {
-      image: resizeImage(s.image, s.width, s.height, 3, w, h),
-      mask: resizeMask(s.mask, s.width, s.height, w, h),
-      width: w,
-      height: h,
-    };
+    w = Math.max(1, Math.round(s.width * f));
+    h = Math.max(1, Math.round(s.height * f));
   }
   const size = o.crop;
-  const x0 = cur.width > size ? rng.int(cur.width - size + 1) : 0;
-  const y0 = cur.height > size ? rng.int(cur.height - size + 1) : 0;
-  cur = cropBoth(cur, x0, y0, size, ignore);
+  const x0 = w > size ? rng.int(w - size + 1) : 0;
+  const y0 = h > size ? rng.int(h - size + 1) : 0;
+  cur = scaled ? resizedCrop(s, w, h, x0, y0, size, ignore) : cropBoth(s, x0, y0, size, ignore);
   const n = size - 1;
   if (o.hflip && rng.next() < 0.5) cur = remap(cur, (x, y) => [n - x, y]);
   if (o.vflip && rng.next() < 0.5) cur = remap(cur, (x, y) => [x, n - y]);

@@ -4,7 +4,7 @@
  * gradient of a shard is the same whichever thread computes it.
  */
 import { tf } from '../engine/index.ts';
-import { normaliseImage } from '../infer/sliding.ts';
+import { normaliseInto } from '../infer/sliding.ts';
 import type { Segformer } from '../models/segformer/index.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import { augment, type Sample } from './augment.ts';
@@ -39,9 +39,7 @@ export function makeBatch(
       { ...cfg.augment, ignoreIndex: cfg.data.ignoreIndex },
       rng,
     );
-    const x = normaliseImage(s.image, crop, crop);
-    xs.set(x.dataSync(), (b - start) * crop * crop * 3);
-    x.dispose();
+    normaliseInto(s.image, crop * crop, xs, (b - start) * crop * crop * 3);
     for (let i = 0; i < crop * crop; i++) ys[(b - start) * crop * crop + i] = s.mask[i]!;
   }
   return { x: tf.tensor4d(xs, [n, crop, crop, 3]), y: tf.tensor3d(ys, [n, crop, crop], 'int32') };
