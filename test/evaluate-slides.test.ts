@@ -254,6 +254,13 @@ test('bad slide data sets fail naming the file and the problem', async () => {
     evaluate(MODEL, { data: await writeDataset('badclass.json', { classes: { tumour: 1 } }), quiet: true }),
     /TCGA-B0-5698-01Z-00-DX1\.xml: annotation label\(s\) "Annotation 1" have no class in .*badclass\.json/,
   );
+  await assert.rejects(
+    evaluate(MODEL, {
+      data: await writeDataset('range.json', { classes: { 'Annotation 1': 5 } }),
+      quiet: true,
+    }),
+    /range\.json: Annotation 1 is class 5, outside \[0, 2\) and not the ignore index 255/,
+  );
   const missing = join(dir, 'missing.json');
   await writeFile(missing, JSON.stringify({ slides: [{ slide: 'nope.svs' }], level: 0 }));
   await assert.rejects(evaluate(MODEL, { data: missing, quiet: true }), /missing\.json: slide .*nope\.svs/);

@@ -17,6 +17,7 @@ import {
   numLabels as numLabelsOf,
 } from '../models/segformer/index.ts';
 import {
+  checkSlideLabels,
   labelledPatches,
   readSlideDataset,
   type SlideDataset,
@@ -181,16 +182,22 @@ async function* slideUnits(
 ): AsyncGenerator<EvalUnit> {
   const entries = o.split && o.split !== 'all' ? splitSlides(ds, o.seed ?? 0)[o.split] : ds.slides;
   if (entries.length === 0) throw new Error(`${ds.source}: no ${o.split} slides to evaluate`);
-  const byName = new Map(entries.map((e) => [slideName(e), e]));
+  checkSlideLabels(ds, C, ignoreIndex);
+  const groups = new Map(
+    entries.map((e) => {
+      const name = slideName(e);
+      return [name, { name, image: e.slide, mask: e.annotations ?? '', width: 0, height: 0 }];
+    }),
+  );
   for await (const p of labelledPatches(ds, entries, 'eval', o.seed ?? 0)) {
-    for (let i = 0; i < p.mask.length; i++) {
-      const v = p.mask[i]!;
-      if (v >= C && v !== ignoreIndex)
-        throw new Error(`${ds.source}: ${p.name}: label ${v} is outside [0, ${C}) and is not ignoreIndex`);
-    }
-    const e = byName.get(p.slide)!;
-    const group = { name: p.slide, image: e.slide, mask: e.annotations ?? '', width: 0, height: 0 };
-    yield { name: p.name, group, image: p.image, mask: p.mask, width: p.width, height: p.height };
+    yield {
+      name: p.name,
+      group: groups.get(p.slide)!,
+      image: p.image,
+      mask: p.mask,
+      width: p.width,
+      height: p.height,
+    };
   }
 }
 
@@ -262,10 +269,6 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
         groups.set(u.group.name, g);
       }
       g.cm.update(pred, u.mask);
-      if (!ds) {
-        g.group.width = u.width;
-        g.group.height = u.height;
-      }
       count++;
       let dice: number | null = null;
       try {

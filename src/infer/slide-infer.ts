@@ -405,24 +405,16 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       return b;
     };
     const inputs: Float32Array[] = [];
+    // With TTA, each input buffer has a twin holding the current view of its tiles.
+    const viewInputs: Float32Array[] = [];
     let nextInput = 0;
-    // One view buffer per input buffer (the next batch may be viewed while this one runs).
-    const viewBuffers = new Map<Float32Array, Float32Array>();
-    const viewBuffer = (pixels: Float32Array): Float32Array => {
-      let b = viewBuffers.get(pixels);
-      if (b?.length !== pixels.length) {
-        viewBuffers.delete(pixels);
-        b = new Float32Array(pixels.length);
-        viewBuffers.set(pixels, b);
-      }
-      return b;
-    };
-    const inputBuffer = (n: number): Float32Array => {
+    const inputBuffer = (n: number): { pixels: Float32Array; view: Float32Array | undefined } => {
       const k = nextInput;
       nextInput ^= 1;
       const len = n * 3 * tile * tile;
       if (inputs[k]?.length !== len) inputs[k] = new Float32Array(len);
-      return inputs[k]!;
+      if (views.length > 1 && viewInputs[k]?.length !== len) viewInputs[k] = new Float32Array(len);
+      return { pixels: inputs[k]!, view: viewInputs[k] };
     };
 
     for (let s = 0; s < stripes.length; s++) {
@@ -541,7 +533,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       const runBatch = async (start: number): Promise<{ jobs: TileJob[]; logits: TileLogits[] }> => {
         const group = jobs.slice(start, start + batch);
         // Two buffers alternate: at most one batch is in ORT while the next one is filled.
-        const pixels = inputBuffer(group.length);
+        const { pixels, view } = inputBuffer(group.length);
         for (let b = 0; b < group.length; b++) {
           topUp();
           const img = await reads.shift()!;
@@ -550,9 +542,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
         topUp();
         const logits: TileLogits[] = [];
         for (const v of views) {
-          const seen = isIdentity(v)
-            ? pixels
-            : viewPixelsNCHW(pixels, group.length, 3, tile, v, viewBuffer(pixels));
+          const seen = isIdentity(v) ? pixels : viewPixelsNCHW(pixels, group.length, 3, tile, v, view!);
           logits.push(await runner!.run(seen, group.length, tile, tile));
         }
         return { jobs: group, logits };
@@ -575,12 +565,11 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
             probs = upsampledSoftmax(logits[0]!.data, logits[0]!, b, tile, tile, probs);
           } else {
             // Each view's probabilities back in the tile's frame, averaged.
-            viewProbs = upsampledSoftmax(logits[0]!.data, logits[0]!, b, tile, tile, viewProbs);
-            probs = probs?.length === viewProbs.length ? probs.fill(0) : new Float32Array(viewProbs.length);
-            views.forEach((v, k) => {
-              if (k > 0) viewProbs = upsampledSoftmax(logits[k]!.data, logits[k]!, b, tile, tile, viewProbs);
-              accumulateViewHWC(viewProbs!, tile, C, v, 1 / views.length, probs!);
-            });
+            probs = probs ? probs.fill(0) : new Float32Array(tile * tile * C);
+            for (const [k, v] of views.entries()) {
+              viewProbs = upsampledSoftmax(logits[k]!.data, logits[k]!, b, tile, tile, viewProbs);
+              accumulateViewHWC(viewProbs, tile, C, v, 1 / views.length, probs);
+            }
           }
           accumulate(t, probs);
           o.onTile?.({

@@ -224,14 +224,21 @@ async function loadAnnotations(ds: SlideDataset, entry: SlideEntry): Promise<Ann
 }
 
 /**
- * Rasterises a patch's mask: polygons drawn with their class over `unannotated`. Polygons are drawn as 1 + class
- * so that class 0 polygons are distinguishable from the unannotated area, then shifted back.
+ * Rejects a data set whose labels a `numLabels`-class model cannot take: every class of `classes` (or 1 without a
+ * map) and `unannotated` must be below numLabels or be the ignore index. Masks hold only these values.
  */
-function labelMask(ds: SlideDataset, mask: Uint8Array | undefined, n: number): Uint8Array {
-  const out = new Uint8Array(n).fill(ds.unannotated);
-  if (!mask) return out;
-  for (let i = 0; i < n; i++) if (mask[i] !== 0) out[i] = mask[i]! - 1;
-  return out;
+export function checkSlideLabels(ds: SlideDataset, numLabels: number, ignoreIndex: number): void {
+  const labels: [string, number][] = [
+    ...(ds.classes ? Object.entries(ds.classes) : [['every polygon', 1] as [string, number]]),
+    ['unannotated', ds.unannotated],
+  ];
+  for (const [what, v] of labels) {
+    if (v >= numLabels && v !== ignoreIndex) {
+      throw new Error(
+        `${ds.source}: ${what} is class ${v}, outside [0, ${numLabels}) and not the ignore index ${ignoreIndex}`,
+      );
+    }
+  }
 }
 
 function samplerFor(ds: SlideDataset, purpose: 'train' | 'eval'): Sampler {
@@ -258,9 +265,6 @@ export async function* labelledPatches(
 ): AsyncGenerator<LabelledPatch, void, undefined> {
   for (const [i, entry] of entries.entries()) {
     const annotations = await loadAnnotations(ds, entry);
-    const classMap = new Map<string, number>();
-    for (const p of annotations?.polygons ?? [])
-      classMap.set(p.label, 1 + (ds.classes ? ds.classes[p.label]! : 1));
     let slide: Slide;
     try {
       slide = await openSlide(entry.slide);
@@ -275,7 +279,8 @@ export async function* labelledPatches(
         count: purpose === 'train' ? ds.patchesPerSlide : undefined,
         seed: seed * 1009 + i,
         annotations: annotations ?? undefined,
-        classMap,
+        classMap: ds.classes,
+        background: ds.unannotated,
       });
       const name = slideName(entry);
       for await (const p of stream) {
@@ -286,7 +291,7 @@ export async function* labelledPatches(
           y: p.y,
           mpp: p.mpp,
           image: p.image,
-          mask: labelMask(ds, p.mask, p.width * p.height),
+          mask: p.mask ?? new Uint8Array(p.width * p.height).fill(ds.unannotated),
           width: p.width,
           height: p.height,
         };

@@ -52,6 +52,8 @@ export interface PatchStreamOptions {
   annotations?: AnnotationSet | Array<AnnotationSet | null | undefined>;
   /** Class name → label value for the masks (default: every polygon is 1). */
   classMap?: Readonly<Record<string, number>> | ReadonlyMap<string, number>;
+  /** Label of mask pixels inside no polygon (default 0). */
+  background?: number;
   /** Options for the tissue masks foreground samplers need. */
   tissue?: TissueOptions;
   /** Precomputed tissue masks, per slide (skips detection). */
@@ -244,14 +246,18 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
     };
     const annotations = perSlideAnnotations[index];
     if (annotations) {
-      patch.mask = rasterize(annotations, {
-        x: spec.x,
-        y: spec.y,
-        width: spec.width,
-        height: spec.height,
-        downsample: spec.downsample,
-        classMap: options.classMap,
-      });
+      patch.mask = rasterize(
+        annotations,
+        {
+          x: spec.x,
+          y: spec.y,
+          width: spec.width,
+          height: spec.height,
+          downsample: spec.downsample,
+          classMap: options.classMap,
+        },
+        new Uint8Array(spec.width * spec.height).fill(options.background ?? 0),
+      );
     }
     return patch;
   };

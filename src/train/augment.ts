@@ -231,7 +231,6 @@ function colourJitter(img: Uint8Array, rng: Rng, o: AugmentOptions): void {
 /** One augmented crop of `s`. The input is not modified. */
 export function augment(s: Sample, o: AugmentOptions, rng: Rng): Sample {
   const ignore = o.ignoreIndex ?? 255;
-  let cur = s;
   const [lo, hi] = o.scale ?? [1, 1];
   let w = s.width;
   let h = s.height;
@@ -244,7 +243,8 @@ export function augment(s: Sample, o: AugmentOptions, rng: Rng): Sample {
   const size = o.crop;
   const x0 = w > size ? rng.int(w - size + 1) : 0;
   const y0 = h > size ? rng.int(h - size + 1) : 0;
-  cur = scaled ? resizedCrop(s, w, h, x0, y0, size, ignore) : cropBoth(s, x0, y0, size, ignore);
+  // Always a fresh crop: the input sample is never modified.
+  let cur = scaled ? resizedCrop(s, w, h, x0, y0, size, ignore) : cropBoth(s, x0, y0, size, ignore);
   const n = size - 1;
   if (o.hflip && rng.next() < 0.5) cur = remap(cur, (x, y) => [n - x, y]);
   if (o.vflip && rng.next() < 0.5) cur = remap(cur, (x, y) => [x, n - y]);
@@ -254,7 +254,6 @@ export function augment(s: Sample, o: AugmentOptions, rng: Rng): Sample {
     else if (k === 2) cur = remap(cur, (x, y) => [n - x, n - y]);
     else if (k === 3) cur = remap(cur, (x, y) => [n - y, x]);
   }
-  if (cur === s) cur = { ...s, image: s.image.slice(), mask: s.mask.slice() };
   if (o.stainSigma) stainJitter(cur.image, rng, o.stainSigma);
   if (o.brightness || o.contrast || o.saturation || o.hue) colourJitter(cur.image, rng, o);
   return cur;

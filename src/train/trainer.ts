@@ -21,6 +21,7 @@ import {
   trainingPreprocessorConfig,
 } from '../models/segformer/index.ts';
 import {
+  checkSlideLabels,
   labelledPatches,
   readSlideDataset,
   slideDatasetFrom,
@@ -158,19 +159,11 @@ async function loadSlideData(cfg: TrainConfig, log: (m: string) => void): Promis
       `${ds.source}: patchSize ${ds.patchSize} is smaller than augment.crop ${cfg.augment.crop}`,
     );
   }
+  checkSlideLabels(ds, cfg.model.numLabels, cfg.data.ignoreIndex);
   const collect = async (entries: typeof split.train, purpose: 'train' | 'eval') => {
     const out: NamedSample[] = [];
-    for await (const p of labelledPatches(ds, entries, purpose, cfg.seed)) {
-      for (let i = 0; i < p.mask.length; i++) {
-        const v = p.mask[i]!;
-        if (v >= cfg.model.numLabels && v !== cfg.data.ignoreIndex) {
-          throw new Error(
-            `${ds.source}: ${p.name} has label ${v}, outside [0, ${cfg.model.numLabels}) and not ignoreIndex`,
-          );
-        }
-      }
+    for await (const p of labelledPatches(ds, entries, purpose, cfg.seed))
       out.push({ name: p.name, image: p.image, mask: p.mask, width: p.width, height: p.height });
-    }
     return out;
   };
   const t0 = performance.now();
