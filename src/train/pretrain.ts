@@ -39,7 +39,7 @@ import { labelSource, type PretrainConfig } from './pretrain-config.ts';
 import { openPatchSource, streamSeed, twoViews } from './pretrain-data.ts';
 import { HEAD_FILE, ProjectionHead } from './pretrain-head.ts';
 import { Progress } from './progress.ts';
-import { learningRate } from './schedule.ts';
+import { learningRate, scheduleOf } from './schedule.ts';
 
 export interface PretrainOptions {
   /** Continue from `<out>/checkpoints/latest.json` if it exists. */
@@ -300,15 +300,7 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
   const t0 = performance.now();
   try {
     for (let step = start; step < stopAt; step++) {
-      opt.lr = learningRate(step, {
-        kind: cfg.optim.schedule,
-        baseLr: cfg.optim.lr,
-        totalSteps: cfg.steps,
-        warmupSteps: cfg.optim.warmupSteps,
-        warmupRatio: cfg.optim.warmupRatio,
-        power: cfg.optim.power,
-        minLr: cfg.optim.minLr,
-      });
+      opt.lr = learningRate(step, scheduleOf(cfg.optim, cfg.steps));
       const rng = createRng(mixSeed(cfg.seed, step));
       const patches = await source.draw(cfg.batchSize, rng, streamSeed(cfg.seed, step));
       const { views, labels } = twoViews(patches, cfg, rng);

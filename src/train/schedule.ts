@@ -13,6 +13,29 @@ export interface ScheduleOptions {
   minLr?: number;
 }
 
+/** The schedule of a config's `optim` section (train and pretrain share its keys) over `totalSteps`. */
+export function scheduleOf(
+  optim: {
+    schedule: ScheduleOptions['kind'];
+    lr: number;
+    warmupSteps?: number;
+    warmupRatio?: number;
+    power?: number;
+    minLr?: number;
+  },
+  totalSteps: number,
+): ScheduleOptions {
+  return {
+    kind: optim.schedule,
+    baseLr: optim.lr,
+    totalSteps,
+    warmupSteps: optim.warmupSteps,
+    warmupRatio: optim.warmupRatio,
+    power: optim.power,
+    minLr: optim.minLr,
+  };
+}
+
 export function learningRate(step: number, o: ScheduleOptions): number {
   const minLr = o.minLr ?? 0;
   const warmup = o.warmupSteps ?? 0;

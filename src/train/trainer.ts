@@ -38,7 +38,7 @@ import { autoWorkers, GradientWorkers } from './parallel.ts';
 import { copyEncoderWeights } from './pretrain.ts';
 import { Progress } from './progress.ts';
 import { writeRunPictures } from './report.ts';
-import { learningRate } from './schedule.ts';
+import { learningRate, scheduleOf } from './schedule.ts';
 import { type ShardContext, shardContextKeys, shardGradients } from './step.ts';
 
 export interface TrainOptions {
@@ -362,15 +362,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     let lossCount = 0;
     const t0 = performance.now();
     for (let step = start; step < stopAt; step++) {
-      opt.lr = learningRate(step, {
-        kind: cfg.optim.schedule,
-        baseLr: cfg.optim.lr,
-        totalSteps: cfg.steps,
-        warmupSteps: cfg.optim.warmupSteps,
-        warmupRatio: cfg.optim.warmupRatio,
-        power: cfg.optim.power,
-        minLr: cfg.optim.minLr,
-      });
+      opt.lr = learningRate(step, scheduleOf(cfg.optim, cfg.steps));
       const grads = new Map<string, tf.Tensor>();
       let stepLoss = 0;
       const shards = (workers?.size ?? 0) + 1;
