@@ -1,17 +1,35 @@
 /** Errors about one slide: the message always names the file (or URL) and the problem, on one line. */
 export class SlideError extends Error {
   override name = 'SlideError';
+  readonly reason: string;
   constructor(
     readonly source: string,
-    readonly reason: string,
+    reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${source}: ${reason}`);
+    const line = oneLine(reason);
+    super(`${source}: ${line}`, options);
+    this.reason = line;
   }
 }
 
-/** Wraps any thrown value as a SlideError for `source`, keeping SlideErrors as they are. */
+/**
+ * Folds a multi-line reason (libvips repeats its message on several lines, zarrita nests causes) into one line:
+ * lines trimmed, empty and repeated lines dropped, joined with '; '.
+ */
+export function oneLine(reason: string): string {
+  const lines = reason
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  return [...new Set(lines)].join('; ');
+}
+
+/** Wraps any thrown value as a SlideError for `source`, keeping SlideErrors as they are (the original as `cause`). */
 export function asSlideError(source: string, err: unknown): SlideError {
   if (err instanceof SlideError) return err;
   const reason = err instanceof Error ? err.message : String(err);
-  return new SlideError(source, reason);
+  // Messages of the Zarr reader already start with the source; do not name it twice.
+  const bare = reason.startsWith(`${source}: `) ? reason.slice(source.length + 2) : reason;
+  return new SlideError(source, bare, { cause: err });
 }

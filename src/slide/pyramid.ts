@@ -2,7 +2,7 @@
  * OpenSlide semantics over any PyramidSource: level-0 coordinates, transparent outside the slide,
  * OpenSlide 3.4.1's best-level rule and its sub-pixel placement of lower levels, mpp reads, thumbnails.
  */
-import { SlideError } from './errors.ts';
+import { asSlideError, SlideError } from './errors.ts';
 import { bilinearShift, resampleArea } from './resample.ts';
 import type {
   PyramidSource,
@@ -41,7 +41,16 @@ export class PyramidSlide implements Slide {
   }
 
   readAssociatedImage(name: string): Promise<RGBAImage> {
-    return this.pyramid.readAssociatedImage(name);
+    return this.guard(this.pyramid.readAssociatedImage(name));
+  }
+
+  /** Every read ends as a one-line SlideError naming the slide, whatever the source threw. */
+  private async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      throw asSlideError(this.source, err);
+    }
   }
 
   getBestLevelForDownsample(downsample: number): number {
@@ -51,7 +60,11 @@ export class PyramidSlide implements Slide {
     return ds.length - 1;
   }
 
-  async readRegion(req: RegionRequest): Promise<RGBAImage> {
+  readRegion(req: RegionRequest): Promise<RGBAImage> {
+    return this.guard(this.readRegionUnguarded(req));
+  }
+
+  private async readRegionUnguarded(req: RegionRequest): Promise<RGBAImage> {
     const { x, y, level, width, height } = req;
     for (const [k, v] of Object.entries({ x, y, level, width, height })) {
       if (!Number.isSafeInteger(v))
@@ -171,7 +184,11 @@ export class PyramidSlide implements Slide {
     };
   }
 
-  async thumbnail(maxSize: number): Promise<RGBAImage> {
+  thumbnail(maxSize: number): Promise<RGBAImage> {
+    return this.guard(this.thumbnailUnguarded(maxSize));
+  }
+
+  private async thumbnailUnguarded(maxSize: number): Promise<RGBAImage> {
     if (!(Number.isInteger(maxSize) && maxSize > 0))
       throw new SlideError(this.source, `thumbnail: invalid size ${maxSize}`);
     const { width: w0, height: h0 } = this.levels[0];

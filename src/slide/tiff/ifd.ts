@@ -271,7 +271,9 @@ async function readIfd(
   const block = await reader.read(offset + countSize, n * entrySize + offSize);
   const v = new DataView(block.buffer, block.byteOffset, block.byteLength);
   const tags = new Map<number, TagEntry>();
-  const pending: Promise<void>[] = [];
+  // Every entry is checked before any out-of-line value is read: a check failing while reads were already
+  // in flight would leave their rejections unhandled (and kill the process), so no read starts before all pass.
+  const outOfLine: { tag: number; type: number; count: number; at: number; bytes: number }[] = [];
   for (let i = 0; i < n; i++) {
     const p = i * entrySize;
     const tag = v.getUint16(p, little);
@@ -285,16 +287,21 @@ async function readIfd(
     const valueAt = p + (bigTiff ? 12 : 8);
     if (bytes <= offSize) {
       tags.set(tag, { type, count, raw: block.slice(valueAt, valueAt + bytes) });
-    } else {
-      const at = bigTiff ? Number(v.getBigUint64(valueAt, little)) : v.getUint32(valueAt, little);
-      pending.push(
-        reader.read(at, bytes).then((raw) => {
-          tags.set(tag, { type, count, raw });
-        }),
+      continue;
+    }
+    const at = bigTiff ? Number(v.getBigUint64(valueAt, little)) : v.getUint32(valueAt, little);
+    if (!Number.isSafeInteger(at) || at + bytes > ctx.size) {
+      throw new SlideError(
+        ctx.name,
+        `tag ${tag} of the IFD at byte ${offset} points to bytes ${at}..${at + bytes} beyond the end of the file (${ctx.size} bytes): truncated or corrupt`,
       );
     }
+    outOfLine.push({ tag, type, count, at, bytes });
   }
-  await Promise.all(pending);
+  const values = await Promise.all(outOfLine.map((e) => reader.read(e.at, e.bytes)));
+  outOfLine.forEach((e, i) => {
+    tags.set(e.tag, { type: e.type, count: e.count, raw: values[i] });
+  });
   const nextAt = n * entrySize;
   const next = bigTiff ? Number(v.getBigUint64(nextAt, little)) : v.getUint32(nextAt, little);
   const ifd = new Ifd(offset, tags, little);
