@@ -17,12 +17,17 @@ export interface OpenSlideOptions {
   cacheBytes?: number;
   /** HTTP(S) options: timeout, range coalescing. */
   http?: HttpOptions;
+  /**
+   * OME-Zarr folders: follow symlinks that lead out of the store's folder. Off by default, so that a store
+   * from outside (an upload, a shared drive) cannot read other local files; turn on for trusted local data.
+   */
+  allowSymlinksOutside?: boolean;
 }
 
 const MAX_FLAT_IMAGE_BYTES = 512 * 1024 * 1024;
 
 export async function openSlide(source: string, opts: OpenSlideOptions = {}): Promise<Slide> {
-  if (await isZarr(source)) return new PyramidSlide(await openZarr(source));
+  if (await isZarr(source)) return new PyramidSlide(await openZarr(source, opts));
   let bytes: ByteSource | undefined;
   try {
     bytes = await openByteSource(source, opts.http);
@@ -63,10 +68,10 @@ async function isZarr(source: string): Promise<boolean> {
   }
 }
 
-async function openZarr(source: string): Promise<PyramidSource> {
+async function openZarr(source: string, opts: OpenSlideOptions): Promise<PyramidSource> {
   // Imported lazily: the OME-Zarr reader lives in ./zarr and loads zarrita only when needed.
   const path = './zarr/index.ts';
-  let mod: { openOmeZarr?: (s: string) => Promise<PyramidSource> };
+  let mod: { openOmeZarr?: (s: string, o: OmeZarrOpenOptions) => Promise<PyramidSource> };
   try {
     mod = await import(path);
   } catch (err) {
@@ -77,10 +82,19 @@ async function openZarr(source: string): Promise<PyramidSource> {
   }
   if (typeof mod.openOmeZarr !== 'function') throw new SlideError(source, 'OME-Zarr support not available');
   try {
-    return await mod.openOmeZarr(source);
+    return await mod.openOmeZarr(source, {
+      allowSymlinksOutside: opts.allowSymlinksOutside,
+      http: opts.http,
+    });
   } catch (err) {
     throw asSlideError(source, err);
   }
+}
+
+/** What openSlide passes on to the OME-Zarr reader (kept structural: the reader is imported lazily). */
+interface OmeZarrOpenOptions {
+  allowSymlinksOutside?: boolean;
+  http?: HttpOptions;
 }
 
 function isPng(h: Uint8Array): boolean {

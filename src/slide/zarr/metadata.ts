@@ -3,6 +3,7 @@
  * NGFF 0.4 (Zarr v2: `.zattrs`) or 0.5 (Zarr v3: `zarr.json` attributes.ome). Older 0.1-0.3 files
  * (axes absent or plain names) are read as well, since they only differ in how axes are spelled.
  */
+import { unsafeKeyReason } from '../confine.ts';
 import type { MemoStore } from './store.ts';
 
 export interface NgffAxis {
@@ -115,6 +116,12 @@ export async function readNgffImage(
   const datasets = datasetsRaw.map((d, i): NgffDataset => {
     if (!isObject(d) || typeof d.path !== 'string') {
       throw new Error(`${where}: ${doc} dataset #${i} has no "path"`);
+    }
+    const unsafe = d.path.startsWith('/') ? 'is an absolute path' : unsafeKeyReason(d.path);
+    if (unsafe || d.path.trim() === '') {
+      throw new Error(
+        `${where}: ${doc} dataset path "${d.path}" ${unsafe ?? 'is empty'}: must lie inside the store`,
+      );
     }
     let scale = scaleOf(d.coordinateTransformations);
     if (scale && scale.length !== axes.length) {

@@ -37,6 +37,8 @@ export interface OmeZarrOptions {
   cacheBytes?: number;
   /** How many chunks one read fetches at once (default 8). */
   concurrency?: number;
+  /** Follow symlinks out of a local store's folder (trusted local data only; default false: refused). */
+  allowSymlinksOutside?: boolean;
 }
 
 type Chunk = zarr.Chunk<ZarrNumericType>;
@@ -58,7 +60,7 @@ interface ShownChannel extends ChannelDisplay {
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 export async function openOmeZarr(source: string, opts: OmeZarrOptions = {}): Promise<PyramidSource> {
-  const store = await openStore(source);
+  const store = await openStore(source, { allowSymlinksOutside: opts.allowSymlinksOutside });
   const image = await readNgffImage(store, source, opts.multiscale ?? 0);
   const arrays = await openLevelArrays(store, source, image);
   const layout = axisLayout(image, arrays[0].shape, opts.indices ?? {}, source);

@@ -3,23 +3,35 @@
  * store) or an HTTP(S) URL (zarrita's FetchStore: only the keys asked for are fetched). Metadata documents are
  * memoised so that our own metadata checks and zarrita's `open` share one request per document.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type AbsolutePath, type AsyncReadable, FetchStore, type RangeQuery } from 'zarrita';
+import { confinedRealPath, unsafeKeyReason } from '../confine.ts';
 
 const METADATA_KEY = /(^|\/)(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$/;
 
-/** Read-only local folder store: a missing file is a missing key (zarr's fill value for chunks). */
+/**
+ * Read-only local folder store: a missing file is a missing key (zarr's fill value for chunks). Reads stay inside
+ * the folder: `root` is its real path, and a key that resolves elsewhere (a symlinked chunk pointing at
+ * /etc/passwd) is refused unless `allowSymlinksOutside`.
+ */
 export class FolderStore implements AsyncReadable {
-  constructor(readonly root: string) {}
+  #rootReal: Promise<string> | undefined;
+
+  constructor(
+    readonly root: string,
+    readonly allowSymlinksOutside = false,
+  ) {}
 
   async get(key: AbsolutePath): Promise<Uint8Array | undefined> {
+    this.#rootReal ??= realpath(this.root);
+    const path = await confinedRealPath(await this.#rootReal, key, this.allowSymlinksOutside);
+    if (path === undefined) return undefined;
     try {
-      return new Uint8Array(await readFile(join(this.root, key.slice(1))));
+      return new Uint8Array(await readFile(path));
     } catch (err) {
       if (isMissing(err)) return undefined;
-      throw new Error(`${join(this.root, key.slice(1))}: ${(err as Error).message}`);
+      throw new Error(`${key.slice(1)}: ${(err as Error).message}`);
     }
   }
 
@@ -48,6 +60,8 @@ export class MemoStore implements AsyncReadable {
   }
 
   get(key: AbsolutePath): Promise<Uint8Array | undefined> {
+    const bad = unsafeKeyReason(key);
+    if (bad) return Promise.reject(new Error(`${this.#source}: store key "${key}" ${bad}`));
     if (!METADATA_KEY.test(key)) return this.#fetch(key);
     let doc = this.#metadata.get(key);
     if (!doc) {
@@ -84,8 +98,13 @@ export function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
+export interface StoreOptions {
+  /** Follow symlinks that lead out of a local store's folder (only for trusted local data; default false). */
+  allowSymlinksOutside?: boolean;
+}
+
 /** The store behind a folder path, a file:// URL or an http(s) URL. */
-export async function openStore(source: string): Promise<MemoStore> {
+export async function openStore(source: string, opts: StoreOptions = {}): Promise<MemoStore> {
   if (isUrl(source)) return new MemoStore(new FetchStore(source), source);
   const folder = source.startsWith('file://') ? fileURLToPath(source) : source;
   let info: Awaited<ReturnType<typeof stat>>;
@@ -95,5 +114,5 @@ export async function openStore(source: string): Promise<MemoStore> {
     throw new Error(`${source}: no such OME-Zarr folder`);
   }
   if (!info.isDirectory()) throw new Error(`${source}: not a folder (an OME-Zarr is a folder of chunks)`);
-  return new MemoStore(new FolderStore(folder), source);
+  return new MemoStore(new FolderStore(folder, opts.allowSymlinksOutside ?? false), source);
 }
