@@ -1,6 +1,6 @@
 /**
- * Writes a segmentation as an OME-NGFF 0.4 label image (Zarr v2) inside an OME-Zarr image:
- * `<image>/labels/<name>/` with `image-label` colours, listed in `<image>/labels/.zattrs`.
+ * Writes a segmentation as an OME-NGFF label image inside an OME-Zarr image: NGFF 0.4 on Zarr v2 (default) or
+ * NGFF 0.5 on Zarr v3. `<image>/labels/<name>/` with `image-label` colours, listed in `<image>/labels`.
  *
  * Level 0 is written chunk by chunk as the caller hands in tiles of the full-resolution label map, in any
  * order and any alignment: a chunk is encoded and written (atomically: temporary file + rename) as soon as
@@ -10,13 +10,25 @@
  * `finish()` builds the pyramid (each level the 2×2 mode of the previous one, ties to the top-left pixel, so
  * labels are never blended) by reading the previous level chunk by chunk, then writes the metadata last.
  */
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { deflateSync, inflateSync } from 'node:zlib';
-import * as zarr from 'zarrita';
+import {
+  arrayMeta,
+  arrayMetaFile,
+  type ChunkCodec,
+  type ChunkCompression,
+  chunkPath,
+  makeChunkCodec,
+  RESUME_KEYS,
+  readGroupAttributes,
+  readJson,
+  writeAtomic,
+  writeGroup,
+  writeJsonAtomic,
+  type ZarrFormat,
+} from './zarr-layout.ts';
 
-export type LabelCompression = 'zlib' | 'blosc-lz4' | 'blosc-zstd' | 'none';
+export type LabelCompression = ChunkCompression;
 
 export interface LabelWriterOptions {
   /** The OME-Zarr image folder; the labels go to `<imagePath>/labels/<name>/`. Created if absent. */
@@ -43,6 +55,13 @@ export interface LabelWriterOptions {
    * scale is this times the parent's level-0 scale when the parent has multiscales (default 1).
    */
   downsample?: number;
+  /**
+   * Physical size of a level-0 label pixel (e.g. { x: 0.5, y: 0.5, unit: 'micrometer' }); when given it is the
+   * NGFF scale, whatever the parent image says (`downsample` is then unused).
+   */
+  scale?: { x: number; y: number; unit: string };
+  /** 2 (default): Zarr v2 + NGFF 0.4; 3: Zarr v3 + NGFF 0.5. */
+  zarrFormat?: ZarrFormat;
   /** Keep chunks that already exist on disk (from an interrupted run with the same shape and chunks). */
   resume?: boolean;
   /** Progress lines (pyramid building); default silent. */
@@ -60,12 +79,6 @@ export interface LabelWriteSummary {
   chunksIncomplete: number;
   /** Level-0 chunks that never received a pixel (absent: read as the fill value 0). */
   chunksMissing: number;
-}
-
-interface Codec {
-  encode(data: Uint8Array): Promise<Uint8Array>;
-  decode(data: Uint8Array): Promise<Uint8Array>;
-  meta: Record<string, unknown> | null;
 }
 
 interface PendingChunk {
@@ -89,7 +102,8 @@ const PALETTE: [number, number, number][] = [
 ];
 
 export async function createLabelWriter(opts: LabelWriterOptions): Promise<OmeZarrLabelWriter> {
-  const writer = new OmeZarrLabelWriter(opts, await makeCodec(opts));
+  const codec = await makeChunkCodec(opts.compression ?? 'zlib', opts.zarrFormat ?? 2, opts.compressionLevel);
+  const writer = new OmeZarrLabelWriter(opts, codec);
   await writer.init();
   return writer;
 }
@@ -100,7 +114,8 @@ export class OmeZarrLabelWriter {
   readonly height: number;
   readonly chunkSize: number;
   readonly #opts: LabelWriterOptions;
-  readonly #codec: Codec;
+  readonly #codec: ChunkCodec;
+  readonly #format: ZarrFormat;
   readonly #cols: number;
   readonly #rows: number;
   readonly #pending = new Map<number, PendingChunk>();
@@ -111,7 +126,7 @@ export class OmeZarrLabelWriter {
   #written = 0;
   #finished = false;
 
-  constructor(opts: LabelWriterOptions, codec: Codec) {
+  constructor(opts: LabelWriterOptions, codec: ChunkCodec) {
     if (!/^[A-Za-z0-9._-]+$/.test(opts.name) || opts.name.startsWith('.')) {
       throw new Error(`label writer: invalid label name "${opts.name}" (use letters, digits, '.', '_', '-')`);
     }
@@ -124,6 +139,9 @@ export class OmeZarrLabelWriter {
       throw new Error(`label writer: invalid chunkSize ${chunkSize}`);
     this.#opts = opts;
     this.#codec = codec;
+    this.#format = opts.zarrFormat ?? 2;
+    if (this.#format !== 2 && this.#format !== 3)
+      throw new Error(`label writer: zarrFormat must be 2 or 3 (got ${this.#format})`);
     this.path = join(opts.imagePath, 'labels', opts.name);
     this.width = opts.width;
     this.height = opts.height;
@@ -137,10 +155,11 @@ export class OmeZarrLabelWriter {
   async init(): Promise<void> {
     const level0 = join(this.path, '0');
     const zarray = this.#zarray(this.width, this.height);
+    const metaFile = join(level0, arrayMetaFile(this.#format));
     if (this.#opts.resume) {
-      const existing = await readJson(join(level0, '.zarray'));
+      const existing = await readJson(metaFile);
       if (existing) {
-        for (const key of ['shape', 'chunks', 'dtype', 'compressor'] as const) {
+        for (const key of RESUME_KEYS[this.#format]) {
           if (JSON.stringify(existing[key]) !== JSON.stringify(zarray[key])) {
             throw new Error(
               `${level0}: cannot resume: existing ${key} ${JSON.stringify(existing[key])} differs from ${JSON.stringify(zarray[key])}`,
@@ -157,7 +176,7 @@ export class OmeZarrLabelWriter {
       // A fresh run must not mix with chunks of an earlier one.
       await rm(this.path, { recursive: true, force: true });
     }
-    await writeJsonAtomic(join(level0, '.zarray'), zarray);
+    await writeJsonAtomic(metaFile, zarray);
   }
 
   /** True when every chunk under the tile is already on disk (so a resumed run can skip computing it). */
@@ -300,7 +319,7 @@ export class OmeZarrLabelWriter {
   async #buildLevel(level: number, [pw, ph]: [number, number], [w, h]: [number, number]): Promise<void> {
     const cs = this.chunkSize;
     const dir = join(this.path, String(level));
-    await writeJsonAtomic(join(dir, '.zarray'), this.#zarray(w, h));
+    await writeJsonAtomic(join(dir, arrayMetaFile(this.#format)), this.#zarray(w, h));
     const cols = Math.ceil(w / cs);
     const rows = Math.ceil(h / cs);
     const started = performance.now();
@@ -349,17 +368,21 @@ export class OmeZarrLabelWriter {
 
   async #writeMetadata(sizes: [number, number][]): Promise<void> {
     const { imagePath, name } = this.#opts;
-    const parent = await parentScale(imagePath);
-    const ds = this.#opts.downsample ?? 1;
+    const v2 = this.#format === 2;
+    let base: { x: number; y: number; unit: string | null };
+    if (this.#opts.scale) base = this.#opts.scale;
+    else {
+      const parent = await parentScale(imagePath);
+      const ds = this.#opts.downsample ?? 1;
+      base = { x: parent.x * ds, y: parent.y * ds, unit: parent.unit };
+    }
     const axes = [
-      { name: 'y', type: 'space', ...(parent.unit ? { unit: parent.unit } : {}) },
-      { name: 'x', type: 'space', ...(parent.unit ? { unit: parent.unit } : {}) },
+      { name: 'y', type: 'space', ...(base.unit ? { unit: base.unit } : {}) },
+      { name: 'x', type: 'space', ...(base.unit ? { unit: base.unit } : {}) },
     ];
     const datasets = sizes.map((_, level) => ({
       path: String(level),
-      coordinateTransformations: [
-        { type: 'scale', scale: [parent.y * ds * 2 ** level, parent.x * ds * 2 ** level] },
-      ],
+      coordinateTransformations: [{ type: 'scale', scale: [base.y * 2 ** level, base.x * 2 ** level] }],
     }));
     const values = new Set<number>(Object.keys(this.#opts.colors ?? {}).map(Number));
     const classNames = this.#opts.classNames ?? [];
@@ -368,45 +391,49 @@ export class OmeZarrLabelWriter {
       .sort((a, b) => a - b)
       .map((v) => ({ 'label-value': v, rgba: [...(this.#opts.colors?.[v] ?? defaultColor(v))] }));
     const properties = classNames.map((c, v) => ({ 'label-value': v, class: c }));
-    await writeJsonAtomic(join(this.path, '.zgroup'), { zarr_format: 2 });
-    await writeJsonAtomic(join(this.path, '.zattrs'), {
+    // NGFF 0.4 versions every object; 0.5 states the version once, in the group's "ome" attributes.
+    const version = v2 ? { version: '0.4' } : {};
+    await writeGroup(this.#format, this.path, {
       multiscales: [
-        { version: '0.4', name, axes, datasets, metadata: { method: '2x2 mode (ties: top-left pixel)' } },
+        {
+          ...version,
+          name,
+          axes,
+          datasets,
+          type: 'mode',
+          metadata: { method: '2x2 mode (ties: top-left pixel)' },
+        },
       ],
       'image-label': {
-        version: '0.4',
+        ...version,
         colors,
         ...(properties.length ? { properties } : {}),
         source: { image: '../../' },
       },
     });
     const labelsDir = join(imagePath, 'labels');
-    await writeJsonAtomic(join(labelsDir, '.zgroup'), { zarr_format: 2 });
-    const listing = (await readJson(join(labelsDir, '.zattrs'))) ?? {};
+    const listing = await readGroupAttributes(this.#format, labelsDir);
     const names = Array.isArray(listing.labels) ? (listing.labels as unknown[]).map(String) : [];
     if (!names.includes(name)) names.push(name);
-    await writeJsonAtomic(join(labelsDir, '.zattrs'), { ...listing, labels: names });
+    const { version: _, ...rest } = listing;
+    await writeGroup(this.#format, labelsDir, { ...rest, labels: names });
     if (!(await exists(join(imagePath, '.zgroup'))) && !(await exists(join(imagePath, 'zarr.json')))) {
-      await writeJsonAtomic(join(imagePath, '.zgroup'), { zarr_format: 2 });
+      await writeGroup(this.#format, imagePath, null);
     }
   }
 
   #zarray(width: number, height: number): Record<string, unknown> {
-    return {
-      zarr_format: 2,
-      shape: [height, width],
-      chunks: [this.chunkSize, this.chunkSize],
-      dtype: '|u1',
-      compressor: this.#codec.meta,
-      fill_value: 0,
-      filters: null,
-      order: 'C',
-      dimension_separator: '/',
-    };
+    return arrayMeta(
+      this.#format,
+      [height, width],
+      [this.chunkSize, this.chunkSize],
+      ['y', 'x'],
+      this.#codec,
+    );
   }
 
   #chunkPath(level: number, cx: number, cy: number): string {
-    return join(this.path, String(level), String(cy), String(cx));
+    return chunkPath(this.#format, join(this.path, String(level)), [cy, cx]);
   }
 
   async #writeChunk(level: number, cx: number, cy: number, data: Uint8Array): Promise<void> {
@@ -458,42 +485,6 @@ function defaultColor(value: number): [number, number, number, number] {
   return [r, g, b, 255];
 }
 
-async function makeCodec(opts: LabelWriterOptions): Promise<Codec> {
-  const kind = opts.compression ?? 'zlib';
-  if (kind === 'none') {
-    return { meta: null, encode: async (d) => d, decode: async (d) => d };
-  }
-  if (kind === 'zlib') {
-    const level = opts.compressionLevel ?? 1;
-    return {
-      meta: { id: 'zlib', level },
-      encode: async (d) => new Uint8Array(deflateSync(d, { level })),
-      decode: async (d) => new Uint8Array(inflateSync(d)),
-    };
-  }
-  if (kind === 'blosc-lz4' || kind === 'blosc-zstd') {
-    // zarrita's registry holds numcodecs' WASM Blosc, which encodes as well as decodes.
-    const config = { cname: kind.slice(6), clevel: opts.compressionLevel ?? 5, shuffle: 1, blocksize: 0 };
-    const entry = await zarr.registry.get('numcodecs.blosc')?.();
-    if (!entry) throw new Error('label writer: blosc codec unavailable in zarrita');
-    const codec = entry.fromConfig(config, {
-      dataType: 'uint8',
-      shape: [],
-      codecs: [],
-      fillValue: 0,
-    }) as unknown as {
-      encode(d: Uint8Array): Promise<Uint8Array>;
-      decode(d: Uint8Array): Promise<Uint8Array>;
-    };
-    return {
-      meta: { id: 'blosc', ...config },
-      encode: (d) => codec.encode(d),
-      decode: (d) => codec.decode(d),
-    };
-  }
-  throw new Error(`label writer: unknown compression "${kind}" (zlib, blosc-lz4, blosc-zstd, none)`);
-}
-
 /** Level-0 y/x scale and unit of the parent image, or 1 and no unit when it has no multiscales. */
 async function parentScale(imagePath: string): Promise<{ x: number; y: number; unit: string | null }> {
   const v2 = await readJson(join(imagePath, '.zattrs'));
@@ -520,30 +511,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-/** Temporary file in the same folder, then rename: readers never see a half-written chunk. */
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, path);
-}
-
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeAtomic(path, new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
 }

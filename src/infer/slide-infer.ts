@@ -11,11 +11,10 @@
  *
  * Label values are class index + 1; 0 marks pixels no tile covered (background outside the tissue mask).
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
 import * as zarr from 'zarrita';
-import { toGeoJSON } from '../annotations/geojson.ts';
 import { detectTissue } from '../patching/tissue.ts';
 import { openSlide } from '../slide/index.ts';
 import type { RGBAImage, Slide } from '../slide/types.ts';
@@ -23,8 +22,9 @@ import { FolderStore } from '../slide/zarr/store.ts';
 import { overlay } from '../viz/masks.ts';
 import { classColour } from '../viz/palette.ts';
 import { writePNG } from '../viz/png.ts';
-import { labelPolygons } from './contours.ts';
+import { overviewLevel, writeImagePyramid } from './omezarr-image-writer.ts';
 import { createLabelWriter, type OmeZarrLabelWriter } from './omezarr-writer.ts';
+import { type PolygonClass, type PolygonMode, PolygonStreamer } from './polygons.ts';
 import { blendWindow, tileOrigins } from './sliding.ts';
 import { upsampledSoftmax } from './tile-probs.ts';
 import { type InferBackend, loadTileRunner, type TileLogits, type TileRunner } from './tile-runner.ts';
@@ -73,11 +73,24 @@ export interface InferSlideOptions {
    */
   cacheBytes?: number;
   /**
-   * Longest side of the label overview behind the overlay PNG and the GeoJSON polygons (default 2048). The
+   * Longest side of the label overview behind the overlay PNG (and of an overview-only image; default 2048). The
    * overview is downsampled on the fly while the labels are read back, so its size, not the slide's, sets the
    * memory of the output stage.
    */
   overviewSize?: number;
+  /**
+   * The OME-Zarr image beneath the labels: 'full' (default) the slide at the label grid's resolution with its
+   * pyramid; 'overview' only the pyramid levels whose longest side is at most `overviewSize` (labels stay full).
+   */
+  image?: 'full' | 'overview';
+  /** 2 (default): Zarr v2 / OME-NGFF 0.4; 3: Zarr v3 / OME-NGFF 0.5. */
+  zarrFormat?: 2 | 3;
+  /** GeoJSON polygons: 'objects' (default: one feature per connected region), 'classes' (one per class), 'none'. */
+  polygons?: PolygonMode;
+  /** Decimals of the GeoJSON coordinates (level-0 pixels; default 2). */
+  polygonPrecision?: number;
+  /** Douglas–Peucker tolerance of the polygons in µm (default 0: exact pixel outlines of the label grid). */
+  polygonSimplify?: number;
   /** ONNX Runtime threads (default: all cores). */
   threads?: number;
   /** Stop between batches (chunks already written stay; resume continues from them). */
@@ -121,7 +134,22 @@ export interface InferSummary {
   chunks: { written: number; resumed: number; total: number };
   timings: { tissueSeconds: number; inferenceSeconds: number; outputsSeconds: number; totalSeconds: number };
   tilesPerSecond: number;
-  outputs: { labels: string; overlay: string; geojson: string; summary: string };
+  outputs: {
+    image: string;
+    labels: string;
+    overlay: string;
+    /** Not written when `polygons` is 'none'. */
+    geojson: string;
+    summary: string;
+  };
+  /** The NGFF image beneath the labels: mode and its levels. */
+  image: {
+    mode: 'full' | 'overview';
+    zarrFormat: 2 | 3;
+    levels: { width: number; height: number; mpp: number }[];
+  };
+  /** GeoJSON: mode, features written, connected regions traced. */
+  polygons: { mode: PolygonMode; features: number; objects: number };
 }
 
 interface TileJob {
@@ -271,6 +299,20 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
   const stripeChunks = Math.max(1, Math.floor((o.stripeWidth ?? 8192) / cs));
   const prefetch = Math.max(batch, o.prefetch ?? 3 * batch);
   const name = o.name ?? slideBaseName(slidePath);
+  const zarrFormat = o.zarrFormat ?? 2;
+  if (zarrFormat !== 2 && zarrFormat !== 3) throw new Error(`zarrFormat must be 2 or 3, got ${zarrFormat}`);
+  const imageMode = o.image ?? 'full';
+  if (imageMode !== 'full' && imageMode !== 'overview')
+    throw new Error(`image must be full or overview, got ${imageMode}`);
+  const polygonMode = o.polygons ?? 'objects';
+  if (!['none', 'classes', 'objects'].includes(polygonMode))
+    throw new Error(`polygons must be none, classes or objects, got ${polygonMode}`);
+  const precision = o.polygonPrecision ?? 2;
+  if (!Number.isInteger(precision) || precision < 0 || precision > 10)
+    throw new Error(`polygon precision must be an integer in [0, 10], got ${precision}`);
+  const simplifyUm = o.polygonSimplify ?? 0;
+  if (!(simplifyUm >= 0)) throw new Error(`polygon simplification must be >= 0 µm, got ${simplifyUm}`);
+  const overviewSize = positiveInt('overviewSize', o.overviewSize ?? 2048);
   const log = o.log === null ? () => {} : (o.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
 
   await mkdir(o.out, { recursive: true });
@@ -330,6 +372,8 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     for (let c = 0; c < C; c++)
       colors[c + 1] = [...classColour(c + 1), 255] as [number, number, number, number];
     const imagePath = join(o.out, `${name}.ome.zarr`);
+    // A fresh run starts from an empty store (the other zarr format's metadata would shadow this run's).
+    if (!o.resume) await rm(imagePath, { recursive: true, force: true });
     const w: OmeZarrLabelWriter = await createLabelWriter({
       imagePath,
       name: 'segmentation',
@@ -338,7 +382,8 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       chunkSize: cs,
       classNames: labelNames,
       colors,
-      downsample: ds,
+      scale: { x: mpp, y: mpp, unit: 'micrometer' },
+      zarrFormat,
       resume: o.resume ?? false,
     });
     const cols = Math.ceil(W / cs);
@@ -598,14 +643,51 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     const tOut = performance.now();
     const written = await w.finish();
     const labelsPath = join(imagePath, 'labels', 'segmentation');
-    const overview = await labelOverview(
-      labelsPath,
-      W,
-      H,
-      cs,
-      positiveInt('overviewSize', o.overviewSize ?? 2048),
-      C,
-    );
+    // The image the labels belong to (NGFF hangs labels off an image): the slide on the label grid.
+    const image = await writeImagePyramid(slide, {
+      path: imagePath,
+      name,
+      width: W,
+      height: H,
+      downsample: ds,
+      mpp,
+      chunkSize: cs,
+      firstLevel: imageMode === 'overview' ? overviewLevel(W, H, cs, overviewSize) : 0,
+      zarrFormat,
+      resume: o.resume ?? false,
+      signal: o.signal,
+    });
+
+    const classOf: Record<number, PolygonClass> = {};
+    runner.classNames.forEach((n, c) => {
+      classOf[c + 1] = { name: n, color: classColour(c + 1) };
+    });
+    const geojsonPath = join(o.out, `${name}.geojson`);
+    const polygonStream =
+      polygonMode === 'none'
+        ? null
+        : new PolygonStreamer({
+            path: geojsonPath,
+            mode: polygonMode,
+            width: W,
+            classes: classOf,
+            scaleX: W0 / W,
+            scaleY: H0 / H,
+            mpp,
+            precision,
+            simplify: simplifyUm / mpp,
+          });
+    let overview: Awaited<ReturnType<typeof labelOverview>>;
+    try {
+      overview = await labelOverview(labelsPath, W, H, cs, overviewSize, C, (band, rows) =>
+        polygonStream ? polygonStream.addBand(band, rows) : undefined,
+      );
+    } catch (err) {
+      await polygonStream?.abort();
+      throw err;
+    }
+    const polygonSummary = polygonStream ? await polygonStream.finish() : null;
+    if (!polygonStream) await rm(geojsonPath, { force: true });
     const areas: InferSummary['areas'] = {};
     runner.classNames.forEach((n, c) => {
       const pixels = overview.counts[c + 1]!;
@@ -623,23 +705,6 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
         skip: [0, ...runner.classNames.flatMap((n, c) => (/^(background|bg)$/i.test(n) ? [c + 1] : []))],
       }),
     );
-
-    const names: Record<number, string> = {};
-    runner.classNames.forEach((n, c) => {
-      names[c + 1] = n;
-    });
-    const polygons = labelPolygons(overview.mask, overview.width, overview.height, names, {
-      scaleX: W0 / overview.width,
-      scaleY: H0 / overview.height,
-    });
-    const colours: Record<string, [number, number, number]> = {};
-    runner.classNames.forEach((n, c) => {
-      colours[n] = classColour(c + 1);
-    });
-    const geojsonPath = join(o.out, `${name}.geojson`);
-    const gjTmp = `${geojsonPath}.tmp-${process.pid}`;
-    await writeFile(gjTmp, JSON.stringify(toGeoJSON(polygons, { colours })));
-    await rename(gjTmp, geojsonPath);
     const outputsSeconds = (performance.now() - tOut) / 1000;
 
     const summaryPath = join(o.out, `${name}.summary.json`);
@@ -675,7 +740,23 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
         totalSeconds: (performance.now() - t0) / 1000,
       },
       tilesPerSecond: computed / Math.max(inferenceSeconds, 1e-9),
-      outputs: { labels: labelsPath, overlay: overlayPath, geojson: geojsonPath, summary: summaryPath },
+      outputs: {
+        image: imagePath,
+        labels: labelsPath,
+        overlay: overlayPath,
+        geojson: geojsonPath,
+        summary: summaryPath,
+      },
+      image: {
+        mode: imageMode,
+        zarrFormat,
+        levels: image.levels.map((l) => ({ width: l.width, height: l.height, mpp: l.mpp })),
+      },
+      polygons: {
+        mode: polygonMode,
+        features: polygonSummary?.features ?? 0,
+        objects: polygonSummary?.objects ?? 0,
+      },
     };
     await writeJsonAtomic(summaryPath, summary);
     return summary;
@@ -698,8 +779,9 @@ function nearest(src: Uint8Array, sw: number, sh: number, dw: number, dh: number
 }
 
 /**
- * Reads level 0 of the written label image back chunk by chunk: exact per-label pixel counts and a
- * nearest-neighbour overview whose longest side is at most `maxSize` (for the overlay and the polygons).
+ * Reads level 0 of the written label image back one band (a row of chunks, full width) at a time: exact per-label
+ * pixel counts and a nearest-neighbour overview whose longest side is at most `maxSize` (for the overlay PNG);
+ * each band is also handed to `onBand` (the polygon tracer) before the next one is read.
  */
 export async function labelOverview(
   labelsPath: string,
@@ -708,6 +790,7 @@ export async function labelOverview(
   cs: number,
   maxSize: number,
   numLabels: number,
+  onBand?: (band: Uint8Array, rows: number) => Promise<void> | undefined,
 ): Promise<{ mask: Uint8Array; width: number; height: number; counts: number[] }> {
   const f = Math.max(1, Math.max(W, H) / maxSize);
   const ow = Math.max(1, Math.round(W / f));
@@ -721,25 +804,16 @@ export async function labelOverview(
   const syOf = (y: number) => Math.min(H - 1, Math.floor((y + 0.5) * (H / oh)));
   for (let y0 = 0; y0 < H; y0 += cs) {
     const h = Math.min(cs, H - y0);
-    for (let x0 = 0; x0 < W; x0 += cs) {
-      const w = Math.min(cs, W - x0);
-      const chunk = (await zarr.get(arr, [zarr.slice(y0, y0 + h), zarr.slice(x0, x0 + w)])) as {
-        data: Uint8Array;
-      };
-      const d = chunk.data;
-      for (let i = 0; i < d.length; i++) counts[d[i]!] = (counts[d[i]!] ?? 0) + 1;
-      for (let oy = Math.max(0, Math.floor((y0 * oh) / H) - 1); oy < oh; oy++) {
-        const sy = syOf(oy);
-        if (sy < y0) continue;
-        if (sy >= y0 + h) break;
-        for (let ox = Math.max(0, Math.floor((x0 * ow) / W) - 1); ox < ow; ox++) {
-          const sx = sxOf(ox);
-          if (sx < x0) continue;
-          if (sx >= x0 + w) break;
-          mask[oy * ow + ox] = d[(sy - y0) * w + (sx - x0)]!;
-        }
-      }
+    const band = (await zarr.get(arr, [zarr.slice(y0, y0 + h), null])) as { data: Uint8Array };
+    const d = band.data;
+    for (let i = 0; i < d.length; i++) counts[d[i]!] = (counts[d[i]!] ?? 0) + 1;
+    for (let oy = Math.max(0, Math.floor((y0 * oh) / H) - 1); oy < oh; oy++) {
+      const sy = syOf(oy);
+      if (sy < y0) continue;
+      if (sy >= y0 + h) break;
+      for (let ox = 0; ox < ow; ox++) mask[oy * ow + ox] = d[(sy - y0) * W + sxOf(ox)]!;
     }
+    await onBand?.(d, h);
   }
   return { mask, width: ow, height: oh, counts };
 }

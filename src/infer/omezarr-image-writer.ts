@@ -1,0 +1,191 @@
+/**
+ * Writes the slide itself as the OME-NGFF image at the root of an inference output (`<name>.ome.zarr`), so that
+ * NGFF readers (ome-zarr-py, napari, QuPath's OME-Zarr support, slideseg's own reader) find an image with physical
+ * units and, under it, the `labels/` the spec hangs off an image.
+ *
+ * The image grid is the label grid (the output mpp): level 0 has the labels' shape and pixel size, so image and
+ * labels overlay pixel for pixel. Every level is read from the slide's own pyramid at that level's resolution
+ * (`levelMpp × 2^k`) one chunk at a time, so memory is one chunk, whatever the slide's size. `firstLevel` skips
+ * the large levels: an overview-only image (the labels keep full resolution) costs a few MB instead of roughly
+ * the slide's own size (RGB in zlib is about 2-3× larger than the slide's JPEG tiles).
+ *
+ * Axes c, y, x (uint8 RGB, µm scales, `omero` rendering hints for RGB). Zarr v2 + NGFF 0.4, or v3 + NGFF 0.5.
+ */
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import type { Slide } from '../slide/types.ts';
+import {
+  arrayMeta,
+  arrayMetaFile,
+  type ChunkCompression,
+  chunkPath,
+  makeChunkCodec,
+  writeAtomic,
+  writeGroup,
+  writeJsonAtomic,
+  type ZarrFormat,
+} from './zarr-layout.ts';
+
+export interface ImagePyramidOptions {
+  /** The `.ome.zarr` folder (created). */
+  path: string;
+  /** Image name in the multiscales metadata. */
+  name: string;
+  /** Level-0 grid size (the label grid). */
+  width: number;
+  height: number;
+  /** Slide level-0 pixels per grid pixel. */
+  downsample: number;
+  /** µm per grid pixel at level 0 (the output mpp). */
+  mpp: number;
+  chunkSize?: number;
+  /** First level written (0: full resolution; larger: an overview-only pyramid). Default 0. */
+  firstLevel?: number;
+  zarrFormat?: ZarrFormat;
+  compression?: ChunkCompression;
+  /** Keep chunks already on disk (resumed run). */
+  resume?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ImagePyramidSummary {
+  levels: { path: string; width: number; height: number; mpp: number }[];
+  chunksWritten: number;
+}
+
+/** Grid levels: halve until the level fits in one chunk. */
+export function pyramidSizes(width: number, height: number, chunkSize: number): [number, number][] {
+  const sizes: [number, number][] = [[width, height]];
+  for (;;) {
+    const [w, h] = sizes[sizes.length - 1]!;
+    if (Math.max(w, h) <= chunkSize) break;
+    sizes.push([Math.ceil(w / 2), Math.ceil(h / 2)]);
+  }
+  return sizes;
+}
+
+/** First level whose longest side is at most `maxSide` (for overview-only images). */
+export function overviewLevel(width: number, height: number, chunkSize: number, maxSide: number): number {
+  const sizes = pyramidSizes(width, height, chunkSize);
+  const i = sizes.findIndex(([w, h]) => Math.max(w, h) <= maxSide);
+  return i < 0 ? sizes.length - 1 : i;
+}
+
+/** Writes the image pyramid and the root group's NGFF image metadata. */
+export async function writeImagePyramid(slide: Slide, o: ImagePyramidOptions): Promise<ImagePyramidSummary> {
+  const cs = o.chunkSize ?? 512;
+  const format = o.zarrFormat ?? 2;
+  const codec = await makeChunkCodec(o.compression ?? 'zlib', format);
+  const sizes = pyramidSizes(o.width, o.height, cs);
+  const first = Math.min(o.firstLevel ?? 0, sizes.length - 1);
+  const levels: ImagePyramidSummary['levels'] = [];
+  let chunksWritten = 0;
+  for (let k = first; k < sizes.length; k++) {
+    const [w, h] = sizes[k]!;
+    const path = String(k - first);
+    const arrayPath = join(o.path, path);
+    await writeJsonAtomic(
+      join(arrayPath, arrayMetaFile(format)),
+      arrayMeta(format, [3, h, w], [3, cs, cs], ['c', 'y', 'x'], codec),
+    );
+    const ds = o.downsample * 2 ** k;
+    for (let cy = 0; cy * cs < h; cy++) {
+      for (let cx = 0; cx * cs < w; cx++) {
+        if (o.signal?.aborted) throw new Error(`${o.path}: image writing aborted`);
+        const file = chunkPath(format, arrayPath, [0, cy, cx]);
+        if (o.resume && (await exists(file))) continue;
+        const cw = Math.min(cs, w - cx * cs);
+        const ch = Math.min(cs, h - cy * cs);
+        const rgba = await readScaled(slide, ds, cx * cs, cy * cs, cw, ch);
+        // Planar RGB, padded to the full chunk (Zarr chunks are always full size); outside the slide is white.
+        const chunk = new Uint8Array(3 * cs * cs);
+        for (let y = 0; y < ch; y++) {
+          for (let x = 0; x < cw; x++) {
+            const p = (y * cw + x) * 4;
+            const a = rgba[p + 3]!;
+            const q = y * cs + x;
+            for (let c = 0; c < 3; c++) {
+              chunk[c * cs * cs + q] = Math.round((rgba[p + c]! * a + 255 * (255 - a)) / 255);
+            }
+          }
+        }
+        await mkdir(dirname(file), { recursive: true });
+        await writeAtomic(file, await codec.encode(chunk));
+        chunksWritten++;
+      }
+    }
+    levels.push({ path, width: w, height: h, mpp: o.mpp * 2 ** k });
+  }
+  const version = format === 2 ? { version: '0.4' } : {};
+  await writeGroup(format, o.path, {
+    multiscales: [
+      {
+        ...version,
+        name: o.name,
+        axes: [
+          { name: 'c', type: 'channel' },
+          { name: 'y', type: 'space', unit: 'micrometer' },
+          { name: 'x', type: 'space', unit: 'micrometer' },
+        ],
+        datasets: levels.map((l) => ({
+          path: l.path,
+          coordinateTransformations: [{ type: 'scale', scale: [1, l.mpp, l.mpp] }],
+        })),
+        type: 'area',
+        metadata: {
+          method: 'read from the slide pyramid at each level resolution (area average)',
+          slideDownsample: o.downsample,
+        },
+      },
+    ],
+    omero: {
+      ...version,
+      name: o.name,
+      channels: (['FF0000', '00FF00', '0000FF'] as const).map((color, i) => ({
+        label: ['R', 'G', 'B'][i],
+        color,
+        active: true,
+        window: { start: 0, end: 255, min: 0, max: 255 },
+      })),
+      rdefs: { model: 'color' },
+    },
+  });
+  return { levels, chunksWritten };
+}
+
+/**
+ * RGBA of a grid region at `ds` slide level-0 pixels per grid pixel: the best slide level for the downsample,
+ * area-resized to the grid (so it needs no mpp, unlike readRegionAtMpp).
+ */
+async function readScaled(
+  slide: Slide,
+  ds: number,
+  gx: number,
+  gy: number,
+  w: number,
+  h: number,
+): Promise<Uint8Array> {
+  const x = Math.round(gx * ds);
+  const y = Math.round(gy * ds);
+  const level = slide.getBestLevelForDownsample(ds);
+  const lds = slide.levels[level]!.downsample;
+  const rw = Math.max(1, Math.round((w * ds) / lds));
+  const rh = Math.max(1, Math.round((h * ds) / lds));
+  const region = await slide.readRegion({ x, y, level, width: rw, height: rh });
+  if (rw === w && rh === h) return region.data;
+  const data = await sharp(region.data, { raw: { width: rw, height: rh, channels: 4 } })
+    .resize({ width: w, height: h, fit: 'fill', kernel: rw > w ? 'lanczos3' : 'linear' })
+    .raw()
+    .toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
