@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { componentPolygons, type PolygonStreamOptions, PolygonStreamer } from '../src/infer/polygons.ts';
+import { componentPolygons, PolygonStreamer, type PolygonStreamOptions } from '../src/infer/polygons.ts';
 
 const PY = '/usr/bin/python3';
 let dir: string;
@@ -187,7 +187,9 @@ test('classes mode: one MultiPolygon annotation per class; coordinates rounded; 
   const scale = 1 / 3;
   const { path, doc } = await polygonsOf(mask, W, H, 4, { mode: 'classes', scaleX: scale, scaleY: scale });
   assert.deepEqual(
-    doc.features.map((f: { properties: { classification: { name: string } } }) => f.properties.classification.name),
+    doc.features.map(
+      (f: { properties: { classification: { name: string } } }) => f.properties.classification.name,
+    ),
     ['nucleus', 'stroma'],
   );
   for (const f of doc.features) {

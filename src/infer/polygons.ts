@@ -104,13 +104,11 @@ export function componentPolygons(runs: readonly number[]): { polygons: PixelPol
   }
   // Boundary edges as straight segments: vertex key → outgoing (direction, length) pairs. Region on the right.
   const out = new Map<string, number[]>();
-  let edges = 0;
   const add = (x: number, y: number, d: number, len: number) => {
     const k = `${x},${y}`;
     const list = out.get(k);
     if (list) list.push(d, len);
     else out.set(k, [d, len]);
-    edges++;
   };
   const empty: number[] = [];
   for (const [y, r] of rows) {
@@ -136,7 +134,6 @@ export function componentPolygons(runs: readonly number[]): { polygons: PixelPol
       let d = list[0]!;
       let len = list[1]!;
       list.splice(0, 2);
-      edges--;
       const ring: [number, number][] = [[x, y]];
       const seen = new Map<string, number>([[startKey, 0]]);
       for (;;) {
@@ -154,7 +151,6 @@ export function componentPolygons(runs: readonly number[]): { polygons: PixelPol
         const nd = outs[pick]!;
         len = outs[pick + 1]!;
         outs.splice(pick, 2);
-        edges--;
         if (nd !== d) {
           const at = seen.get(key);
           if (at !== undefined) {
