@@ -4,13 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
+import { deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { FileByteSource } from '../src/slide/bytesource.ts';
 import { openSlide, SlideError } from '../src/slide/index.ts';
+import { parseTiff } from '../src/slide/tiff/ifd.ts';
 import { ROOT } from './fixtures.ts';
+import { craftTiff, type Entry } from './slide-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'slideseg-hostile-tiff-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,6 +121,149 @@ describe('crafted TIFF structures', () => {
       assert.equal(stderr.trim(), '', 'nothing on stderr');
     } finally {
       child.kill();
+    }
+  });
+});
+
+/** A one-tile RGB TIFF whose tile holds `tileBytes` (compression as given), tile size `tile`. */
+function oneTileTiff(size: number, tile: number, compression: number, tileBytes: Uint8Array): Uint8Array {
+  const entries: Entry[] = [
+    [256, 4, [size]],
+    [257, 4, [size]],
+    [258, 3, [8, 8, 8]],
+    [259, 3, [compression]],
+    // YCbCr for JPEG: the stream is decoded as any JPEG decoder would (no forced RGB).
+    [262, 3, [compression === 7 ? 6 : 2]],
+    [277, 3, [3]],
+    [322, 3, [tile]],
+    [323, 3, [tile]],
+    [324, 4, [0]],
+    [325, 4, [tileBytes.length]],
+  ];
+  // Lay out once to learn where the pixel data goes, then point the tile offset there.
+  const probe = craftTiff(entries, { extra: tileBytes.length });
+  const at = probe.length - tileBytes.length;
+  entries[8] = [324, 4, [at]];
+  const bytes = craftTiff(entries, { extra: tileBytes.length });
+  bytes.set(tileBytes, at);
+  return bytes;
+}
+
+/** A one-strip RGB TIFF of size×size pixels whose strip is `stripBytes` (StripByteCounts = its length). */
+function oneStripTiff(size: number, compression: number, stripBytes: Uint8Array): Uint8Array {
+  const entries: Entry[] = [
+    [256, 4, [size]],
+    [257, 4, [size]],
+    [258, 3, [8, 8, 8]],
+    [259, 3, [compression]],
+    [262, 3, [2]],
+    [273, 4, [0]],
+    [277, 3, [3]],
+    [278, 4, [size]],
+    [279, 4, [stripBytes.length]],
+  ];
+  const probe = craftTiff(entries, { extra: stripBytes.length });
+  const at = probe.length - stripBytes.length;
+  entries[5] = [273, 4, [at]];
+  const bytes = craftTiff(entries, { extra: stripBytes.length });
+  bytes.set(stripBytes, at);
+  return bytes;
+}
+
+async function readWhole(path: string): Promise<Uint8Array> {
+  const slide = await openSlide(path);
+  try {
+    const { width, height } = slide.levels[0];
+    return (await slide.readRegion({ x: 0, y: 0, level: 0, width, height })).data;
+  } finally {
+    await slide.close();
+  }
+}
+
+/** Offset of the SOF0..SOF15 frame header marker in a JPEG stream. */
+function sofOffset(jpeg: Uint8Array): number {
+  for (let i = 2; i + 3 < jpeg.length; ) {
+    const m = jpeg[i + 1];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) return i;
+    i += 2 + ((jpeg[i + 2] << 8) | jpeg[i + 3]);
+  }
+  throw new Error('no SOF');
+}
+
+describe('decode budget: declared sizes checked against the TIFF before decoding', () => {
+  for (const edge of [65500, 20000]) {
+    test(`an SVS tile whose JPEG header claims ${edge}x${edge} is an error, not gigabytes`, async () => {
+      const bytes = new Uint8Array(readFileSync(SAMPLE));
+      const src = await FileByteSource.open(SAMPLE);
+      const tiff = await parseTiff(src);
+      await src.close();
+      const ifd = tiff.ifds[0];
+      const offset = (ifd.numbers(324) as number[])[0];
+      const count = (ifd.numbers(325) as number[])[0];
+      const sof = offset + sofOffset(bytes.subarray(offset, offset + count));
+      const view = new DataView(bytes.buffer, bytes.byteOffset);
+      view.setUint16(sof + 5, edge);
+      view.setUint16(sof + 7, edge);
+      const path = join(dir, `sof-${edge}.svs`);
+      writeFileSync(path, bytes);
+      await assert.rejects(readWhole(path), (err: unknown) => {
+        oneLineSlideError(path)(err);
+        assert.match(
+          (err as Error).message,
+          new RegExp(`declares ${edge}x${edge} pixels but the TIFF block is 240x240`),
+        );
+        return true;
+      });
+    });
+  }
+
+  test('a JPEG tile smaller than the TIFF tile is an error, not padded pixels; a matching one reads right', async () => {
+    const rgb = new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7) & 255);
+    const small = new Uint8Array(
+      await sharp(rgb, { raw: { width: 64, height: 64, channels: 3 } })
+        .jpeg()
+        .toBuffer(),
+    );
+    const path = join(dir, 'small-jpeg-tile.tif');
+    writeFileSync(path, oneTileTiff(128, 128, 7, small));
+    await assert.rejects(readWhole(path), (err: unknown) => {
+      oneLineSlideError(path)(err);
+      assert.match((err as Error).message, /declares 64x64 pixels but the TIFF block is 128x128/);
+      return true;
+    });
+    const good = join(dir, 'good-jpeg-tile.tif');
+    writeFileSync(good, oneTileTiff(64, 64, 7, small));
+    const pixels = await readWhole(good);
+    const reference = new Uint8Array(await sharp(small).ensureAlpha().raw().toBuffer());
+    assert.deepEqual(pixels, reference);
+  });
+
+  test('an uncompressed strip shorter than its size needs is an error, not zero padding', async () => {
+    const path = join(dir, 'short-strip.tif');
+    writeFileSync(path, oneStripTiff(16, 1, new Uint8Array(100).fill(9)));
+    await assert.rejects(readWhole(path), (err: unknown) => {
+      oneLineSlideError(path)(err);
+      assert.match((err as Error).message, /holds 100 bytes of samples where its size needs 768/);
+      return true;
+    });
+    const full = join(dir, 'full-strip.tif');
+    writeFileSync(full, oneStripTiff(16, 1, new Uint8Array(768).fill(9)));
+    const pixels = await readWhole(full);
+    assert.deepEqual([pixels[0], pixels[1], pixels[2], pixels[3]], [9, 9, 9, 255]);
+  });
+
+  test('a deflate strip that inflates short or long is an error', async () => {
+    for (const [name, raw, why] of [
+      ['short', new Uint8Array(500), /holds 500 bytes of samples where its size needs 768/],
+      ['long', new Uint8Array(4000), /expands beyond the 768 bytes/],
+    ] as const) {
+      const path = join(dir, `deflate-${name}.tif`);
+      writeFileSync(path, oneStripTiff(16, 8, new Uint8Array(deflateSync(raw))));
+      await assert.rejects(readWhole(path), (err: unknown) => {
+        oneLineSlideError(path)(err);
+        assert.match((err as Error).message, why);
+        return true;
+      });
     }
   });
 });

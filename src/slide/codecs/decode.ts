@@ -32,6 +32,11 @@ export interface BlockJob {
   /** Decoded block size (full tile size, or the strip's rows). */
   width: number;
   height: number;
+  /**
+   * Rows a JPEG/J2K stream of this block may declare (RowsPerStrip: a last strip may be coded at full strip height
+   * and is then cut to `height`); default `height`.
+   */
+  maxHeight?: number;
 }
 
 /** Largest block we agree to decode (RGBA bytes); guards against crafted headers. */
@@ -93,7 +98,14 @@ function decompress(compression: number, data: Uint8Array, expected: number): Ui
       return lzwDecode(data, expected);
     case Compression.AdobeDeflate:
     case Compression.Deflate:
-      out = new Uint8Array(inflateSync(data, { maxOutputLength: Math.max(expected, 1) }));
+      try {
+        out = new Uint8Array(inflateSync(data, { maxOutputLength: Math.max(expected, 1) }));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ERR_BUFFER_TOO_LARGE')
+          throw new Error(`deflate data expands beyond the ${expected} bytes the block holds`);
+        throw new Error(`corrupt deflate data (${(err as Error).message})`);
+      }
       break;
     case Compression.PackBits:
       return packBitsDecode(data, expected);
@@ -101,10 +113,8 @@ function decompress(compression: number, data: Uint8Array, expected: number): Ui
       throw new Error(`unsupported compression ${compression}`);
   }
   if (out.length < expected) {
-    // Short final strips/tiles are padded; anything else is corrupt data, reported as such.
-    const padded = new Uint8Array(expected);
-    padded.set(out);
-    return padded;
+    // A short block would otherwise be zero-padded into plausible-looking black pixels.
+    throw new Error(`block holds ${out.length} bytes of samples where its size needs ${expected}`);
   }
   return out.length === expected ? out : out.subarray(0, expected);
 }
@@ -126,6 +136,7 @@ function packBitsDecode(data: Uint8Array, expected: number): Uint8Array {
       o += len;
     }
   }
+  if (o < expected) throw new Error(`PackBits data ends after ${o} of ${expected} bytes`);
   return out;
 }
 
@@ -266,23 +277,85 @@ function forceRgbColourSpace(jpeg: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Width and height a JPEG stream's frame header (SOFn) declares, or null when it has none before the scan. */
+export function jpegFrameSize(jpeg: Uint8Array): { width: number; height: number } | null {
+  let i = 2;
+  while (i + 3 < jpeg.length) {
+    if (jpeg[i] !== 0xff) return null;
+    const marker = jpeg[i + 1];
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2; // markers without a length (a second SOI appears when tables were spliced in)
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) return null;
+    const length = (jpeg[i + 2] << 8) | jpeg[i + 3];
+    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isFrame) {
+      if (i + 9 > jpeg.length) return null;
+      return { height: (jpeg[i + 5] << 8) | jpeg[i + 6], width: (jpeg[i + 7] << 8) | jpeg[i + 8] };
+    }
+    i += 2 + length;
+  }
+  return null;
+}
+
+/** Width and height of a JPEG 2000 codestream from its SIZ segment (image area minus offset), or null. */
+export function j2kCodestreamSize(cs: Uint8Array): { width: number; height: number } | null {
+  if (cs.length < 24 || cs[0] !== 0xff || cs[1] !== 0x4f || cs[2] !== 0xff || cs[3] !== 0x51) return null;
+  const v = new DataView(cs.buffer, cs.byteOffset, cs.byteLength);
+  const width = v.getUint32(8) - v.getUint32(16);
+  const height = v.getUint32(12) - v.getUint32(20);
+  return width > 0 && height > 0 ? { width, height } : null;
+}
+
+/**
+ * The decode budget of a block: the size a codestream declares must be the block's size (a last strip may be
+ * coded up to RowsPerStrip rows), checked before the decoder allocates anything for it.
+ */
+function checkDeclaredSize(
+  kind: string,
+  declared: { width: number; height: number } | null,
+  job: BlockJob,
+): void {
+  if (!declared) throw new Error(`${kind} stream without a readable frame header`);
+  const maxHeight = Math.max(job.height, job.maxHeight ?? job.height);
+  if (declared.width !== job.width || declared.height < job.height || declared.height > maxHeight) {
+    throw new Error(
+      `${kind} stream declares ${declared.width}x${declared.height} pixels but the TIFF block is ${job.width}x${job.height}`,
+    );
+  }
+}
+
 async function decodeJpegBlock(job: BlockJob): Promise<Uint8Array> {
   const f = job.format;
   let stream = spliceJpegTables(f.jpegTables, job.data[0]);
+  const declared = jpegFrameSize(stream);
+  checkDeclaredSize('JPEG', declared, job);
+  const size = declared as { width: number; height: number };
   if (f.photometric === Photometric.RGB) stream = forceRgbColourSpace(stream);
-  const { data, info } = await sharp(stream, { failOn: 'error', limitInputPixels: false })
+  const { data, info } = await sharp(stream, {
+    failOn: 'error',
+    limitInputPixels: size.width * size.height,
+    sequentialRead: true,
+  })
     .ensureAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  return fitBlock(
+  return exactBlock(
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     info.width,
     info.height,
     job,
+    'JPEG',
   );
 }
 
 async function decodeJp2kBlock(job: BlockJob): Promise<Uint8Array> {
+  checkDeclaredSize('JPEG 2000', j2kCodestreamSize(job.data[0]), job);
   const img = await decodeJpeg2000(job.data[0]);
   const n = img.width * img.height;
   const rgba = new Uint8Array(n * 4);
@@ -307,7 +380,7 @@ async function decodeJp2kBlock(job: BlockJob): Promise<Uint8Array> {
       rgba[p * 4 + 3] = 255;
     }
   }
-  return fitBlock(rgba, img.width, img.height, job);
+  return exactBlock(rgba, img.width, img.height, job, 'JPEG 2000');
 }
 
 function clamp(v: number): number {
@@ -315,13 +388,16 @@ function clamp(v: number): number {
   return r < 0 ? 0 : Math.min(r, 255);
 }
 
-/** Crops or pads (opaque white) a decoded image to the block size the TIFF says it has. */
-function fitBlock(rgba: Uint8Array, w: number, h: number, job: BlockJob): Uint8Array {
+/**
+ * The decoded image as the block: it must have the block's width and at least its rows (a last strip coded at
+ * full strip height is cut); anything else is corrupt data, never cropped or padded into pixels.
+ */
+function exactBlock(rgba: Uint8Array, w: number, h: number, job: BlockJob, kind: string): Uint8Array {
   if (w === job.width && h === job.height) return rgba;
-  const out = new Uint8Array(job.width * job.height * 4).fill(255);
-  const cw = Math.min(w, job.width);
-  for (let y = 0; y < Math.min(h, job.height); y++) {
-    out.set(rgba.subarray(y * w * 4, (y * w + cw) * 4), y * job.width * 4);
+  if (w !== job.width || h < job.height) {
+    throw new Error(
+      `${kind} data decodes to ${w}x${h} pixels but the TIFF block is ${job.width}x${job.height}`,
+    );
   }
-  return out;
+  return rgba.subarray(0, job.width * job.height * 4);
 }

@@ -79,5 +79,6 @@ export function lzwDecode(input: Uint8Array, expected: number): Uint8Array {
     prev = code;
     if (next + 1 >= 1 << codeLen && codeLen < 12) codeLen++;
   }
+  if (o < expected) throw new Error(`LZW data ends after ${o} of ${expected} bytes`);
   return out;
 }

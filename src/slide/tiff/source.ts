@@ -11,6 +11,13 @@ import type { TiffImage } from './image.ts';
 
 let nextSourceId = 0;
 
+/**
+ * Per-read memory ceiling: the output plus every block a read decodes (they can be in flight together).
+ * Reads through PyramidSlide come in 4096² windows, far below it; what reaches it is a crafted layout
+ * (e.g. full-width strips of a very wide image).
+ */
+export const MAX_READ_BYTES = 1024 * 1024 * 1024;
+
 export interface TiffSourceParts {
   format: string;
   levels: TiffImage[];
@@ -115,6 +122,13 @@ export class TiffPyramidSource implements PyramidSource {
         }
       }
     }
+    const readBytes = w * h * 4 + missing.length * bw * bh * 4;
+    if (readBytes > MAX_READ_BYTES) {
+      throw new SlideError(
+        this.source,
+        `reading ${w}x${h} pixels would decode ${missing.length} blocks of ${bw}x${bh} (${Math.round(readBytes / 2 ** 20)} MiB, limit ${MAX_READ_BYTES / 2 ** 20} MiB)`,
+      );
+    }
     const fetched = missing.length > 0 ? this.bytes.readMany(wanted) : Promise.resolve([]);
     fetched.catch(() => {}); // errors surface through each block's load below
     const byKey = new Map(missing.map((m) => [m.key, m]));
@@ -160,7 +174,13 @@ export class TiffPyramidSource implements PyramidSource {
       return new Uint8Array(img.blockWidth * rows * 4).fill(255);
     }
     try {
-      return await this.decoder.decode({ format: img.format, data, width: img.blockWidth, height: rows });
+      return await this.decoder.decode({
+        format: img.format,
+        data,
+        width: img.blockWidth,
+        height: rows,
+        maxHeight: img.blockHeight,
+      });
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new SlideError(
