@@ -11,7 +11,7 @@ import {
   signedArea2,
   toGeoJSON,
 } from '../src/annotations/index.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 const MONUSEG = ['TCGA-B0-5698-01Z-00-DX1', 'TCGA-B0-5710-01Z-00-DX1'];
 
@@ -36,7 +36,9 @@ function dice(a: Uint8Array, b: Uint8Array): number {
 
 const full = { x: 0, y: 0, width: 1000, height: 1000 };
 
-test('MoNuSeg Aperio XML rasterised at level 0 matches the reference masks (Dice ≥ 0.99)', async () => {
+test('MoNuSeg Aperio XML rasterised at level 0 matches the reference masks (Dice ≥ 0.99)', {
+  skip: needs(['monuseg']),
+}, async () => {
   for (const name of MONUSEG) {
     const ann = await readAnnotations(fixture('monuseg', 'annotations', `${name}.xml`));
     assert.ok(ann.polygons.length > 300, `${name}: ${ann.polygons.length} nuclei`);
@@ -46,7 +48,9 @@ test('MoNuSeg Aperio XML rasterised at level 0 matches the reference masks (Dice
   }
 });
 
-test('GeoJSON round trip: write, parse, rasterise gives the same mask; QuPath layout and RFC 7946 winding', async () => {
+test('GeoJSON round trip: write, parse, rasterise gives the same mask; QuPath layout and RFC 7946 winding', {
+  skip: needs(['monuseg']),
+}, async () => {
   const ann = await readAnnotations(fixture('monuseg', 'annotations', `${MONUSEG[0]}.xml`));
   const labelled: AnnotationPolygon[] = ann.polygons.map((p, i) => ({
     ...p,
@@ -70,7 +74,9 @@ test('GeoJSON round trip: write, parse, rasterise gives the same mask; QuPath la
   assert.deepEqual(rasterize(back, { ...full, classMap }), rasterize(labelled, { ...full, classMap }));
 });
 
-test('a region at downsample 2 equals the nearest-downsampled full mask except on boundaries', async () => {
+test('a region at downsample 2 equals the nearest-downsampled full mask except on boundaries', {
+  skip: needs(['monuseg']),
+}, async () => {
   const ann = await readAnnotations(fixture('monuseg', 'annotations', `${MONUSEG[1]}.xml`));
   const level0 = rasterize(ann, full);
   const region = { x: 200, y: 300, width: 300, height: 250 };
@@ -243,7 +249,9 @@ test('Aperio XML: layers as labels, negative regions as holes, rectangles and el
   assert.throws(() => parseAperioXml('<svg></svg>', 'other.xml'), /other\.xml: not an Aperio/);
 });
 
-test('GeoJSON as QuPath writes it: MultiPolygon with holes, classification names, points skipped, errors', async () => {
+test('GeoJSON as QuPath writes it: MultiPolygon with holes, classification names, points skipped, errors', {
+  skip: needs(['monuseg']),
+}, async () => {
   const doc = {
     type: 'FeatureCollection',
     features: [

@@ -14,7 +14,7 @@ import { csvDataset, evalEncoder, readSample, statistic } from '../src/evaluate/
 import { GraphBuilder } from '../src/onnx/graph-builder.ts';
 import { createRng } from '../src/patching/random.ts';
 import { openSlide } from '../src/slide/index.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 const TINY = fixture('segformer', 'segformer-tiny-odd');
 const IMAGES = ['TCGA-18-5592-01Z-00-DX1', 'TCGA-B0-5698-01Z-00-DX1'];
@@ -60,7 +60,9 @@ before(async () => {
 });
 after(async () => rm(dir, { recursive: true, force: true }));
 
-test('MiT encoder on nuclei-rich vs -poor patches: eva results, N runs, cache reuse, reproducible', async () => {
+test('MiT encoder on nuclei-rich vs -poor patches: eva results, N runs, cache reuse, reproducible', {
+  skip: needs(['monuseg']),
+}, async () => {
   const out = join(dir, 'run');
   const opts = {
     data: nucleiSet,
@@ -121,7 +123,9 @@ function meanColourOnnx(): Uint8Array {
   return g.encode({ graphName: 'mean-colour', opset: 17 });
 }
 
-test('probe learns trivially separable embeddings (ONNX mean-colour encoder, CSV manifest)', async () => {
+test('probe learns trivially separable embeddings (ONNX mean-colour encoder, CSV manifest)', {
+  skip: needs(['monuseg']),
+}, async () => {
   const data = join(dir, 'colour');
   await mkdir(data, { recursive: true });
   const rng = createRng(3);
@@ -166,7 +170,9 @@ test('probe learns trivially separable embeddings (ONNX mean-colour encoder, CSV
   assert.ok(mlp.metrics.test[0]!['test/accuracy']!.mean! >= 0.99);
 });
 
-test('CSV slide regions read the slide; bad rows fail naming the line', async () => {
+test('CSV slide regions read the slide; bad rows fail naming the line', {
+  skip: needs(['monuseg']),
+}, async () => {
   const svs = fixture('slides', 'cmu-1-small-region.svs');
   const csv = join(dir, 'regions.csv');
   await writeFile(csv, `${svs}#100,200,32,24,0,a,bogus\n`);
@@ -199,7 +205,9 @@ test('CSV slide regions read the slide; bad rows fail naming the line', async ()
     for (let c = 0; c < 3; c++) assert.equal(patch.data[i * 3 + c], want.data[i * 4 + c]);
 });
 
-test('segmentation with a frozen encoder: only the decode head trains, mIoU/Dice reported', async () => {
+test('segmentation with a frozen encoder: only the decode head trains, mIoU/Dice reported', {
+  skip: needs(['monuseg']),
+}, async () => {
   const { evalEncoderSegmentation } = await import('../src/evaluate/index.ts');
   const seg = join(dir, 'seg');
   await mkdir(join(seg, 'images'), { recursive: true });

@@ -16,7 +16,7 @@ import { argmaxLabels, slidingWindowProbabilities } from '../src/infer/sliding.t
 import { ConfusionMatrix } from '../src/metrics/index.ts';
 import { loadSegformer } from '../src/models/segformer/index.ts';
 import { tileModelOf } from '../src/train/trainer.ts';
-import { fixture, ROOT } from './fixtures.ts';
+import { fixture, needs, ROOT } from './fixtures.ts';
 
 const MODEL = fixture('segformer', 'segformer-tiny-odd');
 const NAMES = ['TCGA-18-5592-01Z-00-DX1', 'TCGA-21-5784-01Z-00-DX1', 'TCGA-B0-5698-01Z-00-DX1'];
@@ -55,7 +55,9 @@ async function rawMask(path: string): Promise<Uint8Array> {
   return new Uint8Array(await sharp(path).extractChannel(0).raw().toBuffer());
 }
 
-test('metrics equal an independent confusion matrix; report, overlays and ranking hold', async () => {
+test('metrics equal an independent confusion matrix; report, overlays and ranking hold', {
+  skip: needs(['monuseg']),
+}, async () => {
   const overlays = join(dir, 'overlays');
   const r = await evaluate(MODEL, {
     images: join(dir, 'images'),
@@ -106,7 +108,7 @@ test('metrics equal an independent confusion matrix; report, overlays and rankin
   }
 });
 
-test('CLI writes JSON and a Markdown report listing every class', async () => {
+test('CLI writes JSON and a Markdown report listing every class', { skip: needs(['monuseg']) }, async () => {
   const json = join(dir, 'out', 'metrics.json');
   const report = join(dir, 'out', 'report.md');
   await promisify(execFile)(
@@ -141,7 +143,7 @@ test('CLI writes JSON and a Markdown report listing every class', async () => {
   assert.match(md, new RegExp(`\\| mIoU \\| ${r.mIoU.toFixed(4)} \\|`));
 });
 
-test('bad input fails naming the file', async () => {
+test('bad input fails naming the file', { skip: needs(['monuseg']) }, async () => {
   const bad = join(dir, 'bad');
   const { mkdir, copyFile } = await import('node:fs/promises');
   const opts = { tile: 64, overlap: 16, quiet: true };
@@ -173,7 +175,7 @@ test('bad input fails naming the file', async () => {
   );
 });
 
-test('--tta flip scores the flip-averaged probabilities', async () => {
+test('--tta flip scores the flip-averaged probabilities', { skip: needs(['monuseg']) }, async () => {
   const opts = { images: join(dir, 'images'), masks: join(dir, 'masks'), tile: 64, overlap: 16, quiet: true };
   const r = await evaluate(MODEL, { ...opts, tta: 'flip' });
   assert.equal(r.tta, 'flip');

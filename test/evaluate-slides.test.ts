@@ -15,7 +15,7 @@ import { rasterize, readAnnotations } from '../src/annotations/index.ts';
 import { evaluate } from '../src/evaluate/index.ts';
 import { labelledPatches, readSlideDataset, splitSlides } from '../src/patching/slide-dataset.ts';
 import { train } from '../src/train/trainer.ts';
-import { fixture, ROOT } from './fixtures.ts';
+import { fixture, needs, ROOT } from './fixtures.ts';
 import { tinyConfig } from './train-helpers.ts';
 
 const MODEL = fixture('segformer', 'segformer-tiny-odd');
@@ -46,7 +46,9 @@ before(async () => {
 });
 after(async () => rm(dir, { recursive: true, force: true }));
 
-test('evaluate --data equals the folder evaluation of the same pixels, masks match the fixtures', async () => {
+test('evaluate --data equals the folder evaluation of the same pixels, masks match the fixtures', {
+  skip: needs(['monuseg']),
+}, async () => {
   // Folder twin: the images as PNG (read by sharp, not our TIFF reader) and the polygons rasterised.
   await mkdir(join(dir, 'images'));
   await mkdir(join(dir, 'masks'));
@@ -100,7 +102,9 @@ test('evaluate --data equals the folder evaluation of the same pixels, masks mat
   }
 });
 
-test('grid patches on the slides: count, names, per-slide grouping, split by slide', async () => {
+test('grid patches on the slides: count, names, per-slide grouping, split by slide', {
+  skip: needs(['monuseg']),
+}, async () => {
   const file = await writeDataset('grid.yaml', { patchSize: 256, region: 'all', evalPatchesPerSlide: 3 });
   const ds = await readSlideDataset(file);
   const seen: string[] = [];
@@ -135,7 +139,7 @@ test('grid patches on the slides: count, names, per-slide grouping, split by sli
   assert.deepEqual(splitSlides({ ...ds, valFraction: 0.5 }, 3), split, 'seeded');
 });
 
-test('CLI evaluate --data writes JSON and a per-slide report', async () => {
+test('CLI evaluate --data writes JSON and a per-slide report', { skip: needs(['monuseg']) }, async () => {
   const file = await writeDataset('cli.yaml', { patchSize: 256, region: 'all', evalPatchesPerSlide: 1 });
   const json = join(dir, 'cli', 'metrics.json');
   const report = join(dir, 'cli', 'report.md');
@@ -152,7 +156,9 @@ test('CLI evaluate --data writes JSON and a per-slide report', async () => {
   for (const n of NAMES) assert.ok(md.includes(`| ${n} |`));
 });
 
-test('train on slides with annotations: split by slide, online patches, validation', async () => {
+test('train on slides with annotations: split by slide, online patches, validation', {
+  skip: needs(['monuseg']),
+}, async () => {
   const out = join(dir, 'run');
   const cfg = tinyConfig('', out, { steps: 2, valEvery: 2, saveEvery: 2 });
   cfg.data = {
@@ -249,7 +255,7 @@ test('multi-magnification training patches: masks follow the polygons at every m
   assert.equal(checked, 24);
 });
 
-test('bad slide data sets fail naming the file and the problem', async () => {
+test('bad slide data sets fail naming the file and the problem', { skip: needs(['monuseg']) }, async () => {
   await assert.rejects(
     evaluate(MODEL, { data: await writeDataset('badclass.json', { classes: { tumour: 1 } }), quiet: true }),
     /TCGA-B0-5698-01Z-00-DX1\.xml: annotation label\(s\) "Annotation 1" have no class in .*badclass\.json/,

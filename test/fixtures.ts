@@ -10,7 +10,7 @@
  *
  * `fixture(...parts)` resolves a path in the vendored folder first, then in the shared one.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,8 +23,15 @@ export const SHARED_FIXTURES = process.env.SLIDESEG_FIXTURES ?? resolve(ROOT, '.
 export const FIXTURES = SHARED_FIXTURES;
 const REQUIRE_SHARED = process.env.SLIDESEG_REQUIRE_FIXTURES === '1';
 
+/** Shared fixtures that the repository already holds elsewhere (same bytes), so they are not vendored twice. */
+const IN_REPO: Record<string, string> = {
+  'slides/cmu-1-small-region.svs': join(ROOT, 'samples', 'cmu-1-small-region.svs'),
+};
+
 /** Path of a fixture: the vendored copy when there is one, else the shared data's. */
 export function fixture(...parts: string[]): string {
+  const inRepo = IN_REPO[parts.join('/')];
+  if (inRepo) return inRepo;
   const local = join(LOCAL_FIXTURES, ...parts);
   return existsSync(local) ? local : join(SHARED_FIXTURES, ...parts);
 }
@@ -47,4 +54,16 @@ export function needs(...paths: string[][]): string | false {
     `${SHARED_FIXTURES} (check out the shared data beside the repository or set SLIDESEG_FIXTURES)`;
   if (REQUIRE_SHARED) throw new Error(`SLIDESEG_REQUIRE_FIXTURES=1 but ${reason}`);
   return reason;
+}
+
+/**
+ * Entries of a fixture folder, vendored and shared together (sorted, no duplicates), so a test looping over a
+ * folder sees the shared entries too when they are there; pair it with `needs()` per entry.
+ */
+export function listFixtures(...parts: string[]): string[] {
+  const names = new Set<string>();
+  for (const dir of [join(LOCAL_FIXTURES, ...parts), join(SHARED_FIXTURES, ...parts)]) {
+    if (existsSync(dir)) for (const n of readdirSync(dir)) names.add(n);
+  }
+  return [...names].sort();
 }

@@ -16,7 +16,7 @@ import {
   type TissueMask,
 } from '../src/patching/index.ts';
 import { chooseTissueLevel } from '../src/patching/tissue.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 /** A 3-level geometry like a 40x scan (0.25 µm/px) without pixels: samplers only look at the geometry. */
 const geometry: SlideGeometry = {
@@ -191,7 +191,9 @@ test('clear errors: no tissue, patch larger than the slide, mpp without slide mp
   assert.throws(() => multiMagnificationSampler({ mpps: [] }), /non-empty/);
 });
 
-test('tissue level choice: the smallest level still ≥ maxSize; a real two-level SVS', async () => {
+test('tissue level choice: the smallest level still ≥ maxSize; a real two-level SVS', {
+  skip: needs(['slides', 'tcga-cr-7395-01a-01-ts1.svs']),
+}, async () => {
   assert.equal(chooseTissueLevel(geometry.levels, 1536), 1);
   assert.equal(chooseTissueLevel(geometry.levels, 400), 2);
   assert.equal(chooseTissueLevel(geometry.levels, 10000), 0);

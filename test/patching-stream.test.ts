@@ -14,7 +14,7 @@ import {
   saturation,
 } from '../src/patching/index.ts';
 import type { RGBAImage, Slide } from '../src/slide/types.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 const NAME = 'TCGA-B0-5698-01Z-00-DX1';
 
@@ -58,7 +58,9 @@ function instrumented(slide: Slide, seed: number) {
   return { slide: wrapped, stats };
 }
 
-test('order and pixels are reproducible with a seed whatever the read timing and concurrency', async () => {
+test('order and pixels are reproducible with a seed whatever the read timing and concurrency', {
+  skip: needs(['monuseg']),
+}, async () => {
   const base = await imageSlide(await monusegImage(), { mpp: 0.25, source: NAME });
   const run = async (concurrency: number, timingSeed: number) => {
     const { slide } = instrumented(base, timingSeed);
@@ -83,7 +85,9 @@ test('order and pixels are reproducible with a seed whatever the read timing and
   );
 });
 
-test('prefetch bound: reads in flight ≤ concurrency and overlap; exactly `prefetch` patches read ahead', async () => {
+test('prefetch bound: reads in flight ≤ concurrency and overlap; exactly `prefetch` patches read ahead', {
+  skip: needs(['monuseg']),
+}, async () => {
   const base = await imageSlide(await monusegImage(), { mpp: 0.25 });
   // Reads block until the test releases them, so every count below is exact, not a matter of timing.
   const gates: Array<() => void> = [];
@@ -140,7 +144,9 @@ test('prefetch bound: reads in flight ≤ concurrency and overlap; exactly `pref
   assert.equal(stats.maxInFlight, concurrency);
 });
 
-test('patch pixels are the slide pixels (HWC RGB) and the annotation mask is aligned with them', async () => {
+test('patch pixels are the slide pixels (HWC RGB) and the annotation mask is aligned with them', {
+  skip: needs(['monuseg']),
+}, async () => {
   const rgba = await monusegImage();
   const slide = await imageSlide(rgba, { mpp: 0.25 });
   const annotations = await readAnnotations(fixture('monuseg', 'annotations', `${NAME}.xml`));
@@ -168,7 +174,9 @@ test('patch pixels are the slide pixels (HWC RGB) and the annotation mask is ali
   assert.ok(inN > 0 && inSum / inN < outSum / outN - 60, `nuclei ${inSum / inN} vs rest ${outSum / outN}`);
 });
 
-test('mask at 2x downsample (mpp 0.5 on a 0.25 slide) matches the rasterised region at that scale', async () => {
+test('mask at 2x downsample (mpp 0.5 on a 0.25 slide) matches the rasterised region at that scale', {
+  skip: needs(['monuseg']),
+}, async () => {
   const slide = await imageSlide(await monusegImage(), { mpp: 0.25, levels: 2 });
   const annotations = await readAnnotations(fixture('monuseg', 'annotations', `${NAME}.xml`));
   const patches = await collect(
@@ -187,7 +195,9 @@ test('mask at 2x downsample (mpp 0.5 on a 0.25 slide) matches the rasterised reg
   }
 });
 
-test('several slides: grids run slide after slide, random patches mix slides; outside pixels are white', async () => {
+test('several slides: grids run slide after slide, random patches mix slides; outside pixels are white', {
+  skip: needs(['monuseg']),
+}, async () => {
   const a = await imageSlide(await monusegImage(), { source: 'a' });
   const black = new Uint8Array(300 * 200 * 4).map((_, i) => (i % 4 === 3 ? 255 : 0));
   const tiny = await imageSlide({ data: black, width: 300, height: 200 }, { source: 'b' });

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { predict } from '../src/cli/commands/predict.ts';
 import { readImageRGB } from '../src/image/index.ts';
+import { predict } from '../src/infer/predict.ts';
 import { ROOT } from './fixtures.ts';
 
 const model = join(ROOT, 'samples', 'segformer-tiny');

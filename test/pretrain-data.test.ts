@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { createRng } from '../src/patching/random.ts';
 import { loadPretrainConfig } from '../src/train/pretrain-config.ts';
 import { cutWindow, majorityLabel, openPatchSource, parseLabelCsv } from '../src/train/pretrain-data.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 let tmp: string;
 before(async () => {
@@ -89,7 +89,9 @@ test('folder patches carry the majority class of their window (checked against t
   assert.ok((await simclr.draw(3, createRng(5), 0)).every((p) => p.label === -1));
 });
 
-test('slide patches are labelled from the annotations as the rasterised mask would label them', async () => {
+test('slide patches are labelled from the annotations as the rasterised mask would label them', {
+  skip: needs(['monuseg']),
+}, async () => {
   const name = 'TCGA-B0-5698-01Z-00-DX1';
   const cfg = await loadPretrainConfig(undefined, [], {
     data: {
@@ -144,7 +146,7 @@ test('CSV patches: named labels become sorted indices, small images are enlarged
   assert.throws(() => parseLabelCsv('a.png,1\nb.png\n', 'x.csv'), /x\.csv:2: expected 'image path,label'/);
 });
 
-test('bad configs fail with a message naming the problem', async () => {
+test('bad configs fail with a message naming the problem', { skip: needs(['monuseg']) }, async () => {
   await assert.rejects(
     loadPretrainConfig(undefined, [], { data: { dir: 'x', csv: 'y.csv' } }),
     /more than one source/,

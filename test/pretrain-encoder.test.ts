@@ -24,7 +24,7 @@ import { contrastiveFeatures, pretrain, singleKeyStages } from '../src/train/pre
 import { loadPretrainConfig, type PretrainConfig } from '../src/train/pretrain-config.ts';
 import { openPatchSource, twoViews } from '../src/train/pretrain-data.ts';
 import { HEAD_FILE, ProjectionHead } from '../src/train/pretrain-head.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 const TINY = { hidden_sizes: [8, 16, 24, 32], depths: [1, 1, 1, 1], num_attention_heads: [1, 1, 1, 1] };
 const NAMES = ['TCGA-18-5592-01Z-00-DX1', 'TCGA-21-5784-01Z-00-DX1', 'TCGA-21-5786-01Z-00-DX1'];
@@ -65,7 +65,9 @@ async function encoderTensors(dir: string): Promise<Map<string, { shape: number[
 
 const tinyModelConfig = () => segformerPreset('b0', TINY);
 
-test('one step moves every encoder parameter (weight decay off) and writes an exact encoder checkpoint', async () => {
+test('one step moves every encoder parameter (weight decay off) and writes an exact encoder checkpoint', {
+  skip: needs(['monuseg']),
+}, async () => {
   const cfg = await tinyConfig(join(tmp, 'one'), { steps: 1, optim: { weightDecay: 0 } });
   const result = await pretrain(cfg, { quiet: true });
   assert.equal(result.step, 1);
@@ -112,7 +114,9 @@ test('one step moves every encoder parameter (weight decay off) and writes an ex
   assert.deepEqual(head.tensors.get('head.2.weight')!.shape, [128, 32]);
 });
 
-test('the SupCon loss decreases over a few steps on a fixed batch', async () => {
+test('the SupCon loss decreases over a few steps on a fixed batch', {
+  skip: needs(['monuseg']),
+}, async () => {
   const cfg = await tinyConfig(join(tmp, 'fixed'));
   const source = await openPatchSource(cfg);
   const rng = createRng(11);
@@ -154,7 +158,9 @@ test('the SupCon loss decreases over a few steps on a fixed batch', async () => 
   assert.ok(losses[4]! < losses[0]! - 0.05, `loss did not fall: ${losses.map((l) => l.toFixed(4))}`);
 });
 
-test('same seed gives identical weights after 2 steps; 1 step + resume + 1 step gives the same too', async () => {
+test('same seed gives identical weights after 2 steps; 1 step + resume + 1 step gives the same too', {
+  skip: needs(['monuseg']),
+}, async () => {
   const a = await pretrain(await tinyConfig(join(tmp, 'a')), { quiet: true });
   const b = await pretrain(await tinyConfig(join(tmp, 'b')), { quiet: true });
   const c1 = await tinyConfig(join(tmp, 'c'));
@@ -176,14 +182,16 @@ test('same seed gives identical weights after 2 steps; 1 step + resume + 1 step 
   assert.notDeepEqual(td.get(key)!.data, ta.get(key)!.data);
 });
 
-test('SimCLR mode (labels: none) runs with a finite loss', async () => {
+test('SimCLR mode (labels: none) runs with a finite loss', { skip: needs(['monuseg']) }, async () => {
   const cfg = await tinyConfig(join(tmp, 'simclr'), { labels: 'none' });
   const r = await pretrain(cfg, { quiet: true });
   assert.equal(r.step, 2);
   assert.ok(Number.isFinite(r.lastLoss) && r.lastLoss! > 0);
 });
 
-test('slideseg train --set model.encoder=DIR starts from the pretrained encoder', async () => {
+test('slideseg train --set model.encoder=DIR starts from the pretrained encoder', {
+  skip: needs(['monuseg']),
+}, async () => {
   const enc = await pretrain(await tinyConfig(join(tmp, 'for-train'), { steps: 1 }), { quiet: true });
   // A 3-image data folder for training (links to the fixtures, nothing copied).
   const { mkdir, symlink } = await import('node:fs/promises');

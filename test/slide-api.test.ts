@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { FileByteSource, openSlide } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 import { compareRgba, readPng } from './slide-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'slideseg-api-'));
@@ -19,7 +19,7 @@ describe('flat images decode like libvips', () => {
     ['LZW TIFF', ['monuseg', 'images', 'TCGA-B0-5698-01Z-00-DX1.tif']],
     ['JPEG', ['stardist', 'histo.jpg']],
   ] as const) {
-    test(what, async () => {
+    test(what, { skip: needs([...parts]) }, async () => {
       const path = fixture(...parts);
       const slide = await openSlide(path);
       const { width, height } = slide.levels[0];
@@ -51,7 +51,9 @@ describe('flat images decode like libvips', () => {
 });
 
 describe('decoding in a worker pool', () => {
-  test('JPEG 2000 and JPEG slides read the same pixels with workers as in this thread', async () => {
+  test('JPEG 2000 and JPEG slides read the same pixels with workers as in this thread', {
+    skip: needs(['slides', 'tcga-cr-7395-01a-01-ts1.svs']),
+  }, async () => {
     for (const [name, file] of [
       ['tcga-cr-7395-01a-01-ts1', 'region-00.png'],
       ['cmu-1-small-region', 'region-08.png'],
@@ -73,7 +75,9 @@ describe('decoding in a worker pool', () => {
 });
 
 describe('resolution-aware reads', () => {
-  test('readRegionAtMpp at twice the level-0 mpp gives the pyramid’s 2x2-mean level', async () => {
+  test('readRegionAtMpp at twice the level-0 mpp gives the pyramid’s 2x2-mean level', {
+    skip: needs(['derived', 'cmu-1-pyramid-subifds.ome.tif']),
+  }, async () => {
     const slide = await openSlide(fixture('derived', 'cmu-1-pyramid-subifds.ome.tif'));
     const mpp = slide.mpp!.x * 2;
     const got = await slide.readRegionAtMpp({ x: 200, y: 300, mpp, width: 160, height: 120 });

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { command as info } from '../src/cli/commands/info.ts';
 import { command as region } from '../src/cli/commands/region.ts';
-import { fixture, ROOT } from './fixtures.ts';
+import { fixture, needs, ROOT } from './fixtures.ts';
 import { compareRgba, readPng } from './slide-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'slideseg-cli-'));
@@ -27,7 +27,7 @@ async function captureStdout(fn: () => Promise<unknown>): Promise<string> {
 }
 
 describe('slide CLI', () => {
-  test('info --json', async () => {
+  test('info --json', { skip: needs(['slides', 'tcga-cr-7395-01a-01-ts1.svs']) }, async () => {
     const out = await captureStdout(() =>
       info.run([fixture('slides', 'tcga-cr-7395-01a-01-ts1.svs'), '--json']),
     );

@@ -5,12 +5,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type HttpByteSource, openSlide, SlideError, type TiffPyramidSource } from '../src/slide/index.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 import { compareRgba } from './slide-helpers.ts';
 
+const PAGES_MISSING = needs(['derived', 'cmu-1-pyramid-pages.tif']);
 const files: Record<string, Buffer> = {
   '/cmu.svs': readFileSync(fixture('slides', 'cmu-1-small-region.svs')),
-  '/pages.tif': readFileSync(fixture('derived', 'cmu-1-pyramid-pages.tif')),
+  ...(PAGES_MISSING ? {} : { '/pages.tif': readFileSync(fixture('derived', 'cmu-1-pyramid-pages.tif')) }),
 };
 let bytesServed = 0;
 let server: Server;
@@ -61,7 +62,10 @@ describe('HTTP slides', () => {
     ['/cmu.svs', fixture('slides', 'cmu-1-small-region.svs')],
     ['/pages.tif', fixture('derived', 'cmu-1-pyramid-pages.tif')],
   ]) {
-    test(`${path}: a small region reads the same pixels as the file and fetches far less than the file`, async () => {
+    const skip = path === '/pages.tif' && PAGES_MISSING;
+    test(`${path}: a small region reads the same pixels as the file and fetches far less than the file`, {
+      skip,
+    }, async () => {
       bytesServed = 0;
       const remote = await openSlide(base + path, { cacheBytes: 1 << 20 });
       const local = await openSlide(file, { cacheBytes: 1 << 20 });

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openOmeZarr } from '../src/slide/zarr/index.ts';
-import { fixture } from './fixtures.ts';
+import { fixture, needs } from './fixtures.ts';
 
 const ROOT = fixture('derived');
 const requests: string[] = [];
@@ -48,7 +48,9 @@ function chunkRequests(zarrName: string, from: number): string[] {
     .sort();
 }
 
-test('HTTP c,y,x OME-Zarr: only the chunks a read touches are fetched, once each, pixels as from the folder', async () => {
+test('HTTP c,y,x OME-Zarr: only the chunks a read touches are fetched, once each, pixels as from the folder', {
+  skip: needs(['derived']),
+}, async () => {
   const name = 'cmu-1.ome.zarr';
   const mark = requests.length;
   const remote = await openOmeZarr(`${base}/${name}`);
@@ -84,7 +86,7 @@ test('HTTP c,y,x OME-Zarr: only the chunks a read touches are fetched, once each
   await local.close();
 });
 
-test('HTTP t,c,z,y,x OME-Zarr: one chunk per channel for a tile', async () => {
+test('HTTP t,c,z,y,x OME-Zarr: one chunk per channel for a tile', { skip: needs(['derived']) }, async () => {
   const name = 'cmu-1-5d.ome.zarr';
   const remote = await openOmeZarr(`${base}/${name}/`);
   const from = requests.length;

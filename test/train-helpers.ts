@@ -12,18 +12,23 @@ export const MONUSEG_NAMES = [
   'TCGA-38-6178-01Z-00-DX1',
 ];
 
-/** Copies `size`×`size` crops of a few MoNuSeg images and masks into a temp folder (images/, masks/). */
+/**
+ * Copies `size`×`size` crops (≤ 128) of a few MoNuSeg images and masks into a temp folder (images/, masks/). The
+ * source is the vendored 128-px crops at (300, 300) of the MoNuSeg images (test/fixtures/monuseg-crops), so the
+ * pixels are those of the full images at the same place.
+ */
 export async function tinyDataset(size = 96): Promise<string> {
+  if (size > 128) throw new Error(`tinyDataset: size ${size} > the vendored 128-px crops`);
   const dir = await mkdtemp(join(tmpdir(), 'slideseg-train-'));
   await mkdir(join(dir, 'images'));
   await mkdir(join(dir, 'masks'));
   for (const name of MONUSEG_NAMES) {
-    const region = { left: 300, top: 300, width: size, height: size };
-    await sharp(fixture('monuseg', 'images', `${name}.tif`))
+    const region = { left: 0, top: 0, width: size, height: size };
+    await sharp(fixture('monuseg-crops', 'images', `${name}.png`))
       .extract(region)
       .png()
       .toFile(join(dir, 'images', `${name}.png`));
-    await sharp(fixture('monuseg', 'masks', `${name}.png`))
+    await sharp(fixture('monuseg-crops', 'masks', `${name}.png`))
       .extract(region)
       .png()
       .toFile(join(dir, 'masks', `${name}.png`));

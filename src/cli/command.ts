@@ -6,13 +6,15 @@ export interface Command {
   summary: string;
   /** Full usage text for `slideseg <name> --help`. */
   usage: string;
-  /** The command gives `--backend` its own meaning (e.g. infer: onnx|tfjs), so main leaves it in the arguments. */
-  ownsBackendOption?: boolean;
   /** Runs the command; returns the exit code (0 when omitted). Throw an Error for a one-line failure message. */
   run(args: string[]): Promise<number | undefined>;
 }
 
-/** An error whose message is shown to the user as is (no stack trace). */
+/** A usage error: shown as one line, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+export function isUsageError(e: unknown): boolean {
+  return e instanceof UsageError;
 }

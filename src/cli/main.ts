@@ -1,27 +1,18 @@
 /**
- * `slideseg` entry point. Sub-commands are discovered from `./commands/*.ts`, so each capability adds its
- * command as one file without touching this one.
+ * `slideseg` entry point. Commands come from the static table in `registry.ts` and are loaded only when used, so
+ * the help and light commands start without loading TF.js, ONNX Runtime, sharp or the queue clients.
+ *
+ * Exit codes: 0 success, 1 failure (a one-line message), 2 usage error (with a suggestion for a mistyped command or
+ * option).
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from './command.ts';
+import { isUsageError } from './command.ts';
+import { COMMANDS, loadAllCommands, loadCommand } from './registry.ts';
 
-const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
-
-async function loadCommands(): Promise<Map<string, Command>> {
-  const files = readdirSync(commandsDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
-  const commands = new Map<string, Command>();
-  for (const f of files.sort()) {
-    const mod = (await import(join(commandsDir, f))) as { command?: Command };
-    if (mod.command) commands.set(mod.command.name, mod.command);
-  }
-  return commands;
-}
-
-function help(commands: Map<string, Command>): string {
-  const width = Math.max(...[...commands.keys()].map((k) => k.length));
-  const lines = [...commands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+async function help(): Promise<string> {
+  const commands = await loadAllCommands();
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return [
     'slideseg: semantic segmentation of whole-slide images (SegFormer, TF.js, ONNX Runtime)',
     '',
@@ -30,21 +21,53 @@ function help(commands: Map<string, Command>): string {
     'Commands:',
     ...lines,
     '',
-    'Global options: --backend wasm|cpu|tensorflow, --verbose',
+    'Global options (every command): --backend wasm|cpu|tensorflow (the TF.js backend), --verbose, --version',
+    'Exit codes: 0 done, 1 failed, 2 usage error.',
   ].join('\n');
 }
 
+/** Edit distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The closest of `candidates` to `word`, when it is close enough to be a typo. */
+export function suggest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = distance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
 /**
- * Global options work with every command: `--backend NAME` and `--verbose` are taken out of the arguments and
- * passed on through the environment (`ready()` reads SLIDESEG_BACKEND and reports the backend when verbose).
+ * Global options work with every command: `--backend NAME` (the TF.js backend) and `--verbose` are taken out of
+ * the arguments and passed on through the environment (`ready()` reads SLIDESEG_BACKEND and reports the backend
+ * when verbose).
  */
-function extractGlobalOptions(args: string[], keepBackend: boolean): string[] {
+function extractGlobalOptions(args: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (!keepBackend && (a === '--backend' || a.startsWith('--backend='))) {
+    if (a === '--backend' || a.startsWith('--backend=')) {
       const value = a === '--backend' ? args[++i] : a.slice('--backend='.length);
-      if (!value) throw new Error('--backend needs a value: wasm, cpu or tensorflow');
+      if (!value || !['wasm', 'cpu', 'tensorflow'].includes(value)) {
+        throw new Error(
+          `--backend: expected wasm, cpu or tensorflow, got ${value ? `'${value}'` : 'nothing'}`,
+        );
+      }
       process.env.SLIDESEG_BACKEND = value;
     } else if (a === '--verbose') {
       process.env.SLIDESEG_VERBOSE = '1';
@@ -53,41 +76,79 @@ function extractGlobalOptions(args: string[], keepBackend: boolean): string[] {
   return out;
 }
 
+/** The options a command documents in its usage text (its one list of flags). */
+function documentedOptions(cmd: Command): string[] {
+  return [...new Set(cmd.usage.match(/--[a-z][a-z0-9-]*/g) ?? [])];
+}
+
+/** A usage-error line for parseArgs' own errors, with a suggestion for a mistyped option. */
+function usageMessage(cmd: Command, err: Error): string {
+  const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(err.message)?.[1];
+  if (unknown) {
+    const flag = unknown.split('=')[0]!;
+    const near = suggest(flag, [...documentedOptions(cmd), '--help', '--backend', '--verbose']);
+    return `unknown option ${flag}${near ? ` (did you mean ${near}?)` : ''}; see slideseg ${cmd.name} --help`;
+  }
+  return `${err.message.split('\n')[0]}; see slideseg ${cmd.name} --help`;
+}
+
+function isParseArgsError(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const commands = await loadCommands();
   const [name, ...restArgs] = argv;
-  let rest = restArgs;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(help(commands));
-    return name ? 0 : 1;
+    console.log(await help());
+    return 0;
   }
   if (name === '--version' || name === '-V') {
-    const pkg = await import('../../package.json', { with: { type: 'json' } });
-    console.log(pkg.default.version);
+    // Two levels up from src/cli and from dist/cli alike.
+    const { readFileSync } = await import('node:fs');
+    console.log(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
     return 0;
   }
-  const verbose = rest.includes('--verbose');
-  const cmd = commands.get(name);
-  try {
-    rest = extractGlobalOptions(rest, cmd?.ownsBackendOption === true);
-  } catch (e) {
-    console.error(`slideseg: error: ${(e as Error).message}`);
-    return 2;
-  }
+  const cmd = await loadCommand(name);
   if (!cmd) {
-    console.error(`slideseg: unknown command '${name}'\n\n${help(commands)}`);
+    const near = suggest(name, Object.keys(COMMANDS));
+    console.error(
+      `slideseg: unknown command '${name}'${near ? ` (did you mean ${near}?)` : ''}; see slideseg --help`,
+    );
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (restArgs.includes('--help') || restArgs.includes('-h')) {
     console.log(cmd.usage);
     return 0;
+  }
+  const verbose = restArgs.includes('--verbose');
+  let rest: string[];
+  try {
+    rest = extractGlobalOptions(restArgs);
+  } catch (e) {
+    console.error(`slideseg ${name}: usage error: ${(e as Error).message}`);
+    return 2;
   }
   try {
     return (await cmd.run(rest)) ?? 0;
   } catch (e) {
     const err = e as Error;
-    console.error(`slideseg ${name}: error: ${err.message}`);
+    if (isUsageError(err) || isParseArgsError(err)) {
+      const line = isParseArgsError(err) ? usageMessage(cmd, err) : err.message;
+      console.error(`slideseg ${name}: usage error: ${line}`);
+      return 2;
+    }
+    console.error(`slideseg ${name}: error: ${oneLine(err)}`);
     if (verbose || process.env.SLIDESEG_DEBUG) console.error(err.stack);
     return 1;
   }
+}
+
+/** The message on one line (libvips and others give several), with its causes' messages when they add anything. */
+function oneLine(err: Error): string {
+  const lines = String(err.message ?? err)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return [...new Set(lines)].join('; ');
 }

@@ -10,12 +10,12 @@ export const SLIDE_JOB_OPTIONS = {
   overlap: { type: 'string' },
   tta: { type: 'string' },
   batch: { type: 'string' },
-  backend: { type: 'string' },
+  runtime: { type: 'string' },
   tissue: { type: 'string' },
   'slide-mpp': { type: 'string' },
 } as const;
 
-export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N --tta MODE --batch N --backend onnx|tfjs --tissue auto|all --slide-mpp N
+export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N --tta MODE --batch N --runtime onnx|tfjs --tissue auto|all --slide-mpp N
                        as for slideseg infer`;
 
 function num(name: string, v: string | undefined): number | undefined {
@@ -32,8 +32,8 @@ export function slideJobOptions(
 ): SlideJobOptions {
   const model = values.model as string | undefined;
   if (!model) throw new Error('--model is required');
-  const backend = (values.backend ?? 'onnx') as InferBackend;
-  if (backend !== 'onnx' && backend !== 'tfjs') throw new Error('--backend must be onnx or tfjs');
+  const backend = (values.runtime ?? 'onnx') as InferBackend;
+  if (backend !== 'onnx' && backend !== 'tfjs') throw new Error('--runtime must be onnx or tfjs');
   const tissue = (values.tissue ?? 'auto') as 'auto' | 'all';
   if (tissue !== 'auto' && tissue !== 'all') throw new Error('--tissue must be auto or all');
   const o: SlideJobOptions = { model: cwdResolve(model), backend, tissue };
@@ -55,7 +55,7 @@ export function slideJobOptions(
 
 /** The same options as `slideseg infer` arguments. */
 export function inferArgsOf(o: SlideJobOptions): string[] {
-  const args = ['--model', o.model, '--backend', o.backend ?? 'onnx', '--tissue', o.tissue ?? 'auto'];
+  const args = ['--model', o.model, '--runtime', o.backend ?? 'onnx', '--tissue', o.tissue ?? 'auto'];
   if (o.mpp !== undefined) args.push('--mpp', String(o.mpp));
   if (o.tile !== undefined) args.push('--tile', String(o.tile));
   if (o.overlap !== undefined) args.push('--overlap', String(o.overlap));

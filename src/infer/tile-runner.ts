@@ -96,7 +96,7 @@ export async function loadTileRunner(model: string, opts: TileRunnerOptions = {}
   const config = await readJson(join(modelDir, 'config.json'));
 
   if (backend === 'tfjs') {
-    if (!isDir) throw new Error(`${model}: --backend tfjs needs a checkpoint folder, not an .onnx file`);
+    if (!isDir) throw new Error(`${model}: --runtime tfjs needs a checkpoint folder, not an .onnx file`);
     await ready();
     const { model: net } = await loadSegformer(model);
     const numLabels = numLabelsOf(net.config);

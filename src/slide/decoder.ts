@@ -2,8 +2,10 @@
  * Where blocks are decoded: in this thread (JPEG still decodes on libvips' threads via sharp), or in a
  * piscina pool of worker threads so that CPU-bound codecs (JPEG 2000 WASM, LZW, deflate) run in parallel.
  */
+
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { siblingModule, workerExecArgv } from '../core/modules.ts';
 import { type BlockJob, decodeBlock } from './codecs/decode.ts';
 
 export interface BlockDecoder {
@@ -20,16 +22,13 @@ export class PoolDecoder implements BlockDecoder {
   private readonly pool: Piscina;
 
   constructor(threads: number) {
-    // Workers load TypeScript through tsx, like the main process.
-    const execArgv = process.execArgv.includes('tsx')
-      ? process.execArgv
-      : [...process.execArgv, '--import', 'tsx'];
+    const entry = siblingModule(import.meta.url, 'decode-worker');
     this.pool = new Piscina({
-      filename: new URL('./decode-worker.ts', import.meta.url).href,
+      filename: entry.href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 60_000,
-      execArgv,
+      execArgv: workerExecArgv(entry),
     });
   }
 

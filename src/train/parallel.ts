@@ -5,8 +5,10 @@
  * batch into its own shared buffer, and the main thread sums the slices. BatchNorm statistics are per slice
  * (as PyTorch DDP without SyncBatchNorm); running statistics are the main thread's.
  */
+
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { siblingModule, workerSource } from '../core/modules.ts';
 import { tf } from '../engine/index.ts';
 import type { Sample } from './augment.ts';
 import type { TrainConfig } from './config.ts';
@@ -84,15 +86,11 @@ export class GradientWorkers {
     const { slots, total } = layoutOf(keys, variables);
     const weightsSab = new SharedArrayBuffer(total * 4);
     const gradSabs = Array.from({ length: count }, () => new SharedArrayBuffer(total * 4));
-    // A .ts worker entry is not resolved through loader hooks on Node 20, so a tiny script registers tsx in the
-    // worker first and then imports the TypeScript entry.
-    const entry = new URL('./grad-worker.ts', import.meta.url).href;
-    const tsxApi = import.meta.resolve('tsx/esm/api');
-    const bootstrap = `import(${JSON.stringify(tsxApi)}).then((a) => { a.register(); return import(${JSON.stringify(entry)}); })`;
+    const entry = workerSource(siblingModule(import.meta.url, 'grad-worker'));
     const workers = gradSabs.map(
       (gradSab) =>
-        new Worker(bootstrap, {
-          eval: true,
+        new Worker(entry.source, {
+          eval: entry.eval,
           workerData: { cfg, samples, keys, slots, weightsSab, gradSab, backend },
         }),
     );

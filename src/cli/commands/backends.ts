@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { ready, tf } from '../../engine/index.ts';
 import type { Command } from '../command.ts';
 
 export const command: Command = {
@@ -7,6 +6,7 @@ export const command: Command = {
   summary: 'List TF.js backends and initialise one (--backend) to check it works',
   usage: 'slideseg backends [--backend wasm|cpu|tensorflow]',
   async run(args) {
+    const { ready, tf } = await import('../../engine/index.ts');
     const { values } = parseArgs({
       args,
       options: { backend: { type: 'string' }, verbose: { type: 'boolean' } },

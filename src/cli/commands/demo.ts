@@ -1,6 +1,4 @@
 import { parseArgs } from 'node:util';
-import { runDemo } from '../../demo/run.ts';
-import { ready } from '../../engine/index.ts';
 import type { Command } from '../command.ts';
 
 export const command: Command = {
@@ -12,6 +10,8 @@ Detects tissue on the bundled CC0 slide (samples/cmu-1-small-region.svs), stream
 nuclei labels (haematoxylin colour deconvolution + Otsu), trains a small SegFormer, runs whole-slide inference
 and writes DIR/report.md with pictures (default DIR: demo-out). A few minutes on two cores, no network.`,
   async run(args) {
+    const { runDemo } = await import('../../demo/run.ts');
+    const { ready } = await import('../../engine/index.ts');
     const { values } = parseArgs({
       args,
       options: {

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SLIDE_JOB_OPTIONS, SLIDE_JOB_USAGE, slideJobOptions } from '../../infer/cli-options.ts';
-import { enqueueManifest } from '../../infer/queue.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg enqueue manifest.csv --queue redis://HOST:PORT/DB --out DIR --model DIR|model.onnx [options]
@@ -16,6 +15,7 @@ export const command: Command = {
   summary: 'Queue a manifest of slides for inference on BullMQ/Redis workers',
   usage: USAGE,
   async run(args) {
+    const { enqueueManifest } = await import('../../infer/queue.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

@@ -1,6 +1,4 @@
 import { parseArgs } from 'node:util';
-import { evalEncoder } from '../../evaluate/eva.ts';
-import { evalEncoderSegmentation } from '../../evaluate/frozen-seg.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg eval-encoder --encoder DIR|model.onnx --data DIR|manifest.csv --out DIR [options]
@@ -44,6 +42,8 @@ export const command: Command = {
   summary: 'Judge a frozen encoder with linear/MLP probes (eva protocol: cached embeddings, N seeded runs)',
   usage: USAGE,
   async run(args) {
+    const { evalEncoder } = await import('../../evaluate/eva.ts');
+    const { evalEncoderSegmentation } = await import('../../evaluate/frozen-seg.ts');
     const { values: v } = parseArgs({
       args,
       options: {

@@ -1,8 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evaluationMarkdown } from '../../evaluate/report.ts';
-import { evaluate } from '../../evaluate/segmentation.ts';
 import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
 
@@ -40,6 +38,8 @@ export const command: Command = {
   summary: 'Score a SegFormer on images + masks or slides + annotations (JSON, Markdown, overlays)',
   usage: USAGE,
   async run(args) {
+    const { evaluationMarkdown } = await import('../../evaluate/report.ts');
+    const { evaluate } = await import('../../evaluate/segmentation.ts');
     const { values } = parseArgs({
       args,
       options: {

@@ -1,6 +1,5 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { exportSegformerOnnx } from '../../onnx/index.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `slideseg export --model DIR --out model.onnx [--fp16] [--opset 17] [--fold-decoder]
@@ -23,6 +22,7 @@ export const command: Command = {
   summary: 'Export a SegFormer checkpoint folder to ONNX (dynamic batch and size)',
   usage,
   async run(args) {
+    const { exportSegformerOnnx } = await import('../../onnx/index.ts');
     const { values } = parseArgs({
       args,
       options: {

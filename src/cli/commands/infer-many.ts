@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inferArgsOf, SLIDE_JOB_OPTIONS, SLIDE_JOB_USAGE, slideJobOptions } from '../../infer/cli-options.ts';
-import { inferMany } from '../../infer/cohort.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg infer-many manifest.csv --out DIR --model DIR|model.onnx [--workers N] [options]
@@ -15,6 +14,7 @@ export const command: Command = {
   summary: 'Segment a manifest of slides on this machine with N worker processes (idempotent per slide)',
   usage: USAGE,
   async run(args) {
+    const { inferMany } = await import('../../infer/cohort.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

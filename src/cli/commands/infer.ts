@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { inferSlide } from '../../infer/slide-infer.ts';
 import type { InferBackend } from '../../infer/tile-runner.ts';
 import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -17,7 +16,7 @@ OUT/<name>.geojson (QuPath polygons, level-0 pixels) and OUT/<name>.summary.json
   --overlap N          tile overlap in pixels (default 64)
   --tta MODE           test-time augmentation: none (default), flip (4 views per tile) or d4 (8)
   --batch N            tiles per model run (default 1)
-  --backend onnx|tfjs  ONNX Runtime (default) or TF.js
+  --runtime onnx|tfjs  ONNX Runtime (default) or TF.js (on the global --backend)
   --resume             keep chunks of an interrupted run
   --slide-mpp N        level-0 µm/pixel when the slide does not state it
   --tissue auto|all    tile only tissue (default) or everything
@@ -34,8 +33,8 @@ export const command: Command = {
   name: 'infer',
   summary: 'Segment a whole slide (ONNX Runtime; OME-Zarr labels, overlay PNG, GeoJSON, summary)',
   usage: USAGE,
-  ownsBackendOption: true,
   async run(args) {
+    const { inferSlide } = await import('../../infer/slide-infer.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
@@ -47,7 +46,7 @@ export const command: Command = {
         overlap: { type: 'string' },
         tta: { type: 'string' },
         batch: { type: 'string' },
-        backend: { type: 'string' },
+        runtime: { type: 'string' },
         resume: { type: 'boolean' },
         'slide-mpp': { type: 'string' },
         tissue: { type: 'string' },
@@ -56,8 +55,8 @@ export const command: Command = {
     });
     if (positionals.length !== 1) throw new UsageError(`infer: expected one SLIDE\n${USAGE}`);
     if (!values.model || !values.out) throw new UsageError(`infer: --model and --out are required\n${USAGE}`);
-    const backend = (values.backend ?? 'onnx') as InferBackend;
-    if (backend !== 'onnx' && backend !== 'tfjs') throw new UsageError(`--backend must be onnx or tfjs`);
+    const backend = (values.runtime ?? 'onnx') as InferBackend;
+    if (backend !== 'onnx' && backend !== 'tfjs') throw new UsageError(`--runtime must be onnx or tfjs`);
     const tissue = (values.tissue ?? 'auto') as 'auto' | 'all';
     if (tissue !== 'auto' && tissue !== 'all') throw new UsageError(`--tissue must be auto or all`);
     const summary = await inferSlide(positionals[0]!, {

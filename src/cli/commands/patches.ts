@@ -1,14 +1,6 @@
 import { parseArgs } from 'node:util';
-import { readAnnotations } from '../../annotations/index.ts';
 import type { AnnotationSet } from '../../annotations/types.ts';
-import {
-  createSampler,
-  openSlideByPath,
-  type Patch,
-  patchStream,
-  writeContactSheet,
-  writePatchOverview,
-} from '../../patching/index.ts';
+import type { Patch } from '../../patching/index.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `slideseg patches SLIDE [SLIDE...] --sampler NAME --count N [options]
@@ -47,6 +39,9 @@ export const command: Command = {
   summary: 'Stream patches with a sampler; contact sheet and overview PNGs, patches/s',
   usage,
   async run(args) {
+    const { readAnnotations } = await import('../../annotations/index.ts');
+    const { createSampler, openSlideByPath, patchStream, writeContactSheet, writePatchOverview } =
+      await import('../../patching/index.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

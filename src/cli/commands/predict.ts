@@ -4,26 +4,7 @@
  * with align_corners=False, then argmax: Hugging Face's `post_process_semantic_segmentation`) and an
  * overlay with a legend. Whole slides go through `slideseg infer`, which tiles them.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ready, tf } from '../../engine/index.ts';
-import {
-  type DecodedImage,
-  ImageTooLargeError,
-  preprocessImage,
-  readImageRGB,
-  resizeTarget,
-} from '../../image/index.ts';
-import { writeNpy } from '../../io/npy.ts';
-import {
-  loadPreprocessorConfig,
-  loadSegformer,
-  type PreprocessorConfig,
-  readSegformerConfig,
-  type SegformerConfig,
-} from '../../models/segformer/index.ts';
-import { legendEntries, makePalette, overlay, withLegend, writeMaskPNG, writePNG } from '../../viz/index.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg predict --model DIR IMAGE [--logits OUT.npy] [--mask OUT.png] [--overlay OUT.png] [options]
@@ -42,166 +23,6 @@ Segments one image (PNG, JPEG, TIFF) with a Hugging Face SegFormer folder
 
 Images are read as stored (no colour management). An opaque alpha channel is dropped; transparent pixels are
 composited on white; 16-bit samples are scaled by 1/257. Each conversion is reported on stderr.`;
-
-/** Attention memory (bytes) above which one forward pass is refused in favour of tiled inference. */
-const MAX_ATTENTION_BYTES = 2 ** 31;
-
-export interface PredictOptions {
-  model: string;
-  image: string;
-  logits?: string;
-  mask?: string;
-  overlay?: string;
-  alpha?: number;
-  strict?: boolean;
-  backend?: string;
-  /** Where progress and notes go (default: stderr). */
-  log?: (line: string) => void;
-  verbose?: boolean;
-}
-
-export interface PredictResult {
-  backend: string;
-  width: number;
-  height: number;
-  numLabels: number;
-  /** Class names (config id2label) by index. */
-  labels: string[];
-  /** Decoder logits, NCHW [1, numLabels, ceil(H/4), ceil(W/4)]. */
-  logits: { data: Float32Array; shape: [1, number, number, number] };
-  /** Class per pixel at the image size, row-major. */
-  mask: Uint8Array | Int32Array;
-  /** Pixels per class. */
-  counts: number[];
-  /** Conversions applied to the input image. */
-  notes: string[];
-}
-
-/** Checks the folder and its files up front so each problem gets one clear line. */
-function checkModelFolder(dir: string): void {
-  if (!existsSync(dir)) throw new Error(`${dir}: model folder not found`);
-  if (!statSync(dir).isDirectory())
-    throw new Error(`${dir}: --model must be a checkpoint folder, not a file`);
-  if (!existsSync(join(dir, 'config.json'))) {
-    throw new Error(`${dir}: no config.json (a SegFormer folder holds config.json and model.safetensors)`);
-  }
-}
-
-/** The preprocessing of the folder, or HF's normalisation at native size when it has none (noted). */
-async function preprocessingOf(
-  dir: string,
-  notes: string[],
-): Promise<PreprocessorConfig | Record<string, never>> {
-  if (existsSync(join(dir, 'preprocessor_config.json'))) return loadPreprocessorConfig(dir);
-  notes.push('no preprocessor_config.json: rescale 1/255 and ImageNet mean/std at the image size');
-  return {};
-}
-
-/** Bytes of the stage-1 attention matrix for an input of `pixels` pixels (the largest buffer of a forward). */
-function attentionBytes(config: SegformerConfig, pixels: number): number {
-  const tokens = pixels / config.strides[0]! ** 2;
-  return ((tokens * tokens) / config.sr_ratios[0]! ** 2) * config.num_attention_heads[0]! * 4;
-}
-
-/** The largest input (pixels) whose attention fits in MAX_ATTENTION_BYTES. */
-function maxInputPixels(config: SegformerConfig): number {
-  return Math.floor(
-    Math.sqrt((MAX_ATTENTION_BYTES * config.sr_ratios[0]! ** 2) / (config.num_attention_heads[0]! * 4)) *
-      config.strides[0]! ** 2,
-  );
-}
-
-function tooLarge(config: SegformerConfig, what: string, width: number, height: number): Error {
-  const gib = attentionBytes(config, width * height) / 2 ** 30;
-  return new Error(
-    `${what}: ${width}x${height} is too large for one forward pass (attention needs ~${gib.toFixed(1)} GiB, ` +
-      `limit ${(MAX_ATTENTION_BYTES / 2 ** 30).toFixed(0)} GiB); crop it, or use \`slideseg infer\`, which tiles`,
-  );
-}
-
-/** Runs the model on one image and writes the requested outputs. */
-export async function predict(opts: PredictOptions): Promise<PredictResult> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const t0 = performance.now();
-  checkModelFolder(opts.model);
-  // The config and preprocessing come first (cheap), so an oversized image is refused before decoding.
-  const config = await readSegformerConfig(join(opts.model, 'config.json'));
-  const folderNotes: string[] = [];
-  const preprocessing = await preprocessingOf(opts.model, folderNotes);
-  const resizeTo = resizeTarget(preprocessing);
-  if (resizeTo && attentionBytes(config, resizeTo.width * resizeTo.height) > MAX_ATTENTION_BYTES) {
-    throw tooLarge(config, `${opts.model}: preprocessor size`, resizeTo.width, resizeTo.height);
-  }
-  let image: DecodedImage;
-  try {
-    image = await readImageRGB(opts.image, {
-      alpha: opts.strict ? 'refuse' : 'composite',
-      sixteenBit: opts.strict ? 'refuse' : 'scale',
-      maxPixels: resizeTo ? undefined : maxInputPixels(config),
-    });
-  } catch (e) {
-    if (e instanceof ImageTooLargeError) throw tooLarge(config, e.file, e.width, e.height);
-    throw e;
-  }
-  const notes = [...image.notes.map((n) => `${opts.image}: ${n}`), ...folderNotes];
-  for (const n of notes) log(`note: ${n}`);
-
-  const backend = await ready(opts.backend);
-  if (opts.verbose) log(`backend: ${backend}`);
-  const { model } = await loadSegformer(opts.model);
-  try {
-    const numLabels = Object.keys(model.config.id2label).length;
-    const pixels = await preprocessImage(image, preprocessing);
-    if (opts.verbose) {
-      log(
-        `model: ${opts.model} (${model.numParameters().toLocaleString('en')} parameters, ${numLabels} labels); ` +
-          `image ${image.width}x${image.height} ${image.format}, model input ${pixels.shape[2]}x${pixels.shape[1]}`,
-      );
-    }
-    const t1 = performance.now();
-    const { logitsNCHW, mask } = tf.tidy(() => {
-      const x = tf.tensor4d(pixels.data, pixels.shape);
-      const logits = model.forward(x).logits; // NHWC, stride 4
-      const up = tf.image.resizeBilinear(logits, [image.height, image.width], false, true);
-      return { logitsNCHW: tf.transpose(logits, [0, 3, 1, 2]), mask: tf.argMax(up, 3) };
-    });
-    const logitsData = (await logitsNCHW.data()) as Float32Array;
-    const maskData = (await mask.data()) as Int32Array;
-    const shape = logitsNCHW.shape as [1, number, number, number];
-    tf.dispose([logitsNCHW, mask]);
-    if (opts.verbose) log(`forward + upsampling: ${((performance.now() - t1) / 1000).toFixed(2)} s`);
-
-    const counts = new Array<number>(numLabels).fill(0);
-    for (const k of maskData) counts[k]++;
-    const labelMap = { data: maskData, width: image.width, height: image.height };
-    if (opts.logits) await writeNpy(opts.logits, { dtype: 'float32', shape, data: logitsData });
-    if (opts.mask) await writeMaskPNG(opts.mask, labelMap);
-    if (opts.overlay) {
-      const palette = makePalette(numLabels);
-      const blended = overlay(image, labelMap, palette, opts.alpha ?? 0.5);
-      // Long label lists only show the classes present.
-      const present = numLabels > 20 ? counts.flatMap((n, k) => (n > 0 ? [k] : [])) : undefined;
-      await writePNG(
-        opts.overlay,
-        await withLegend(blended, legendEntries(model.config.id2label, palette, present)),
-      );
-    }
-    if (opts.verbose) log(`total: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
-    return {
-      backend,
-      width: image.width,
-      height: image.height,
-      numLabels,
-      labels: Array.from({ length: numLabels }, (_, k) => model.config.id2label[k] ?? String(k)),
-      logits: { data: logitsData, shape },
-      mask: maskData,
-      counts,
-      notes,
-    };
-  } finally {
-    model.dispose();
-  }
-}
 
 function parseAlpha(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -233,6 +54,7 @@ export const command: Command = {
     if (positionals.length !== 1) {
       throw new UsageError(`expected one IMAGE, got ${positionals.length} (slideseg predict --help)`);
     }
+    const { predict } = await import('../../infer/predict.ts');
     const result = await predict({
       model: values.model,
       image: positionals[0]!,

@@ -1,7 +1,4 @@
 import { parseArgs } from 'node:util';
-import { ready } from '../../engine/index.ts';
-import { pretrain } from '../../train/pretrain.ts';
-import { loadPretrainConfig } from '../../train/pretrain-config.ts';
 import type { Command } from '../command.ts';
 import { configOverrides, RUN_CONFIG_OPTIONS } from '../run-config.ts';
 
@@ -35,6 +32,9 @@ export const command: Command = {
   summary: 'SupCon / SimCLR pretraining of the MiT encoder on patches (encoder checkpoint for train)',
   usage: USAGE,
   async run(args) {
+    const { ready } = await import('../../engine/index.ts');
+    const { pretrain } = await import('../../train/pretrain.ts');
+    const { loadPretrainConfig } = await import('../../train/pretrain-config.ts');
     const { values } = parseArgs({ args, options: RUN_CONFIG_OPTIONS });
     const overrides = configOverrides(values);
     const cfg = await loadPretrainConfig(values.config, overrides);

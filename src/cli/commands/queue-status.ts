@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { queueStatus } from '../../infer/queue.ts';
 import { type Command, UsageError } from '../command.ts';
 
 export const command: Command = {
@@ -7,6 +6,7 @@ export const command: Command = {
   summary: 'Counts of waiting/active/completed/failed slide jobs on a BullMQ/Redis queue',
   usage: 'slideseg queue-status --queue redis://HOST:PORT/DB',
   async run(args) {
+    const { queueStatus } = await import('../../infer/queue.ts');
     const { values } = parseArgs({ args, options: { queue: { type: 'string' } } });
     if (!values.queue) throw new UsageError('queue-status: --queue is required');
     const counts = await queueStatus(values.queue);

@@ -1,6 +1,4 @@
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
-import { openSlide } from '../../slide/index.ts';
 import { type Command, UsageError } from '../command.ts';
 
 export const command: Command = {
@@ -10,6 +8,8 @@ export const command: Command = {
     'slideseg region SLIDE --x X --y Y --level L --width W --height H --out OUT.png\n' +
     '  X, Y: top-left in level-0 pixels; W, H: size in pixels of level L; outside the slide is transparent',
   async run(args) {
+    const { default: sharp } = await import('sharp');
+    const { openSlide } = await import('../../slide/index.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

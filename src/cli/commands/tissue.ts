@@ -1,11 +1,4 @@
 import { parseArgs } from 'node:util';
-import {
-  detectTissueWithView,
-  openSlideByPath,
-  tissueFraction,
-  writeMaskPng,
-  writeTissueOverlayPng,
-} from '../../patching/index.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `slideseg tissue SLIDE --out mask.png [--overlay overlay.png] [options]
@@ -35,6 +28,8 @@ export const command: Command = {
   summary: 'Tissue mask of a slide (saturation + Otsu), as PNG, with an optional overlay',
   usage,
   async run(args) {
+    const { detectTissueWithView, openSlideByPath, tissueFraction, writeMaskPng, writeTissueOverlayPng } =
+      await import('../../patching/index.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

@@ -1,7 +1,4 @@
 import { parseArgs } from 'node:util';
-import { ready } from '../../engine/index.ts';
-import { loadTrainConfig } from '../../train/config.ts';
-import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { configOverrides, RUN_CONFIG_OPTIONS } from '../run-config.ts';
 
@@ -27,6 +24,9 @@ export const command: Command = {
   summary: 'Train a SegFormer on images + masks or slides + annotations (checkpoints, resume, curves)',
   usage: USAGE,
   async run(args) {
+    const { ready } = await import('../../engine/index.ts');
+    const { loadTrainConfig } = await import('../../train/config.ts');
+    const { train } = await import('../../train/trainer.ts');
     const { values } = parseArgs({ args, options: RUN_CONFIG_OPTIONS });
     const overrides = configOverrides(values, 'data.slides');
     const cfg = await loadTrainConfig(values.config, overrides);

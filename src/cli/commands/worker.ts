@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { runWorker } from '../../infer/queue.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg worker --queue redis://HOST:PORT/DB [--concurrency 1] [--lock-ms 60000] [--stalled-ms 30000] [--idle-exit-ms N]
@@ -12,6 +11,7 @@ export const command: Command = {
   summary: 'Run queued slide inference jobs from BullMQ/Redis',
   usage: USAGE,
   async run(args) {
+    const { runWorker } = await import('../../infer/queue.ts');
     const { values } = parseArgs({
       args,
       options: {
