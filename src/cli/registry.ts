@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   enqueue: () => import('./commands/enqueue.ts'),
   worker: () => import('./commands/worker.ts'),
   'queue-status': () => import('./commands/queue-status.ts'),
+  view: () => import('./commands/view.ts'),
   backends: () => import('./commands/backends.ts'),
 };
 

@@ -6,8 +6,9 @@ import { type Command, UsageError } from '../command.ts';
 const USAGE = `slideseg infer SLIDE --model DIR|model.onnx --out OUT [options]
 
 Segments a whole slide: tiles where there is tissue, blends overlapping tile probabilities, writes
-OUT/<name>.ome.zarr (labels/segmentation, value = class + 1, 0 = not analysed), OUT/<name>.overlay.png,
-OUT/<name>.geojson (QuPath polygons, level-0 pixels) and OUT/<name>.summary.json.
+OUT/<name>.ome.zarr (an OME-NGFF image of the slide on the label grid, µm units, with labels/segmentation:
+value = class + 1, 0 = not analysed), OUT/<name>.overlay.png, OUT/<name>.geojson (QuPath polygons traced at the
+label grid's resolution, level-0 pixels) and OUT/<name>.summary.json. Look at them with slideseg view OUT.
 
   --model DIR|FILE     SegFormer checkpoint folder (exported to ONNX once, cached in OUT/.cache) or an .onnx file
   --out DIR            output folder
@@ -20,7 +21,14 @@ OUT/<name>.geojson (QuPath polygons, level-0 pixels) and OUT/<name>.summary.json
   --resume             keep chunks of an interrupted run
   --slide-mpp N        level-0 µm/pixel when the slide does not state it
   --tissue auto|all    tile only tissue (default) or everything
-  --name NAME          base name of the outputs (default: slide file name)`;
+  --name NAME          base name of the outputs (default: slide file name)
+  --image full|overview  OME-Zarr image under the labels: the slide at the output mpp with its pyramid (default;
+                       about 4x the size of a JPEG-compressed slide) or only levels of at most 2048 px (a few MB)
+  --ngff 0.4|0.5       OME-NGFF 0.4 on Zarr v2 (default) or 0.5 on Zarr v3
+  --polygons MODE      objects (default: one feature per connected region, with its area), classes (one
+                       MultiPolygon per class) or none
+  --polygon-precision N  decimals of the polygon coordinates (default 2)
+  --polygon-simplify UM  Douglas-Peucker tolerance in µm (default 0: exact pixel outlines)`;
 
 export function numberOpt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -51,6 +59,11 @@ export const command: Command = {
         'slide-mpp': { type: 'string' },
         tissue: { type: 'string' },
         name: { type: 'string' },
+        image: { type: 'string' },
+        ngff: { type: 'string' },
+        polygons: { type: 'string' },
+        'polygon-precision': { type: 'string' },
+        'polygon-simplify': { type: 'string' },
       },
     });
     if (positionals.length !== 1) throw new UsageError(`infer: expected one SLIDE\n${USAGE}`);
@@ -59,6 +72,18 @@ export const command: Command = {
     if (backend !== 'onnx' && backend !== 'tfjs') throw new UsageError(`--runtime must be onnx or tfjs`);
     const tissue = (values.tissue ?? 'auto') as 'auto' | 'all';
     if (tissue !== 'auto' && tissue !== 'all') throw new UsageError(`--tissue must be auto or all`);
+    const image = (values.image ?? 'full') as 'full' | 'overview';
+    if (image !== 'full' && image !== 'overview') throw new UsageError(`--image must be full or overview`);
+    const ngff = values.ngff ?? '0.4';
+    if (ngff !== '0.4' && ngff !== '0.5') throw new UsageError(`--ngff must be 0.4 or 0.5`);
+    const polygons = (values.polygons ?? 'objects') as 'none' | 'classes' | 'objects';
+    if (!['none', 'classes', 'objects'].includes(polygons))
+      throw new UsageError(`--polygons must be none, classes or objects`);
+    const precision = numberOpt('polygon-precision', values['polygon-precision']);
+    if (precision !== undefined && (!Number.isInteger(precision) || precision < 0 || precision > 10))
+      throw new UsageError(`--polygon-precision must be an integer from 0 to 10`);
+    const simplify = numberOpt('polygon-simplify', values['polygon-simplify']);
+    if (simplify !== undefined && simplify < 0) throw new UsageError(`--polygon-simplify must be >= 0 (µm)`);
     const summary = await inferSlide(positionals[0]!, {
       model: values.model,
       out: values.out,
@@ -72,6 +97,11 @@ export const command: Command = {
       slideMpp: numberOpt('slide-mpp', values['slide-mpp']),
       tissue,
       name: values.name,
+      image,
+      zarrFormat: ngff === '0.5' ? 3 : 2,
+      polygons,
+      polygonPrecision: precision,
+      polygonSimplify: simplify,
     });
     const areas = Object.entries(summary.areas)
       .map(([k, v]) => `${k} ${(v.um2 / 1e6).toFixed(3)} mm²`)

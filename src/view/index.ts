@@ -1,0 +1,4 @@
+export * from './deepzoom.ts';
+export * from './label-tiles.ts';
+export * from './server.ts';
+export * from './slides.ts';
