@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import { openSlide, SlideError } from '../src/slide/index.ts';
 import { expectedRgba, writeTinyZarr } from './fuzz/tiny-zarr.ts';
 
@@ -101,4 +102,121 @@ describe('OME-Zarr stores are confined to their folder', () => {
     await symlink(dir, link);
     assert.deepEqual(await readAll(link), expectedRgba(0, 0, 64, 64));
   });
+});
+
+describe('Zarr metadata is validated before use', () => {
+  const v3Grid = (chunks: number[]) => ({
+    chunk_grid: { name: 'regular', configuration: { chunk_shape: chunks } },
+  });
+  const cases: [string, Parameters<typeof writeTinyZarr>[1], RegExp][] = [
+    [
+      'a zero chunk size',
+      { arrayMeta: { chunks: [3, 0, 256] }, noChunks: true },
+      /chunk shape \[3,0,256\] holds 0/,
+    ],
+    ['a negative chunk size', { arrayMeta: { chunks: [3, -32, 32] }, noChunks: true }, /holds -32/],
+    ['a fractional chunk size', { arrayMeta: { chunks: [3, 1.5, 32] }, noChunks: true }, /holds 1\.5/],
+    [
+      'a chunk shape of the wrong rank',
+      { arrayMeta: { chunks: [32, 32] }, noChunks: true },
+      /2 entries for 3 dimensions/,
+    ],
+    [
+      'a shape beyond 2^53',
+      { arrayMeta: { shape: [3, 2 ** 54, 64] }, noChunks: true },
+      /each must be an integer/,
+    ],
+    ['a string shape', { arrayMeta: { shape: '3,64,64' }, noChunks: true }, /shape must be a non-empty list/],
+    ['a huge chunk', { arrayMeta: { chunks: [3, 65536, 65536] }, noChunks: true }, /MiB each \(limit/],
+    ['v3 codecs []', { format: 3, arrayMeta: { codecs: [] } }, /exactly one array-to-bytes codec/],
+    [
+      'v3 zero chunk size',
+      { format: 3, arrayMeta: v3Grid([3, 0, 32]), noChunks: true },
+      /chunk shape \[3,0,32\] holds 0/,
+    ],
+    [
+      'v3 irregular chunk grid',
+      { format: 3, arrayMeta: { chunk_grid: { name: 'rectilinear' } }, noChunks: true },
+      /chunk_grid must be "regular"/,
+    ],
+  ];
+  for (const [name, opts, reason] of cases) {
+    test(name, { timeout: 30_000 }, async () => {
+      const { dir } = await store(opts);
+      await failsClearly(dir, reason, () => readAll(dir));
+    });
+  }
+
+  test('a float32 array of 3×10^6×10^6 opens: display statistics come from a bounded sample', {
+    timeout: 60_000,
+  }, async () => {
+    const { dir } = await store({
+      format: 3,
+      shape: [3, 1_000_000, 1_000_000],
+      chunks: [1, 1024, 1024],
+      arrayMeta: { data_type: 'float32' },
+      noChunks: true,
+    });
+    const slide = await openSlide(dir);
+    try {
+      assert.equal(slide.levels[0].width, 1_000_000);
+      const region = await slide.readRegion({ x: 500_000, y: 500_000, level: 0, width: 16, height: 16 });
+      assert.equal(region.data[3], 255);
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('1-pixel chunks: a large read is refused with the reason, a small one works', {
+    timeout: 30_000,
+  }, async () => {
+    const { dir } = await store({ shape: [3, 512, 512], chunks: [3, 1, 1], noChunks: true });
+    const slide = await openSlide(dir);
+    try {
+      await assert.rejects(
+        slide.readRegion({ x: 0, y: 0, level: 0, width: 256, height: 256 }),
+        /needs 65536 chunks of 1x1 pixels: the chunks are too small/,
+      );
+      const small = await slide.readRegion({ x: 0, y: 0, level: 0, width: 16, height: 16 });
+      assert.equal(small.data.length, 16 * 16 * 4);
+    } finally {
+      await slide.close();
+    }
+  });
+});
+
+describe('chunks must decode to their declared size', () => {
+  const cases: [string, Parameters<typeof writeTinyZarr>[1], (bytes: Uint8Array) => Uint8Array, RegExp][] = [
+    [
+      'compressor null over zlib bytes',
+      {},
+      (b) => deflateSync(b),
+      /decodes to \d+ values where the chunk shape 3x32x32 holds 3072/,
+    ],
+    [
+      'a zlib chunk of too few bytes',
+      { compressor: 'zlib' },
+      () => deflateSync(new Uint8Array(100)),
+      /decodes to 100 values/,
+    ],
+    [
+      'a truncated zlib chunk',
+      { compressor: 'zlib' },
+      (b) => b.subarray(0, b.length >> 1),
+      /Failed to decode deflate/,
+    ],
+    ['a garbage zlib chunk', { compressor: 'zlib' }, (b) => b.map(() => 7), /Failed to decode deflate/],
+    ['a short raw v3 chunk', { format: 3 }, (b) => b.subarray(0, 100), /decodes to 100 values/],
+    ['a long raw chunk', {}, (b) => new Uint8Array(b.length * 2), /decodes to 6144 values/],
+  ];
+  for (const [name, opts, mutate, reason] of cases) {
+    test(name, async () => {
+      const { dir, keys } = await store(opts);
+      const path = join(dir, keys[0]);
+      await writeFile(path, mutate(new Uint8Array(await readFile(path))));
+      await failsClearly(dir, new RegExp(`chunk 0,0,0 could not be read: .*${reason.source}`), () =>
+        readAll(dir),
+      );
+    });
+  }
 });

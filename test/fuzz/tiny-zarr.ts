@@ -16,6 +16,8 @@ export interface TinyZarr {
   value?: (c: number, y: number, x: number) => number;
   /** Extra or replacing fields of the array metadata (.zarray or zarr.json). */
   arrayMeta?: Record<string, unknown>;
+  /** Write metadata only (every chunk reads as the fill value). */
+  noChunks?: boolean;
 }
 
 export function pattern(c: number, y: number, x: number): number {
@@ -84,6 +86,7 @@ export async function writeTinyZarr(dir: string, opts: TinyZarr = {}): Promise<s
     );
   }
   const keys: string[] = [];
+  if (opts.noChunks) return keys;
   const grid = shape.map((s, i) => Math.ceil(s / chunks[i]));
   for (let gc = 0; gc < grid[0]; gc++) {
     for (let gy = 0; gy < grid[1]; gy++) {

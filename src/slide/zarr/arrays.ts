@@ -8,6 +8,7 @@ import type { ZarrNumericType } from './display.ts';
 import { SUPPORTED_DTYPES } from './display.ts';
 import type { NgffImage } from './metadata.ts';
 import type { MemoStore } from './store.ts';
+import { checkV2ArrayMeta, checkV3ArrayMeta } from './validate.ts';
 
 export type NumericArray = zarr.Array<ZarrNumericType, MemoStore>;
 
@@ -67,6 +68,7 @@ async function checkV2(store: MemoStore, path: string, where: string): Promise<v
   if (!match || !V2_DTYPES[match[1]]) {
     throw new Error(`${where}: unsupported dtype ${dtype} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
   }
+  checkV2ArrayMeta(meta, V2_DTYPES[match[1]], where);
   const codecIds: string[] = [];
   const filters = Array.isArray(meta.filters) ? meta.filters : [];
   for (const f of filters) codecIds.push(String((f as { id?: unknown }).id));
@@ -90,6 +92,7 @@ async function checkV3(store: MemoStore, path: string, where: string): Promise<v
   if (!SUPPORTED_DTYPES.includes(dtype)) {
     throw new Error(`${where}: unsupported dtype ${dtype} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
   }
+  checkV3ArrayMeta(meta, where);
   const check = (codecs: unknown): void => {
     if (!Array.isArray(codecs)) return;
     for (const c of codecs as { name?: unknown; configuration?: Record<string, unknown> }[]) {

@@ -24,6 +24,7 @@ import {
 } from './display.ts';
 import { micrometresPerUnit, type NgffImage, readNgffImage } from './metadata.ts';
 import { openStore } from './store.ts';
+import { DTYPE_BYTES } from './validate.ts';
 
 export interface OmeZarrOptions {
   /**
@@ -58,6 +59,13 @@ interface ShownChannel extends ChannelDisplay {
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/** Decoded chunks one read may hold in flight at once (bytes): caps the fetch concurrency for big chunks. */
+const IN_FLIGHT_BYTES = 512 * 1024 * 1024;
+/** Display min/max come from at most this many pixels square of the smallest level, never a whole level. */
+const STATS_EDGE = 1024;
+/** A read touching more chunks than this must not use chunks smaller than MIN_CHUNK_AREA pixels. */
+const MANY_CHUNKS = 4096;
+const MIN_CHUNK_AREA = 32 * 32;
 
 export async function openOmeZarr(source: string, opts: OmeZarrOptions = {}): Promise<PyramidSource> {
   const store = await openStore(source, { allowSymlinksOutside: opts.allowSymlinksOutside });
@@ -127,7 +135,13 @@ class OmeZarrSource implements PyramidSource {
     this.#arrays = arrays;
     this.#layout = layout;
     this.#cache = new ChunkCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    this.#concurrency = Math.max(1, opts.concurrency ?? 8);
+    const chunkBytes = Math.max(
+      ...arrays.map((a) => a.chunks.reduce((p, v) => p * v, 1) * (DTYPE_BYTES[a.dtype] ?? 8)),
+    );
+    this.#concurrency = Math.max(
+      1,
+      Math.min(opts.concurrency ?? 8, Math.floor(IN_FLIGHT_BYTES / chunkBytes)),
+    );
     this.levels = arrays.map((a, i) => this.#levelOf(a, i));
     this.mpp = this.#mppOf();
     this.properties = this.#propertiesOf();
@@ -208,15 +222,19 @@ class OmeZarrSource implements PyramidSource {
     });
   }
 
-  /** Min/max (NaN ignored) of each channel over the smallest level. */
+  /** Min/max (NaN ignored) of each channel over a bounded window at the centre of the smallest level. */
   async #valueRanges(channels: number[]): Promise<Map<number, [number, number]>> {
     const level = this.#arrays.length - 1;
-    const { width, height } = this.levels[level];
+    const info = this.levels[level];
+    const width = Math.min(info.width, STATS_EDGE);
+    const height = Math.min(info.height, STATS_EDGE);
+    const x0 = Math.floor((info.width - width) / 2);
+    const y0 = Math.floor((info.height - height) / 2);
     const ranges = new Map<number, [number, number]>();
     for (const channel of channels) {
       let lo = Number.POSITIVE_INFINITY;
       let hi = Number.NEGATIVE_INFINITY;
-      await this.#forEachRow(level, channel, 0, 0, width, height, (data, start, step, n) => {
+      await this.#forEachRow(level, channel, x0, y0, width, height, (data, start, step, n) => {
         for (let k = 0, i = start; k < n; k++, i += step) {
           const v = Number(data[i]);
           if (v < lo) lo = v;
@@ -300,6 +318,14 @@ class OmeZarrSource implements PyramidSource {
       baseCoords[ci] = Math.floor(channel / chunkShape[ci]);
       inChunk[ci] = channel % chunkShape[ci];
     }
+    const chunkCount =
+      (Math.floor((y + height - 1) / ch) - Math.floor(y / ch) + 1) *
+      (Math.floor((x + width - 1) / cw) - Math.floor(x / cw) + 1);
+    if (chunkCount > MANY_CHUNKS && cw * ch < MIN_CHUNK_AREA) {
+      throw new Error(
+        `${this.source}: reading ${width}x${height} pixels of level ${level} needs ${chunkCount} chunks of ${cw}x${ch} pixels: the chunks are too small to read efficiently (rechunk to at least 32x32)`,
+      );
+    }
     const tasks: (() => Promise<void>)[] = [];
     for (let cy = Math.floor(y / ch); cy <= Math.floor((y + height - 1) / ch); cy++) {
       for (let cx = Math.floor(x / cw); cx <= Math.floor((x + width - 1) / cw); cx++) {
@@ -331,7 +357,16 @@ class OmeZarrSource implements PyramidSource {
       `${level}:${coords.join(',')}`,
       async () => {
         try {
-          return await array.getChunk(coords);
+          const chunk = await array.getChunk(coords);
+          // Decoded length must be what the chunk shape says: compressed bytes read as raw, truncated or
+          // garbage data would otherwise become pixels.
+          const expected = chunk.shape.reduce((p, v) => p * v, 1);
+          if (chunk.data.length !== expected) {
+            throw new Error(
+              `decodes to ${chunk.data.length} values where the chunk shape ${chunk.shape.join('x')} holds ${expected} (corrupt data or wrong codecs)`,
+            );
+          }
+          return chunk;
         } catch (err) {
           const path = `${this.#image.groupPath}${this.#image.datasets[level].path}`;
           const cause = (err as Error & { cause?: Error }).cause;
