@@ -8,6 +8,8 @@ import type { LossFn, Reduction } from './types.ts';
 import { checkNumber, checkReduction, readSegTarget } from './validate.ts';
 
 export interface BCEOptions {
+  /** Target value whose elements are left out; the mean is then over the remaining elements. */
+  ignoreIndex?: number | null;
   /** Per-element rescaling: one number, or one per channel (channels-last). */
   weight?: number | number[] | null;
   /** Weight of positives: one number, or one per channel. */
@@ -16,10 +18,17 @@ export interface BCEOptions {
 }
 
 export interface SoftBCEOptions extends BCEOptions {
-  /** Target value whose elements are left out (their loss is zeroed; the mean still counts them). */
+  /** Target value whose elements are left out (their loss is zeroed; the mean still counts them, as in smp). */
   ignoreIndex?: number | null;
-  /** Targets become `t*(1-s) + (1-t)*s`. */
+  /**
+   * smp's `smooth_factor` s: targets become `t*(1-s) + (1-t)*s`, so 1 → 1-s and 0 → s (s = 0.1: 0.9 / 0.1).
+   */
   smoothFactor?: number | null;
+  /**
+   * The Keras / Szegedy et al. parameterisation ε: targets become `t*(1-ε) + ε/2`, so 1 → 1-ε/2 and 0 → ε/2.
+   * Equals `smoothFactor: ε/2`. Give one of the two.
+   */
+  labelSmoothing?: number | null;
 }
 
 function channelWeights(name: string, option: string, w: number | number[], c: number): tf.Tensor {
@@ -33,11 +42,23 @@ function channelWeights(name: string, option: string, w: number | number[], c: n
   return tf.tensor1d(w);
 }
 
-function bceLoss(name: string, options: SoftBCEOptions, ignoreDefault: number | null): LossFn {
+function bceLoss(
+  name: string,
+  options: SoftBCEOptions,
+  ignoreDefault: number | null,
+  meanOverValid: boolean,
+): LossFn {
   const reduction = checkReduction(name, options?.reduction ?? 'mean');
   const ignoreIndex = options?.ignoreIndex === undefined ? ignoreDefault : options.ignoreIndex;
+  if (options?.smoothFactor != null && options?.labelSmoothing != null) {
+    throw new Error(`${name}: give smoothFactor (smp) or labelSmoothing (= 2 × smoothFactor), not both`);
+  }
   const smooth =
-    options?.smoothFactor == null ? null : checkNumber(name, 'smoothFactor', options.smoothFactor, 0, 1);
+    options?.labelSmoothing != null
+      ? checkNumber(name, 'labelSmoothing', options.labelSmoothing, 0, 1) / 2
+      : options?.smoothFactor == null
+        ? null
+        : checkNumber(name, 'smoothFactor', options.smoothFactor, 0, 1);
   return (pred, target) => {
     const c = pred?.shape?.[pred.rank - 1] ?? 0;
     const mode = c === 1 ? 'binary' : 'multilabel';
@@ -56,17 +77,21 @@ function bceLoss(name: string, options: SoftBCEOptions, ignoreDefault: number | 
       if (options?.weight != null) loss = tf.mul(loss, channelWeights(name, 'weight', options.weight, c));
       if (ignoreIndex != null && validCount < rows * c) loss = tf.mul(loss, tf.tensor2d(valid, [rows, c]));
       const total = tf.sum(loss);
-      return (reduction === 'mean' ? tf.div(total, rows * c) : total) as tf.Scalar;
+      const count = meanOverValid ? Math.max(validCount, 1) : rows * c;
+      return (reduction === 'mean' ? tf.div(total, count) : total) as tf.Scalar;
     });
   };
 }
 
-/** PyTorch `BCEWithLogitsLoss`: target the same shape as pred (or [N,...] for one channel), values in [0, 1]. */
+/**
+ * PyTorch `BCEWithLogitsLoss`: target the same shape as pred (or [N,...] for one channel), values in [0, 1].
+ * With `ignoreIndex`, elements equal to it are left out and the mean is over the others.
+ */
 export function bceWithLogitsLoss(options: BCEOptions = {}): LossFn {
-  return bceLoss('bceWithLogitsLoss', { ...options, ignoreIndex: null, smoothFactor: null }, null);
+  return bceLoss('bceWithLogitsLoss', { ...options, smoothFactor: null, labelSmoothing: null }, null, true);
 }
 
 /** segmentation_models_pytorch `SoftBCEWithLogitsLoss` (ignoreIndex defaults to -100, as there). */
 export function softBCEWithLogitsLoss(options: SoftBCEOptions = {}): LossFn {
-  return bceLoss('softBCEWithLogitsLoss', options, -100);
+  return bceLoss('softBCEWithLogitsLoss', options, -100, false);
 }

@@ -16,6 +16,8 @@ export type { MCCOptions } from './mcc.ts';
 export { mccLoss } from './mcc.ts';
 export type { OverlapOptions, TverskyOptions } from './overlap.ts';
 export { diceLoss, jaccardLoss, tverskyLoss } from './overlap.ts';
+export type { LossEntry, LossTerm, TrainingMode } from './registry.ts';
+export { buildLoss, LOSSES, lossEntry, lossTableMarkdown, trainingMode } from './registry.ts';
 export type { SupConLossFn, SupConOptions } from './supcon.ts';
 export { supConLoss } from './supcon.ts';
 export type { LossFn, Mode, Reduction } from './types.ts';

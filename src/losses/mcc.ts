@@ -5,6 +5,7 @@
  * Both sum the counts over the whole batch. pred is logits (sigmoid applied) unless `fromLogits: false`.
  */
 import { tf } from '../engine/index.ts';
+import { denseTarget } from './dense.ts';
 import type { LossFn } from './types.ts';
 import { checkNumber, readSegTarget } from './validate.ts';
 
@@ -14,6 +15,8 @@ export interface MCCOptions {
   eps?: number;
   /** pred holds logits (default) or probabilities. */
   fromLogits?: boolean;
+  /** Target value whose pixels are left out of the counts. */
+  ignoreIndex?: number | null;
 }
 
 /** Smallest value a denominator factor is clamped to, so sqrt never sees 0 (whose gradient is infinite). */
@@ -27,15 +30,22 @@ export function mccLoss(options: MCCOptions = {}): LossFn {
   }
   const eps = variant === 'smp' ? checkNumber(name, 'eps', options.eps ?? 1e-5, 0) : 0;
   const fromLogits = options.fromLogits ?? true;
+  const ignoreIndex = options.ignoreIndex ?? null;
   return (pred, target) => {
-    const seg = readSegTarget(name, 'binary', pred, target, null);
+    const seg = readSegTarget(name, 'binary', pred, target, ignoreIndex);
+    const { dense, valid, validCount } = denseTarget(seg, 'binary', ignoreIndex);
     return tf.tidy(() => {
-      const p = tf.reshape(fromLogits ? tf.sigmoid(pred) : pred, [-1]);
-      const t = tf.tensor1d(Float32Array.from(seg.values));
+      let p = tf.reshape(fromLogits ? tf.sigmoid(pred) : pred, [-1]);
+      // Ignored pixels count as neither positive nor negative: masked out of p and of 1 - p alike.
+      const v = validCount < dense.length ? tf.tensor1d(valid) : null;
+      if (v) p = tf.mul(p, v);
+      const t = tf.tensor1d(dense);
+      const notP = v ? tf.mul(tf.sub(1, p), v) : tf.sub(1, p);
+      const notT = v ? tf.mul(tf.sub(1, t), v) : tf.sub(1, t);
       const tp = tf.add(tf.sum(tf.mul(p, t)), eps);
-      const tn = tf.add(tf.sum(tf.mul(tf.sub(1, p), tf.sub(1, t))), eps);
-      const fp = tf.add(tf.sum(tf.mul(p, tf.sub(1, t))), eps);
-      const fn = tf.add(tf.sum(tf.mul(tf.sub(1, p), t)), eps);
+      const tn = tf.add(tf.sum(tf.mul(notP, notT)), eps);
+      const fp = tf.add(tf.sum(tf.mul(p, notT)), eps);
+      const fn = tf.add(tf.sum(tf.mul(notP, t)), eps);
       const numerator = tf.sub(tf.mul(tp, tn), tf.mul(fp, fn));
       // sqrt of each factor, multiplied: same value as sqrt of the product without overflowing float32 on big batches.
       const root = (a: tf.Tensor, b: tf.Tensor) => tf.sqrt(tf.maximum(tf.add(a, b), TINY));
