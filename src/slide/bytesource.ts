@@ -4,6 +4,7 @@
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import { SlideError } from './errors.ts';
+import { type HttpLimits, httpGet } from './http.ts';
 
 export interface ByteRange {
   offset: number;
@@ -74,9 +75,7 @@ export class FileByteSource implements ByteSource {
   }
 }
 
-export interface HttpOptions {
-  /** Per-request timeout in milliseconds (default 30 s). */
-  timeoutMs?: number;
+export interface HttpOptions extends HttpLimits {
   /** Ranges closer than this many bytes are fetched as one request (default 64 KiB). */
   coalesceGap?: number;
 }
@@ -90,56 +89,49 @@ export class HttpByteSource implements ByteSource {
   private constructor(
     readonly name: string,
     readonly size: number,
-    private readonly timeoutMs: number,
+    private readonly limits: HttpLimits,
     private readonly coalesceGap: number,
   ) {}
 
   static async open(url: string, opts: HttpOptions = {}): Promise<HttpByteSource> {
-    const timeoutMs = opts.timeoutMs ?? 30_000;
     // A 1-byte range request both probes Range support and tells the size (Content-Range: bytes 0-0/SIZE).
-    const res = await httpFetch(url, { Range: 'bytes=0-0' }, timeoutMs);
+    const res = await httpGet(url, url, { Range: 'bytes=0-0' }, 1, opts);
     if (res.status === 200) {
-      await res.body?.cancel();
       throw new SlideError(
         url,
         'server does not support HTTP range requests (answered 200 to a Range request)',
       );
     }
-    if (res.status !== 206) {
-      await res.body?.cancel();
-      throw new SlideError(url, `HTTP ${res.status} ${res.statusText}`.trim());
-    }
-    await res.arrayBuffer();
-    const total = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '');
+    if (res.status !== 206) throw new SlideError(url, `HTTP ${res.status} ${res.statusText}`.trim());
+    const total = /\/(\d+)\s*$/.exec(String(res.headers['content-range'] ?? ''));
     if (!total) throw new SlideError(url, 'server sent no total size in Content-Range');
-    const source = new HttpByteSource(url, Number(total[1]), timeoutMs, opts.coalesceGap ?? 65536);
+    const size = Number(total[1]);
+    if (!Number.isSafeInteger(size))
+      throw new SlideError(url, `implausible total size ${total[1]} in Content-Range`);
+    const source = new HttpByteSource(url, size, opts, opts.coalesceGap ?? 65536);
     source.requests = 1;
-    source.bytesFetched = 1;
+    source.bytesFetched = res.body.length;
     return source;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this.name, this.size, offset, length);
     if (length === 0) return new Uint8Array(0);
-    const res = await httpFetch(
-      this.name,
-      { Range: `bytes=${offset}-${offset + length - 1}` },
-      this.timeoutMs,
-    );
+    const range = `bytes=${offset}-${offset + length - 1}`;
+    // The body may never exceed the range asked for: an endless or oversized answer is cut off there.
+    const res = await httpGet(this.name, this.name, { Range: range }, length, this.limits);
     if (res.status !== 206) {
-      await res.body?.cancel();
       throw new SlideError(
         this.name,
         `HTTP ${res.status} ${res.statusText} for bytes ${offset}-${offset + length - 1}`,
       );
     }
-    const body = new Uint8Array(await res.arrayBuffer());
     this.requests++;
-    this.bytesFetched += body.length;
-    if (body.length !== length) {
-      throw new SlideError(this.name, `server sent ${body.length} bytes for a ${length}-byte range`);
+    this.bytesFetched += res.body.length;
+    if (res.body.length !== length) {
+      throw new SlideError(this.name, `server sent ${res.body.length} bytes for a ${length}-byte range`);
     }
-    return body;
+    return res.body;
   }
 
   /** Merges ranges that overlap or lie within `coalesceGap` of each other into single requests. */
@@ -167,17 +159,6 @@ export class HttpByteSource implements ByteSource {
   }
 
   async close(): Promise<void> {}
-}
-
-async function httpFetch(url: string, headers: Record<string, string>, timeoutMs: number): Promise<Response> {
-  try {
-    return await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TimeoutError') throw new SlideError(url, `no answer within ${timeoutMs} ms`);
-    const cause = e.cause?.code ?? e.cause?.message ?? e.message;
-    throw new SlideError(url, `cannot reach server (${cause})`);
-  }
 }
 
 export function isUrl(source: string): boolean {

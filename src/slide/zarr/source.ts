@@ -9,6 +9,7 @@
  * Non-spatial axes other than the channel axis (t, z, ...) are fixed at index 0 unless `indices` says otherwise.
  */
 import type * as zarr from 'zarrita';
+import type { HttpLimits } from '../http.ts';
 import type { PyramidSource, RGBAImage, SlideLevel } from '../types.ts';
 import { type NumericArray, openLevelArrays } from './arrays.ts';
 import { ChunkCache } from './chunk-cache.ts';
@@ -40,6 +41,8 @@ export interface OmeZarrOptions {
   concurrency?: number;
   /** Follow symlinks out of a local store's folder (trusted local data only; default false: refused). */
   allowSymlinksOutside?: boolean;
+  /** Timeouts and redirect limit for a store at an http(s) URL. */
+  http?: HttpLimits;
 }
 
 type Chunk = zarr.Chunk<ZarrNumericType>;
@@ -68,7 +71,7 @@ const MANY_CHUNKS = 4096;
 const MIN_CHUNK_AREA = 32 * 32;
 
 export async function openOmeZarr(source: string, opts: OmeZarrOptions = {}): Promise<PyramidSource> {
-  const store = await openStore(source, { allowSymlinksOutside: opts.allowSymlinksOutside });
+  const store = await openStore(source, { allowSymlinksOutside: opts.allowSymlinksOutside, http: opts.http });
   const image = await readNgffImage(store, source, opts.multiscale ?? 0);
   const arrays = await openLevelArrays(store, source, image);
   const layout = axisLayout(image, arrays[0].shape, opts.indices ?? {}, source);

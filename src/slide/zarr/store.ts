@@ -5,8 +5,10 @@
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type AbsolutePath, type AsyncReadable, FetchStore, type RangeQuery } from 'zarrita';
+import type { AbsolutePath, AsyncReadable, RangeQuery } from 'zarrita';
 import { confinedRealPath, unsafeKeyReason } from '../confine.ts';
+import { type HttpLimits, httpGet } from '../http.ts';
+import { MAX_CHUNK_BYTES } from './validate.ts';
 
 const METADATA_KEY = /(^|\/)(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$/;
 
@@ -40,6 +42,71 @@ export class FolderStore implements AsyncReadable {
     if (!whole) return undefined;
     if ('suffixLength' in range) return whole.subarray(Math.max(0, whole.length - range.suffixLength));
     return whole.subarray(range.offset, range.offset + range.length);
+  }
+}
+
+/** Largest metadata document fetched (real ones are a few KiB; consolidated metadata a few MiB). */
+const MAX_METADATA_BYTES = 16 * 1024 * 1024;
+/** Largest chunk body: the decoded-chunk budget plus room for a codec's worst-case expansion. */
+const MAX_CHUNK_BODY_BYTES = MAX_CHUNK_BYTES + 1024 * 1024;
+
+/**
+ * Read-only HTTP(S) store with the slide readers' limits (timeouts, redirects, body caps, bounded inflation):
+ * zarrita's FetchStore has none, so a server that never answers or sends an endless body would hang or fill memory.
+ */
+export class HttpStore implements AsyncReadable {
+  readonly #base: URL;
+
+  constructor(
+    readonly url: string,
+    readonly limits: HttpLimits = {},
+  ) {
+    this.#base = new URL(url);
+    if (!this.#base.pathname.endsWith('/')) this.#base.pathname += '/';
+  }
+
+  #resolve(key: AbsolutePath): string {
+    const resolved = new URL(key.slice(1), this.#base);
+    resolved.search = this.#base.search; // presigned URLs carry their signature in the query
+    return resolved.href;
+  }
+
+  async get(key: AbsolutePath): Promise<Uint8Array | undefined> {
+    const cap = METADATA_KEY.test(key) ? MAX_METADATA_BYTES : MAX_CHUNK_BODY_BYTES;
+    const res = await httpGet(this.url, this.#resolve(key), {}, cap, this.limits);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
+    return res.body;
+  }
+
+  async getRange(key: AbsolutePath, range: RangeQuery): Promise<Uint8Array | undefined> {
+    if ('suffixLength' in range) {
+      const res = await httpGet(
+        this.url,
+        this.#resolve(key),
+        { Range: `bytes=-${range.suffixLength}` },
+        range.suffixLength,
+        this.limits,
+      );
+      if (res.status === 404) return undefined;
+      if (res.status !== 206)
+        throw new Error(`HTTP ${res.status} ${res.statusText} for a suffix range`.trim());
+      return res.body;
+    }
+    const { offset, length } = range;
+    const res = await httpGet(
+      this.url,
+      this.#resolve(key),
+      { Range: `bytes=${offset}-${offset + length - 1}` },
+      length,
+      this.limits,
+    );
+    if (res.status === 404) return undefined;
+    if (res.status !== 206)
+      throw new Error(
+        `HTTP ${res.status} ${res.statusText} for bytes ${offset}-${offset + length - 1}`.trim(),
+      );
+    return res.body;
   }
 }
 
@@ -101,11 +168,13 @@ export function isUrl(source: string): boolean {
 export interface StoreOptions {
   /** Follow symlinks that lead out of a local store's folder (only for trusted local data; default false). */
   allowSymlinksOutside?: boolean;
+  /** Timeouts and redirect limit for an http(s) store. */
+  http?: HttpLimits;
 }
 
 /** The store behind a folder path, a file:// URL or an http(s) URL. */
 export async function openStore(source: string, opts: StoreOptions = {}): Promise<MemoStore> {
-  if (isUrl(source)) return new MemoStore(new FetchStore(source), source);
+  if (isUrl(source)) return new MemoStore(new HttpStore(source, opts.http), source);
   const folder = source.startsWith('file://') ? fileURLToPath(source) : source;
   let info: Awaited<ReturnType<typeof stat>>;
   try {
