@@ -6,8 +6,8 @@
  * The image grid is the label grid (the output mpp): level 0 has the labels' shape and pixel size, so image and
  * labels overlay pixel for pixel. Every level is read from the slide's own pyramid at that level's resolution
  * (`levelMpp × 2^k`) one chunk at a time, so memory is one chunk, whatever the slide's size. `firstLevel` skips
- * the large levels: an overview-only image (the labels keep full resolution) costs a few MB instead of roughly
- * the slide's own size (RGB in zlib is about 2-3× larger than the slide's JPEG tiles).
+ * the large levels: an overview-only image (the labels keep full resolution) costs a few MB instead of several
+ * times the slide's own size (lossless RGB in zlib: about 6× the sample slide's JPEG tiles).
  *
  * Axes c, y, x (uint8 RGB, µm scales, `omero` rendering hints for RGB). Zarr v2 + NGFF 0.4, or v3 + NGFF 0.5.
  */

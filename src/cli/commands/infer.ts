@@ -23,7 +23,7 @@ label grid's resolution, level-0 pixels) and OUT/<name>.summary.json. Look at th
   --tissue auto|all    tile only tissue (default) or everything
   --name NAME          base name of the outputs (default: slide file name)
   --image full|overview  OME-Zarr image under the labels: the slide at the output mpp with its pyramid (default;
-                       about 4x the size of a JPEG-compressed slide) or only levels of at most 2048 px (a few MB)
+                       about 6x the size of a JPEG-compressed slide) or only levels of at most 2048 px (a few MB)
   --ngff 0.4|0.5       OME-NGFF 0.4 on Zarr v2 (default) or 0.5 on Zarr v3
   --polygons MODE      objects (default: one feature per connected region, with its area), classes (one
                        MultiPolygon per class) or none
