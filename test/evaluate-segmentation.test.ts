@@ -126,7 +126,7 @@ test('CLI writes JSON and a Markdown report listing every class', { skip: needs(
       '64',
       '--overlap',
       '16',
-      '--json',
+      '--metrics',
       json,
       '--report',
       report,

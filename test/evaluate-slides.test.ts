@@ -146,7 +146,7 @@ test('CLI evaluate --data writes JSON and a per-slide report', { skip: needs(['m
   const args = ['evaluate', '--model', MODEL, '--data', file, '--tile', '128', '--overlap', '16'];
   await promisify(execFile)(
     process.execPath,
-    [join(ROOT, 'bin', 'slideseg.js'), ...args, '--json', json, '--report', report],
+    [join(ROOT, 'bin', 'slideseg.js'), ...args, '--metrics', json, '--report', report],
     { cwd: ROOT },
   );
   const r = JSON.parse(await readFile(json, 'utf8'));

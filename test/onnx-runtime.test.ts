@@ -131,10 +131,10 @@ describe('bad input gets a clear error', () => {
 
 describe('slideseg export', () => {
   test('writes a model that reproduces the golden logits; bad flags are one-line errors', async () => {
-    const out = join(work, 'cli.onnx');
+    const out = join(work, 'cli');
     const args = ['--model', fixture('segformer', 'segformer-tiny-odd'), '--out', out, '--fp16'];
     assert.equal(await exportCommand.run(args), 0);
-    const seg = await OnnxSegmenter.load(out, { device: 'cpu' });
+    const seg = await OnnxSegmenter.load(join(out, 'model.onnx'), { device: 'cpu' });
     const logits = await seg.run(odd.pixels, odd.dims);
     assert.ok(maxAbsDiff(logits.data, odd.logits) <= 2e-3);
     await seg.release();
@@ -144,7 +144,7 @@ describe('slideseg export', () => {
     );
     await assert.rejects(
       exportCommand.run(['--model', fixture('segformer', 'segformer-tiny')]),
-      /--out FILE is required/,
+      /--out DIR is required/,
     );
     const badOpset = ['--model', fixture('segformer', 'segformer-tiny'), '--out', out, '--opset', 'x'];
     await assert.rejects(exportCommand.run(badOpset), /--opset: 'x' is not an integer/);

@@ -16,7 +16,7 @@ test('slideseg tissue writes the mask detectTissue computes, and an overlay of t
   try {
     const out = join(dir, 'mask.png');
     const overlay = join(dir, 'overlay.png');
-    assert.equal(await tissue.run([SLIDE, '--out', out, '--overlay', overlay, '--max-size', '512']), 0);
+    assert.equal(await tissue.run([SLIDE, '--mask', out, '--overlay', overlay, '--max-size', '512']), 0);
     const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
     const slide = await openSlideByPath(SLIDE);
     const expected = await detectTissue(slide, { maxSize: 512 });
@@ -27,7 +27,7 @@ test('slideseg tissue writes the mask detectTissue computes, and an overlay of t
       assert.equal(data[i * info.channels], expected.mask[i] * 255);
     const ov = await sharp(overlay).metadata();
     assert.deepEqual([ov.width, ov.height, ov.format], [expected.width, expected.height, 'png']);
-    await assert.rejects(tissue.run([SLIDE]), /--out mask\.png is required/);
+    await assert.rejects(tissue.run([SLIDE]), /--mask mask\.png is required/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -52,7 +52,7 @@ describe('slide CLI', () => {
 
   test('region writes the OpenSlide region as an RGBA PNG', async () => {
     const out = join(dir, 'r.png');
-    const args = ['--x=-50', '--y=-30', '--level', '0', '--width', '200', '--height', '120', '--out', out];
+    const args = ['--x=-50', '--y=-30', '--level', '0', '--width', '200', '--height', '120', '--png', out];
     await captureStdout(() => region.run([fixture('slides', 'cmu-1-small-region.svs'), ...args]));
     const golden = await readPng(fixture('openslide', 'cmu-1-small-region', 'region-04.png'));
     const d = compareRgba(await readPng(out), golden, 0);
@@ -71,7 +71,7 @@ describe('slide CLI', () => {
         '1',
         '--height',
         '1',
-        '--out',
+        '--png',
         join(dir, 'x.png'),
       ]),
       /--x must be an integer/,

@@ -2,6 +2,11 @@
 export interface Command {
   /** The sub-command name, e.g. 'predict'. */
   name: string;
+  /**
+   * Options renamed so that each flag means one thing across commands (`--out` is always a folder): the old
+   * spelling gets a usage error that names the new one.
+   */
+  renamedOptions?: Record<string, string>;
   /** One line for `slideseg --help`. */
   summary: string;
   /** Full usage text for `slideseg <name> --help`. */

@@ -21,7 +21,7 @@ async function help(): Promise<string> {
     'Commands:',
     ...lines,
     '',
-    'Global options (every command): --backend wasm|cpu|tensorflow (the TF.js backend), --verbose, --version',
+    'Global options: --backend wasm|cpu|tensorflow (the TF.js backend, every command), --verbose, --version',
     'Exit codes: 0 done, 1 failed, 2 usage error.',
   ].join('\n');
 }
@@ -86,6 +86,8 @@ function usageMessage(cmd: Command, err: Error): string {
   const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(err.message)?.[1];
   if (unknown) {
     const flag = unknown.split('=')[0]!;
+    const renamed = cmd.renamedOptions?.[flag];
+    if (renamed) return `${flag} is now ${renamed}; see slideseg ${cmd.name} --help`;
     const near = suggest(flag, [...documentedOptions(cmd), '--help', '--backend', '--verbose']);
     return `unknown option ${flag}${near ? ` (did you mean ${near}?)` : ''}; see slideseg ${cmd.name} --help`;
   }
@@ -134,7 +136,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (isUsageError(err) || isParseArgsError(err)) {
-      const line = isParseArgsError(err) ? usageMessage(cmd, err) : err.message;
+      // One line: commands may append their usage text, which `--help` shows instead.
+      const first = err.message.split('\n')[0]!;
+      const line = isParseArgsError(err)
+        ? usageMessage(cmd, err)
+        : err.message.includes('\n')
+          ? `${first}; see slideseg ${cmd.name} --help`
+          : first;
       console.error(`slideseg ${name}: usage error: ${line}`);
       return 2;
     }

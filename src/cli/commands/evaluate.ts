@@ -17,14 +17,16 @@ image or per slide.
   --data FILE        slide data set (YAML/JSON: slides, annotations, classes, mpp, patchSize, …)
   --split S          with --data: all (default), train or val (the seeded split by slide that train makes)
   --seed N           with --split: the training seed (default 0)
-  --json FILE        metrics as JSON (default: printed on stdout)
+  --metrics FILE     metrics as a JSON file
+  --json             print the metrics as JSON on stdout (default: a one-line summary)
   --report FILE      Markdown report
   --overlays DIR     TP/FP/FN overlays of the worst and best images by per-image Dice
   --worst N          how many worst and best images get overlays (default 3)
   --tile N           sliding-window tile (default 512)
   --overlap N        tile overlap (default 64)
   --tta MODE         test-time augmentation: none (default), flip (4 views) or d4 (8 views)
-  --ignore-index N   mask value left out of the scores (default 255)`;
+  --ignore-index N   mask value left out of the scores (default 255)
+  --threshold P      foreground probability threshold of a one-logit (binary) model (default 0.5)`;
 
 function intOpt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -49,7 +51,8 @@ export const command: Command = {
         data: { type: 'string' },
         split: { type: 'string' },
         seed: { type: 'string' },
-        json: { type: 'string' },
+        metrics: { type: 'string' },
+        json: { type: 'boolean' },
         report: { type: 'string' },
         overlays: { type: 'string' },
         worst: { type: 'string' },
@@ -57,6 +60,7 @@ export const command: Command = {
         overlap: { type: 'string' },
         tta: { type: 'string' },
         'ignore-index': { type: 'string' },
+        threshold: { type: 'string' },
       },
     });
     const folders = values.images !== undefined || values.masks !== undefined;
@@ -68,7 +72,11 @@ export const command: Command = {
     if (split !== 'all' && split !== 'train' && split !== 'val')
       throw new UsageError(`--split: all, train or val, got ${split}`);
     if (values.split && !values.data) throw new UsageError('--split needs --data');
+    const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
+    if (threshold !== undefined && !(threshold > 0 && threshold < 1))
+      throw new UsageError(`--threshold: a probability in (0, 1), got ${values.threshold}`);
     const result = await evaluate(values.model, {
+      threshold,
       images: values.images,
       masks: values.masks,
       data: values.data,
@@ -82,19 +90,20 @@ export const command: Command = {
       overlays: values.overlays,
     });
     const json = `${JSON.stringify(result, null, 2)}\n`;
-    if (values.json) {
-      await mkdir(dirname(values.json), { recursive: true });
-      await writeFile(values.json, json);
+    if (values.metrics) {
+      await mkdir(dirname(values.metrics), { recursive: true });
+      await writeFile(values.metrics, json);
     }
     if (values.report) {
       await mkdir(dirname(values.report), { recursive: true });
       await writeFile(values.report, evaluationMarkdown(result));
     }
-    if (!values.json) process.stdout.write(json);
     const mcc = result.mcc != null ? `  MCC ${result.mcc.toFixed(4)}` : '';
-    process.stderr.write(
-      `mIoU ${result.mIoU.toFixed(4)}  mDice ${result.mDice.toFixed(4)}  aAcc ${result.aAcc.toFixed(4)}${mcc}\n`,
-    );
+    const line = `mIoU ${result.mIoU.toFixed(4)}  mDice ${result.mDice.toFixed(4)}  aAcc ${result.aAcc.toFixed(4)}${mcc}\n`;
+    if (values.json) {
+      process.stdout.write(json);
+      process.stderr.write(line);
+    } else process.stdout.write(line);
     return 0;
   },
 };

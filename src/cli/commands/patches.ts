@@ -19,7 +19,7 @@ Options:
   --seed N            random seed (default 0)
   --prefetch N        patches read ahead (default 8)
   --concurrency N     reads in flight (default 4)
-  --workers N         decode worker threads per slide (default 0: decode in this thread)
+  --decode-threads N  decode worker threads per slide (default 0: decode in this thread)
   --annotations PATH  Aperio XML or GeoJSON: draws the label mask on the preview (one slide only)
   --preview PATH      contact sheet PNG of the patches
   --overview PATH     slide thumbnail PNG with the patch footprints drawn (first slide)
@@ -35,6 +35,7 @@ function num(name: string, value: string | undefined, integer: boolean): number 
 }
 
 export const command: Command = {
+  renamedOptions: { '--workers': '--decode-threads N (--workers always counts worker processes)' },
   name: 'patches',
   summary: 'Stream patches with a sampler; contact sheet and overview PNGs, patches/s',
   usage,
@@ -57,7 +58,7 @@ export const command: Command = {
         seed: { type: 'string' },
         prefetch: { type: 'string' },
         concurrency: { type: 'string' },
-        workers: { type: 'string' },
+        'decode-threads': { type: 'string' },
         annotations: { type: 'string' },
         preview: { type: 'string' },
         overview: { type: 'string' },
@@ -84,7 +85,7 @@ export const command: Command = {
       if (positionals.length > 1) throw new UsageError('--annotations works with one SLIDE only');
       annotations = await readAnnotations(values.annotations);
     }
-    const workers = num('workers', values.workers, true) ?? 0;
+    const workers = num('decode-threads', values['decode-threads'], true) ?? 0;
     const slides = [];
     try {
       for (const p of positionals) slides.push(await openSlideByPath(p, { workers }));

@@ -3,9 +3,10 @@ import { type Command, UsageError } from '../command.ts';
 
 export const command: Command = {
   name: 'region',
+  renamedOptions: { '--out': '--png FILE (--out always names a folder)' },
   summary: 'Read a region of a slide (OpenSlide read_region semantics) and save it as an RGBA PNG',
   usage:
-    'slideseg region SLIDE --x X --y Y --level L --width W --height H --out OUT.png\n' +
+    'slideseg region SLIDE --x X --y Y --level L --width W --height H --png FILE\n' +
     '  X, Y: top-left in level-0 pixels; W, H: size in pixels of level L; outside the slide is transparent',
   async run(args) {
     const { default: sharp } = await import('sharp');
@@ -19,10 +20,10 @@ export const command: Command = {
         level: { type: 'string', default: '0' },
         width: { type: 'string' },
         height: { type: 'string' },
-        out: { type: 'string' },
+        png: { type: 'string' },
       },
     });
-    if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: ${this.usage}`);
+    if (positionals.length !== 1 || !values.png) throw new UsageError(`usage: ${this.usage}`);
     const int = (name: 'x' | 'y' | 'level' | 'width' | 'height') => {
       const raw = values[name];
       const v = Number(raw);
@@ -37,8 +38,8 @@ export const command: Command = {
       const img = await slide.readRegion(req);
       await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } })
         .png()
-        .toFile(values.out);
-      console.log(`wrote ${values.out} (${img.width}x${img.height} RGBA, level ${req.level})`);
+        .toFile(values.png);
+      console.log(`wrote ${values.png} (${img.width}x${img.height} RGBA, level ${req.level})`);
       return 0;
     } finally {
       await slide.close();

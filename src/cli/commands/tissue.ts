@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.ts';
 
-const usage = `slideseg tissue SLIDE --out mask.png [--overlay overlay.png] [options]
+const usage = `slideseg tissue SLIDE --mask mask.png [--overlay overlay.png] [options]
 
 Detects tissue on a low-resolution view (HSV saturation, median filter, Otsu threshold, hole filling,
 small-object removal) and writes the mask as a PNG (255 = tissue).
 
 Options:
-  --out PATH          mask PNG (required)
+  --mask PATH         mask PNG (required)
   --overlay PATH      the low-resolution view with tissue tinted green
   --max-size N        longest side of the view the mask is computed on (default 1536)
   --threshold N       fixed saturation threshold 0..255 instead of Otsu's
@@ -25,6 +25,7 @@ function intOption(name: string, value: string | undefined): number | undefined 
 
 export const command: Command = {
   name: 'tissue',
+  renamedOptions: { '--out': '--mask FILE (--out always names a folder)' },
   summary: 'Tissue mask of a slide (saturation + Otsu), as PNG, with an optional overlay',
   usage,
   async run(args) {
@@ -34,20 +35,18 @@ export const command: Command = {
       args,
       allowPositionals: true,
       options: {
-        out: { type: 'string' },
+        mask: { type: 'string' },
         overlay: { type: 'string' },
         'max-size': { type: 'string' },
         threshold: { type: 'string' },
         median: { type: 'string' },
         'min-object': { type: 'string' },
         'max-hole': { type: 'string' },
-        backend: { type: 'string' },
-        verbose: { type: 'boolean' },
       },
     });
     if (positionals.length !== 1)
       throw new UsageError(`expected one SLIDE, got ${positionals.length}\n\n${usage}`);
-    if (!values.out) throw new UsageError(`--out mask.png is required\n\n${usage}`);
+    if (!values.mask) throw new UsageError(`--mask mask.png is required\n\n${usage}`);
     const source = positionals[0];
     const slide = await openSlideByPath(source);
     try {
@@ -59,7 +58,7 @@ export const command: Command = {
         minObjectPixels: intOption('min-object', values['min-object']),
         maxHolePixels: intOption('max-hole', values['max-hole']),
       });
-      await writeMaskPng(tissue, values.out);
+      await writeMaskPng(tissue, values.mask);
       if (values.overlay) await writeTissueOverlayPng(view, tissue, values.overlay);
       const seconds = (performance.now() - t0) / 1000;
       console.log(
@@ -67,7 +66,7 @@ export const command: Command = {
           `${tissue.downsample.toFixed(2)} level-0 px per mask px, saturation threshold ${tissue.threshold}, ` +
           `tissue ${(100 * tissueFraction(tissue)).toFixed(1)}% (${seconds.toFixed(2)} s)`,
       );
-      console.log(`wrote ${values.out}${values.overlay ? ` and ${values.overlay}` : ''}`);
+      console.log(`wrote ${values.mask}${values.overlay ? ` and ${values.overlay}` : ''}`);
     } finally {
       await slide.close();
     }
