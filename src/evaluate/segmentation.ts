@@ -12,9 +12,11 @@ import { type TestTimeAugmentation, ttaViews } from '../infer/tta.ts';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/index.ts';
 import {
   defaultPreprocessorConfig,
+  labelClasses,
   loadPreprocessorConfig,
   loadSegformer,
   numLabels as numLabelsOf,
+  twoClassNames,
 } from '../models/segformer/index.ts';
 import {
   checkSlideLabels,
@@ -31,6 +33,8 @@ import { errorOverlay, writePNG } from '../viz/index.ts';
 import { normalisationOf } from './normalisation.ts';
 
 export interface EvaluateOptions {
+  /** Foreground probability threshold of a one-logit (binary) model (default 0.5). */
+  threshold?: number;
   /** Folders of images and label masks matched by name … */
   images?: string;
   masks?: string;
@@ -240,9 +244,13 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
   if (!hasPre) log(`${modelDir}: no preprocessor_config.json, using ImageNet normalisation`);
   const pre = hasPre ? await loadPreprocessorConfig(modelDir) : defaultPreprocessorConfig();
   const norm = normalisationOf(pre);
-  const C = numLabelsOf(model.config);
-  const id2label = model.config.id2label ?? {};
-  const tileModel = tileModelOf(model);
+  // A one-logit model is scored as background/foreground (foreground where σ(z) > threshold).
+  const binary = numLabelsOf(model.config) === 1;
+  const C = labelClasses(numLabelsOf(model.config));
+  const id2label: Record<string, string> = binary
+    ? Object.fromEntries(twoClassNames(model.config.id2label?.['0']).map((n, i) => [String(i), n]))
+    : (model.config.id2label ?? {});
+  const tileModel = tileModelOf(model, o.threshold);
   const total = new ConfusionMatrix(C, { ignoreIndex });
   const groups = new Map<string, { group: EvalUnit['group']; cm: ConfusionMatrix }>();
   const ranking: { name: string; dice: number }[] = [];

@@ -21,9 +21,9 @@ import {
   type PreprocessorConfig,
   readSegformerConfig,
   type SegformerConfig,
+  twoClassLogits,
 } from '../models/segformer/index.ts';
 import { legendEntries, makePalette, overlay, withLegend, writeMaskPNG, writePNG } from '../viz/index.ts';
-
 
 /** Attention memory (bytes) above which one forward pass is refused in favour of tiled inference. */
 const MAX_ATTENTION_BYTES = 2 ** 31;
@@ -132,7 +132,12 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   if (opts.verbose) log(`backend: ${backend}`);
   const { model } = await loadSegformer(opts.model);
   try {
-    const numLabels = Object.keys(model.config.id2label).length;
+    // A one-logit (binary) model labels foreground where σ(z) > 0.5: two label classes, background first.
+    const binary = Object.keys(model.config.id2label).length === 1;
+    const id2label: Record<string, string> = binary
+      ? { 0: 'background', 1: model.config.id2label[0] ?? 'foreground' }
+      : model.config.id2label;
+    const numLabels = binary ? 2 : Object.keys(model.config.id2label).length;
     const pixels = await preprocessImage(image, preprocessing);
     if (opts.verbose) {
       log(
@@ -145,7 +150,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       const x = tf.tensor4d(pixels.data, pixels.shape);
       const logits = model.forward(x).logits; // NHWC, stride 4
       const up = tf.image.resizeBilinear(logits, [image.height, image.width], false, true);
-      return { logitsNCHW: tf.transpose(logits, [0, 3, 1, 2]), mask: tf.argMax(up, 3) };
+      return { logitsNCHW: tf.transpose(logits, [0, 3, 1, 2]), mask: tf.argMax(twoClassLogits(up), 3) };
     });
     const logitsData = (await logitsNCHW.data()) as Float32Array;
     const maskData = (await mask.data()) as Int32Array;
@@ -163,10 +168,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       const blended = overlay(image, labelMap, palette, opts.alpha ?? 0.5);
       // Long label lists only show the classes present.
       const present = numLabels > 20 ? counts.flatMap((n, k) => (n > 0 ? [k] : [])) : undefined;
-      await writePNG(
-        opts.overlay,
-        await withLegend(blended, legendEntries(model.config.id2label, palette, present)),
-      );
+      await writePNG(opts.overlay, await withLegend(blended, legendEntries(id2label, palette, present)));
     }
     if (opts.verbose) log(`total: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
     return {
@@ -174,7 +176,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       width: image.width,
       height: image.height,
       numLabels,
-      labels: Array.from({ length: numLabels }, (_, k) => model.config.id2label[k] ?? String(k)),
+      labels: Array.from({ length: numLabels }, (_, k) => id2label[k] ?? String(k)),
       logits: { data: logitsData, shape },
       mask: maskData,
       counts,

@@ -8,7 +8,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
-import { loadSegformer, numLabels as numLabelsOf } from '../models/segformer/index.ts';
+import {
+  loadSegformer,
+  numLabels as numLabelsOf,
+  twoClassLogitsNCHW,
+  twoClassNames,
+} from '../models/segformer/index.ts';
 import {
   defaultPreprocessorConfig,
   loadPreprocessorConfig,
@@ -81,8 +86,31 @@ function classNamesOf(id2label: unknown, numLabels: number): string[] {
   return names;
 }
 
+/**
+ * A one-logit (binary) model's runner as a two-class one: background logit 0 beside the model's logit z, so the
+ * softmax is [1 − σ(z), σ(z)] and the labels are foreground where σ(z) > 0.5 (models/segformer/binary.ts).
+ */
+function asTwoClass(runner: TileRunner): TileRunner {
+  if (runner.numLabels !== 1) return runner;
+  return {
+    ...runner,
+    numLabels: 2,
+    classNames: twoClassNames(runner.classNames[0]),
+    async run(pixels, n, height, width) {
+      const out = await runner.run(pixels, n, height, width);
+      const data = twoClassLogitsNCHW(out.data, out.n, out.height * out.width);
+      return { ...out, data, classes: 2 };
+    },
+    release: () => runner.release(),
+  };
+}
+
 /** Loads a model folder (config.json + weights) or a .onnx file for tile inference. */
 export async function loadTileRunner(model: string, opts: TileRunnerOptions = {}): Promise<TileRunner> {
+  return asTwoClass(await loadRunner(model, opts));
+}
+
+async function loadRunner(model: string, opts: TileRunnerOptions): Promise<TileRunner> {
   const backend = opts.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs')
     throw new Error(`backend must be onnx or tfjs, got ${backend}`);

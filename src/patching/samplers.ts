@@ -5,7 +5,7 @@
 import type { Slide } from '../slide/types.ts';
 import type { TissueCoverage } from './coverage.ts';
 import { bestLevelForDownsample } from './image-slide.ts';
-import type { Rng } from './random.ts';
+import { createRng, mixSeed, type Rng } from './random.ts';
 
 export interface PatchSpec {
   /** Top-left corner in level-0 pixels. */
@@ -307,4 +307,21 @@ export function createSampler(
         `unknown sampler '${name}' (grid, random, foreground-random, foreground-grid, multi-magnification)`,
       );
   }
+}
+
+/**
+ * The order in which epoch `epoch` walks `n` grid cells: a permutation seeded by (seed, epoch), so every cell comes
+ * exactly once per epoch, epochs differ, and any position of any epoch can be computed without the ones before it.
+ */
+export function epochPermutation(n: number, seed: number, epoch: number): Uint32Array {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const rng = createRng(mixSeed(mixSeed(seed, 0x6e9c), epoch));
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
 }

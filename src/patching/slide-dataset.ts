@@ -208,7 +208,7 @@ export interface LabelledPatch {
   height: number;
 }
 
-async function loadAnnotations(ds: SlideDataset, entry: SlideEntry): Promise<AnnotationSet | null> {
+export async function loadAnnotations(ds: SlideDataset, entry: SlideEntry): Promise<AnnotationSet | null> {
   if (!entry.annotations) return null;
   const set = await readAnnotations(entry.annotations);
   if (ds.classes) {

@@ -24,7 +24,10 @@ export interface TrainConfig {
     from?: string;
     /** Encoder-only checkpoint (nvidia/mit-b* layout or `slideseg pretrain` output). */
     encoder?: string;
+    /** 1: a binary model (one logit, sigmoid, foreground where σ > threshold); ≥ 2: softmax over classes. */
     numLabels: number;
+    /** Foreground probability threshold of a one-logit model in validation (default 0.5). */
+    threshold?: number;
     id2label?: Record<string, string>;
     dropPathRate?: number;
     /**
@@ -50,6 +53,18 @@ export interface TrainConfig {
     /** Explicit split (names without extension); overrides valFraction. */
     val?: string[];
     ignoreIndex: number;
+    /**
+     * Train on a seeded subset of this share of the training images/slides (after the validation split, which
+     * stays as it is); the subset is recorded in split.json.
+     */
+    fraction?: number;
+    /**
+     * Slides only: 'online' (default) reads every step's patches fresh from `sampler`; 'once' draws the data set's
+     * patchesPerSlide patches per slide at the start and trains on them (small data).
+     */
+    patches?: 'online' | 'once';
+    /** Slides, online: random | foreground-random | grid | multi-magnification (default from the data set). */
+    sampler?: string;
   };
   augment: AugmentOptions;
   loss: LossSpec[];
@@ -197,6 +212,12 @@ function validate(c: TrainConfig, src: string): void {
   if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
   if (!Array.isArray(c.loss) || c.loss.length === 0)
     throw bad('loss must be a non-empty list of {name, weight}');
+  if (c.data.fraction !== undefined && !(c.data.fraction > 0 && c.data.fraction <= 1))
+    throw bad(`data.fraction must be in (0, 1], got ${JSON.stringify(c.data.fraction)}`);
+  if (c.data.patches !== undefined && c.data.patches !== 'online' && c.data.patches !== 'once')
+    throw bad(`data.patches must be online or once, got ${JSON.stringify(c.data.patches)}`);
+  if (c.model.threshold !== undefined && !(c.model.threshold > 0 && c.model.threshold < 1))
+    throw bad(`model.threshold must be in (0, 1), got ${JSON.stringify(c.model.threshold)}`);
   if (c.model.init !== undefined && c.model.init !== 'hf' && c.model.init !== 'nvlabs')
     throw bad(`model.init must be hf or nvlabs, got ${JSON.stringify(c.model.init)}`);
   if (!c.model.from && !/^b[0-5]$/.test(c.model.preset))

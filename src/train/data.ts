@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
-import { createRng } from '../patching/random.ts';
+import { createRng, mixSeed } from '../patching/random.ts';
 import type { Sample } from './augment.ts';
 
 export interface NamedSample extends Sample {
@@ -98,6 +98,22 @@ export async function loadPair(
     }
   }
   return { name: p.name, image: img.data, mask: m.data, width: img.width, height: img.height };
+}
+
+/**
+ * A seeded subset of `fraction` of `names` (at least one), sorted; the generator is independent of the split's,
+ * so the validation images stay the same whatever the fraction.
+ */
+export function fractionOf<T>(items: T[], fraction: number, seed: number, key: (t: T) => string): T[] {
+  if (fraction >= 1) return items;
+  const order = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const rng = createRng(mixSeed(seed, 0xf4ac));
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const keep = order.slice(0, Math.max(1, Math.round(items.length * fraction)));
+  return keep.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 /** Seeded split by image: a shuffled order, the last `valFraction` (at least one) for validation. */

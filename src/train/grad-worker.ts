@@ -42,7 +42,9 @@ ctxPromise.then(
   (e: Error) => port.postMessage({ type: 'error', message: e.message }),
 );
 
-port.on('message', async (m: { type: 'step'; step: number; k: number; shard: number; shards: number }) => {
+type StepMessage = { type: 'step'; step: number; k: number; shard: number; shards: number; batch?: Sample[] };
+
+port.on('message', async (m: StepMessage) => {
   try {
     const ctx = await ctxPromise;
     ctx.variables.forEach((v, i) => {
@@ -52,7 +54,7 @@ port.on('message', async (m: { type: 'step'; step: number; k: number; shard: num
       v.assign(t);
       t.dispose();
     });
-    const { loss, grads: g } = shardGradients(ctx, m.step, m.k, m.shard, m.shards);
+    const { loss, grads: g } = shardGradients(ctx, m.step, m.k, m.shard, m.shards, m.batch);
     grads.fill(0);
     for (const s of slots) {
       const t = g.get(s.key);

@@ -123,11 +123,14 @@ export class GradientWorkers {
     });
   }
 
-  /** Starts shards 1..size of (step, k) on the workers; resolves to their losses. Call `collect` afterwards. */
-  run(step: number, k: number, shards: number): Promise<number[]> {
+  /**
+   * Starts shards 1..size of (step, k) on the workers; resolves to their losses. Call `collect` afterwards.
+   * `batch`: the micro-batch's patches when they are read online (each worker gets a copy).
+   */
+  run(step: number, k: number, shards: number, batch?: Sample[]): Promise<number[]> {
     return Promise.all(
       this.workers.map((w, i) =>
-        this.request(w, { type: 'step', step, k, shard: i + 1, shards }).then((r) =>
+        this.request(w, { type: 'step', step, k, shard: i + 1, shards, batch }).then((r) =>
           r.type === 'done' ? r.loss : 0,
         ),
       ),

@@ -18,7 +18,11 @@ export function shardRange(batch: number, shard: number, shards: number): [numbe
   return [start, start + base + (shard < extra ? 1 : 0)];
 }
 
-/** Samples [start, end) of the batch of (step, micro-batch k), as normalised NHWC images and int labels. */
+/**
+ * Samples [start, end) of the batch of (step, micro-batch k), as normalised NHWC images and int labels. From a
+ * pool (`train`), position b picks a sample at random; with `fixed`, `train` is the batch itself (patches read
+ * online for this micro-batch) and position b augments `train[b]`.
+ */
 export function makeBatch(
   train: Sample[],
   cfg: TrainConfig,
@@ -26,6 +30,7 @@ export function makeBatch(
   k: number,
   start = 0,
   end = cfg.batchSize,
+  fixed = false,
 ): { x: tf.Tensor4D; y: tf.Tensor3D } {
   const micro = mixSeed(cfg.seed, step * cfg.optim.accumulate + k);
   const crop = cfg.augment.crop;
@@ -35,7 +40,7 @@ export function makeBatch(
   for (let b = start; b < end; b++) {
     const rng = createRng(mixSeed(micro, b));
     const s = augment(
-      train[rng.int(train.length)]!,
+      fixed ? train[b]! : train[rng.int(train.length)]!,
       { ...cfg.augment, ignoreIndex: cfg.data.ignoreIndex },
       rng,
     );
@@ -73,13 +78,17 @@ export function shardGradients(
   k: number,
   shard: number,
   shards: number,
+  /** The micro-batch's patches when they are read online (all `batchSize` of them). */
+  batch?: Sample[],
 ): { loss: number; grads: Map<string, tf.Tensor> } {
   const { cfg } = ctx;
   const [start, end] = shardRange(cfg.batchSize, shard, shards);
   const grads = new Map<string, tf.Tensor>();
   if (end <= start) return { loss: 0, grads };
   const weight = (end - start) / cfg.batchSize / cfg.optim.accumulate;
-  const { x, y } = makeBatch(ctx.samples, cfg, step, k, start, end);
+  const { x, y } = batch
+    ? makeBatch(batch, cfg, step, k, start, end, true)
+    : makeBatch(ctx.samples, cfg, step, k, start, end);
   const dropoutSeed = mixSeed(mixSeed(cfg.seed ^ 0xd0, step * cfg.optim.accumulate + k), shard);
   let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
   try {

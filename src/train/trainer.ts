@@ -7,18 +7,20 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ready, type tf } from '../engine/index.ts';
+import { ready, tf } from '../engine/index.ts';
 import { argmaxLabels, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
 import { fromFloat32, readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
 import {
+  labelClasses,
   loadSegformer,
   numLabels,
   Segformer,
   saveSegformer,
   segformerPreset,
   trainingPreprocessorConfig,
+  twoClassLogits,
 } from '../models/segformer/index.ts';
 import {
   checkSlideLabels,
@@ -30,9 +32,10 @@ import {
 } from '../patching/slide-dataset.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
-import { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
+import { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 import { buildLoss } from './loss.ts';
 import { openMetricsLog } from './metrics-log.ts';
+import { type OnlinePatches, openOnlinePatches, type SamplerState } from './online-patches.ts';
 import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { autoWorkers, GradientWorkers } from './parallel.ts';
 import { copyEncoderWeights } from './pretrain.ts';
@@ -93,11 +96,18 @@ function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
   ];
 }
 
-/** The model in eval mode as a sliding-window tile model. */
-export function tileModelOf(model: Segformer): TileModel {
+/**
+ * The model in eval mode as a sliding-window tile model. A one-logit model is presented as two classes
+ * (background, foreground at σ(z) > threshold), see models/segformer/binary.ts.
+ */
+export function tileModelOf(model: Segformer, threshold = 0.5): TileModel {
+  const binary = numLabels(model.config) === 1;
   return {
-    numLabels: numLabels(model.config),
-    logits: (x) => model.forward(x, { training: false }).logits,
+    numLabels: labelClasses(numLabels(model.config)),
+    logits: (x) =>
+      binary
+        ? tf.tidy(() => twoClassLogits(model.forward(x, { training: false }).logits, threshold))
+        : model.forward(x, { training: false }).logits,
   };
 }
 
@@ -107,10 +117,10 @@ export async function validate(
   samples: NamedSample[],
   cfg: TrainConfig,
 ): Promise<{ metrics: Record<string, unknown>; previews: { sample: NamedSample; pred: Uint8Array }[] }> {
-  const numLabels = cfg.model.numLabels;
+  const numLabels = labelClasses(cfg.model.numLabels);
   const cm = new ConfusionMatrix(numLabels, { ignoreIndex: cfg.data.ignoreIndex });
   const previews: { sample: NamedSample; pred: Uint8Array }[] = [];
-  const tm = tileModelOf(model);
+  const tm = tileModelOf(model, cfg.model.threshold);
   for (const s of samples) {
     const probs = await slidingWindowProbabilities(tm, s.image, s.width, s.height, {
       tile: Math.min(cfg.val.tile, Math.max(s.width, s.height)),
@@ -122,7 +132,16 @@ export async function validate(
   }
   const r = cm.compute();
   return {
-    metrics: { mIoU: r.mIoU, mDice: r.mDice, aAcc: r.aAcc, mcc: r.mcc, iou: r.iou, dice: r.dice },
+    metrics: {
+      mIoU: r.mIoU,
+      mDice: r.mDice,
+      aAcc: r.aAcc,
+      mcc: r.mcc,
+      iou: r.iou,
+      dice: r.dice,
+      // Foreground scores of a two-class (or one-logit) model: what binary segmentation papers report.
+      ...(numLabels === 2 ? { fgDice: r.dice[1] ?? null, fgIoU: r.iou[1] ?? null } : {}),
+    },
     previews,
   };
 }
@@ -140,26 +159,32 @@ export function trainingFolders(cfg: TrainConfig): { imagesDir: string; masksDir
 interface TrainData {
   trainSamples: NamedSample[];
   valSamples: NamedSample[];
-  split: { train: string[]; val: string[] };
+  split: { train: string[]; val: string[]; fraction?: number; left?: string[] };
+  /** Slides read online every step (then trainSamples is empty). */
+  online?: OnlinePatches;
 }
 
 /**
- * Patches and masks read online from slides with annotations: `patchesPerSlide` random patches per training slide
- * (at one of the mpps), grid patches of each validation slide; split by slide, seeded.
+ * Patches and masks read from slides with annotations, split by slide (seeded): training patches fresh every step
+ * from the sampler (`data.patches: online`, default) or `patchesPerSlide` patches per slide drawn once
+ * (`data.patches: once`); validation: grid patches of each validation slide, read once.
  */
 async function loadSlideData(cfg: TrainConfig, log: (m: string) => void): Promise<TrainData> {
   const ds =
     typeof cfg.data.slides === 'string'
       ? await readSlideDataset(cfg.data.slides)
       : slideDatasetFrom(cfg.data.slides, 'config data.slides', process.cwd());
-  const split = splitSlides(ds, cfg.seed);
-  if (split.train.length === 0) throw new Error(`${ds.source}: no training slides left after the split`);
+  const full = splitSlides(ds, cfg.seed);
+  if (full.train.length === 0) throw new Error(`${ds.source}: no training slides left after the split`);
+  const fraction = cfg.data.fraction ?? 1;
+  const split = { train: fractionOf(full.train, fraction, cfg.seed, slideName), val: full.val };
+  const left = full.train.filter((e) => !split.train.includes(e)).map(slideName);
   if (ds.patchSize < cfg.augment.crop) {
     throw new Error(
       `${ds.source}: patchSize ${ds.patchSize} is smaller than augment.crop ${cfg.augment.crop}`,
     );
   }
-  checkSlideLabels(ds, cfg.model.numLabels, cfg.data.ignoreIndex);
+  checkSlideLabels(ds, labelClasses(cfg.model.numLabels), cfg.data.ignoreIndex);
   const collect = async (entries: typeof split.train, purpose: 'train' | 'eval') => {
     const out: NamedSample[] = [];
     for await (const p of labelledPatches(ds, entries, purpose, cfg.seed))
@@ -167,17 +192,36 @@ async function loadSlideData(cfg: TrainConfig, log: (m: string) => void): Promis
     return out;
   };
   const t0 = performance.now();
-  const trainSamples = await collect(split.train, 'train');
-  const valSamples = await collect(split.val, 'eval');
-  log(
-    `slides: ${split.train.length} training (${trainSamples.length} patches), ${split.val.length} validation ` +
-      `(${valSamples.length} patches) of ${ds.patchSize} px, read online in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
-  return {
-    trainSamples,
-    valSamples,
-    split: { train: split.train.map(slideName), val: split.val.map(slideName) },
-  };
+  const once = cfg.data.patches === 'once';
+  const online = once
+    ? undefined
+    : await openOnlinePatches(ds, split.train, {
+        sampler: cfg.data.sampler,
+        seed: cfg.seed,
+        count: cfg.batchSize,
+        accumulate: cfg.optim.accumulate,
+      });
+  try {
+    const trainSamples = once ? await collect(split.train, 'train') : [];
+    const valSamples = await collect(split.val, 'eval');
+    log(
+      `slides: ${split.train.length} training (${online ? online.description : `${trainSamples.length} patches read once`}), ` +
+        `${split.val.length} validation (${valSamples.length} patches) of ${ds.patchSize} px, ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    return {
+      trainSamples,
+      valSamples,
+      split: {
+        train: split.train.map(slideName),
+        val: split.val.map(slideName),
+        ...(fraction < 1 ? { fraction, left } : {}),
+      },
+      online,
+    };
+  } catch (e) {
+    await online?.close();
+    throw e;
+  }
 }
 
 async function loadFolderData(cfg: TrainConfig): Promise<TrainData> {
@@ -192,19 +236,28 @@ async function loadFolderData(cfg: TrainConfig): Promise<TrainData> {
     : splitNames(names, cfg.data.valFraction, cfg.seed);
   if (split.train.length === 0)
     throw new Error(`${imagesDir}: no training images left after the validation split`);
+  const fraction = cfg.data.fraction ?? 1;
+  const kept = fractionOf(split.train, fraction, cfg.seed, (n) => n);
   const byName = new Map(pairs.map((p) => [p.name, p]));
-  const load = (n: string) => loadPair(byName.get(n)!, cfg.model.numLabels, cfg.data.ignoreIndex);
+  const load = (n: string) =>
+    loadPair(byName.get(n)!, labelClasses(cfg.model.numLabels), cfg.data.ignoreIndex);
   return {
-    trainSamples: await Promise.all(split.train.map(load)),
+    trainSamples: await Promise.all(kept.map(load)),
     valSamples: await Promise.all(split.val.map(load)),
-    split,
+    split: {
+      train: kept,
+      val: split.val,
+      ...(fraction < 1 ? { fraction, left: split.train.filter((n) => !kept.includes(n)) } : {}),
+    },
   };
 }
 
 export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Promise<Segformer> {
   const id2label =
     cfg.model.id2label ??
-    Object.fromEntries(Array.from({ length: cfg.model.numLabels }, (_, i) => [String(i), `class_${i}`]));
+    (cfg.model.numLabels === 1
+      ? { '0': 'foreground' }
+      : Object.fromEntries(Array.from({ length: cfg.model.numLabels }, (_, i) => [String(i), `class_${i}`])));
   if (cfg.model.from) {
     const { model, report } = await loadSegformer(cfg.model.from, {
       numLabels: cfg.model.numLabels,
@@ -234,7 +287,7 @@ async function loadCheckpoint(
   model: Segformer,
   opt: AdamW,
   dir: string,
-): Promise<{ step: number; best: TrainResult['best'] }> {
+): Promise<{ step: number; best: TrainResult['best']; sampler: SamplerState | null }> {
   const { model: loaded } = await loadSegformer(dir);
   try {
     const src = loaded.namedWeights();
@@ -249,7 +302,7 @@ async function loadCheckpoint(
   const optState = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
   const state = JSON.parse(await readFile(join(dir, 'trainer_state.json'), 'utf8'));
   opt.loadState(new Map([...optState].map(([k, t]) => [k, toFloat32(t, k)])), state.optimizerStep);
-  return { step: state.step, best: state.best ?? null };
+  return { step: state.step, best: state.best ?? null, sampler: state.sampler ?? null };
 }
 
 export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
@@ -262,7 +315,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const ckptDir = join(cfg.out, 'checkpoints');
 
   // Data
-  const { trainSamples, valSamples, split } = opts.samples
+  const { trainSamples, valSamples, split, online } = opts.samples
     ? {
         trainSamples: opts.samples.train,
         valSamples: opts.samples.val,
@@ -271,12 +324,19 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     : cfg.data.slides
       ? await loadSlideData(cfg, log)
       : await loadFolderData(cfg);
-  log(`data: ${trainSamples.length} training, ${valSamples.length} validation images`);
+  if (!online) log(`data: ${trainSamples.length} training, ${valSamples.length} validation images`);
   await writeJsonAtomic(join(cfg.out, 'split.json'), split);
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
 
   // Model, optimiser, loss
-  const model = await buildModel(cfg, log);
+  let pending: Promise<NamedSample[]> | null = null;
+  let model: Segformer;
+  try {
+    model = await buildModel(cfg, log);
+  } catch (e) {
+    await online?.close();
+    throw e;
+  }
   const groups = paramGroups(model, cfg);
   const opt = new AdamW(groups, {
     lr: cfg.optim.lr,
@@ -305,7 +365,16 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     if (opts.resume) {
       const latest = await readPointer(ckptDir, 'latest.json');
       if (latest) {
-        ({ step: start, best } = await loadCheckpoint(model, opt, latest.dir));
+        let sampler: SamplerState | null;
+        ({ step: start, best, sampler } = await loadCheckpoint(model, opt, latest.dir));
+        // Patches are a function of (seed, step), so the step is the sampler's whole state; what can differ is
+        // the sampler itself or the grid (other slides, another patch size), and then the run would not be exact.
+        const now = online?.state(start) ?? null;
+        if ((sampler?.sampler ?? null) !== (now?.sampler ?? null) || sampler?.cells !== now?.cells) {
+          throw new Error(
+            `${latest.dir}: the checkpoint was trained with ${sampler ? `the ${sampler.sampler} sampler${sampler.cells ? ` over ${sampler.cells} grid cells` : ''}` : 'in-memory samples'}, the config now gives ${now ? `the ${now.sampler} sampler${now.cells ? ` over ${now.cells} grid cells` : ''}` : 'in-memory samples'}: resume with the same data settings`,
+          );
+        }
         log(`resumed from ${latest.dir} at step ${start}`);
       }
     }
@@ -329,6 +398,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
             optimizerStep: opt.stepCount,
             best,
             seed: cfg.seed,
+            ...(online ? { sampler: online.state(step) } : {}),
           });
         },
         { step },
@@ -351,7 +421,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
           { ...best },
         );
       }
-      await writeRunPictures(cfg.out, history, previews, step, cfg.model.numLabels);
+      await writeRunPictures(cfg.out, history, previews, step, labelClasses(cfg.model.numLabels));
       return metrics;
     };
 
@@ -360,16 +430,30 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     let lastVal: Record<string, unknown> | null = null;
     let lossSum = 0;
     let lossCount = 0;
+    // Time spent waiting for online patches (the next micro-batch is read while the current one trains).
+    let dataWait = 0;
+    let intervalStart = performance.now();
     const t0 = performance.now();
+    pending = online && start < stopAt ? online.batch(start, 0) : null;
+    pending?.catch(() => {});
     for (let step = start; step < stopAt; step++) {
       opt.lr = learningRate(step, scheduleOf(cfg.optim, cfg.steps));
       const grads = new Map<string, tf.Tensor>();
       let stepLoss = 0;
       const shards = (workers?.size ?? 0) + 1;
       for (let k = 0; k < cfg.optim.accumulate; k++) {
+        let batch: NamedSample[] | undefined;
+        if (online) {
+          const w0 = performance.now();
+          batch = await pending!;
+          dataWait += performance.now() - w0;
+          const [nextStep, nextK] = k + 1 < cfg.optim.accumulate ? [step, k + 1] : [step + 1, 0];
+          pending = nextStep < stopAt ? online.batch(nextStep, nextK) : null;
+          pending?.catch(() => {});
+        }
         workers?.publish(shard.variables);
-        const others = workers?.run(step, k, shards);
-        const own = shardGradients(shard, step, k, 0, shards);
+        const others = workers?.run(step, k, shards, batch);
+        const own = shardGradients(shard, step, k, 0, shards, batch);
         stepLoss += own.loss;
         for (const [key, g] of own.grads) {
           const prev = grads.get(key);
@@ -389,7 +473,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       lossSum += stepLoss;
       lossCount++;
       if (done % cfg.logEvery === 0 || done === stopAt) {
-        const elapsed = (performance.now() - t0) / 1000;
+        const now = performance.now();
+        const elapsed = (now - t0) / 1000;
         await record({
           type: 'train',
           step: done,
@@ -397,9 +482,14 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
           lr: opt.lr,
           ...(gradNorm != null ? { gradNorm } : {}),
           stepsPerSec: (done - start) / elapsed,
+          // Mean wait for data per step over the logged interval, and its share of the interval's time.
+          dataWaitMs: dataWait / lossCount,
+          dataWaitFraction: dataWait / Math.max(now - intervalStart, 1e-9),
         });
         lossSum = 0;
         lossCount = 0;
+        dataWait = 0;
+        intervalStart = now;
       }
       if (!opts.quiet) progress.update(done, { loss: stepLoss, lr: opt.lr }, done === stopAt);
       if (done % cfg.valEvery === 0 || done === cfg.steps) lastVal = (await runValidation(done)) ?? lastVal;
@@ -420,12 +510,14 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         },
       );
       if (finalModel !== model) finalModel.dispose();
-      await writeRunPictures(cfg.out, history, [], stopAt, cfg.model.numLabels);
+      await writeRunPictures(cfg.out, history, [], stopAt, labelClasses(cfg.model.numLabels));
     }
     return { out: cfg.out, step: stopAt, best, lastVal };
   } finally {
     // Worker threads keep the process alive: stop them on success and on error alike.
     await workers?.close();
+    await pending?.catch(() => {});
+    await online?.close();
     opt.dispose();
     model.dispose();
   }

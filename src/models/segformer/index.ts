@@ -1,3 +1,10 @@
+export {
+  labelClasses,
+  thresholdLogit,
+  twoClassLogits,
+  twoClassLogitsNCHW,
+  twoClassNames,
+} from './binary.ts';
 export type { LoadOptions, LoadReport } from './checkpoint.ts';
 export {
   CONFIG_FILE,
