@@ -39,8 +39,11 @@ export interface PretrainConfig {
     slides?: string[];
     annotations?: (string | null)[];
     classMap?: Record<string, number>;
+    /** grid | random | foreground-random | foreground-grid | multi-magnification (grids walk once per epoch). */
     sampler: string;
     mpp?: number;
+    /** Several resolutions (µm/px): multi-magnification sampling, one drawn per patch. */
+    mpps?: number[];
     level?: number;
     minTissue: number;
     /** (c) A CSV of `image path,label` rows (paths relative to the CSV; a header row is allowed). */
@@ -170,6 +173,13 @@ export function validatePretrainConfig(c: PretrainConfig, src: string): void {
     throw bad('labels: mask with slides needs data.annotations (one file per slide)');
   if (labels === 'mask' && c.data.csv) throw bad('labels: mask does not apply to data.csv (use csv or none)');
   if (labels === 'none' && c.batchSize < 2) throw bad('SimCLR (labels: none) needs batchSize ≥ 2');
+  const mpps = c.data.mpps;
+  if (
+    mpps !== undefined &&
+    !(Array.isArray(mpps) && mpps.length > 0 && mpps.every((m) => typeof m === 'number' && m > 0))
+  )
+    throw bad(`data.mpps must be a non-empty list of positive µm/px values, got ${JSON.stringify(mpps)}`);
+  if (mpps !== undefined && c.data.mpp !== undefined) throw bad('give data.mpp or data.mpps, not both');
   const f = c.data.foregroundFraction;
   if (f != null && !(f > 0 && f <= 1)) throw bad(`data.foregroundFraction must be in (0, 1], got ${f}`);
 }

@@ -8,9 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
 import { readAnnotations } from '../annotations/index.ts';
+import { rasterize } from '../annotations/rasterize.ts';
 import type { AnnotationSet } from '../annotations/types.ts';
+import { TissueCoverage } from '../patching/coverage.ts';
 import { createSampler, detectTissue, mixSeed, openSlideByPath, patchStream } from '../patching/index.ts';
-import type { Rng } from '../patching/random.ts';
+import { createRng, type Rng } from '../patching/random.ts';
+import { epochPermutation, type PatchSpec } from '../patching/samplers.ts';
+import { readPatch, rgbaToRgbOnWhite } from '../patching/stream.ts';
 import type { TissueMask } from '../patching/tissue.ts';
 import type { Slide } from '../slide/types.ts';
 import { augment, type Sample } from './augment.ts';
@@ -22,7 +26,7 @@ export interface LabelledPatch {
   image: Uint8Array;
   label: number;
   /** Where it came from (level-0 corner in its image or slide), for previews and tests. */
-  source: { index: number; x: number; y: number };
+  source: { index: number; x: number; y: number; mpp?: number | null };
 }
 
 export interface PatchSource {
@@ -30,8 +34,11 @@ export interface PatchSource {
   readonly description: string;
   /** Class names by label index, when labels exist. */
   readonly classes: string[] | null;
-  /** `count` patches for a step, drawn from `rng` (and, for slides, from a stream seeded by `seed`). */
-  draw(count: number, rng: Rng, seed: number): Promise<LabelledPatch[]>;
+  /**
+   * `count` patches for step `step`, drawn from `rng` (and, for slides, from a stream seeded by `seed`; a grid
+   * continues where the previous step stopped, walking every cell once per epoch).
+   */
+  draw(count: number, rng: Rng, seed: number, step?: number): Promise<LabelledPatch[]>;
   close(): Promise<void>;
 }
 
@@ -158,9 +165,14 @@ async function slideSource(cfg: PretrainConfig, withLabels: boolean): Promise<Pa
       );
     for (const a of d.annotations) annotations.push(a ? await readAnnotations(a) : null);
   }
-  const sampler = createSampler(d.sampler, {
+  // A list of mpps means multi-magnification sampling (on tissue unless the sampler says otherwise).
+  const samplerName =
+    d.mpps && d.mpps.length > 1 && !/grid/.test(d.sampler) ? 'multi-magnification' : d.sampler;
+  const sampler = createSampler(samplerName, {
     size: cfg.patch,
-    mpp: d.mpp,
+    mpp: d.mpp ?? d.mpps?.[0],
+    ...(d.mpps ? { mpps: d.mpps } : {}),
+    foreground: d.sampler !== 'random',
     level: d.level,
     minTissue: d.minTissue,
   });
@@ -173,10 +185,59 @@ async function slideSource(cfg: PretrainConfig, withLabels: boolean): Promise<Pa
         .sort((a, b) => a[1] - b[1])
         .map(([k]) => k)
     : ['background', 'annotated'];
+  const labelOf = (mask: Uint8Array | undefined) =>
+    withLabels ? Math.max(0, mask ? majorityLabel(mask, d.ignoreIndex, d.foregroundFraction) : 0) : -1;
+  // A grid is one list of cells over all slides, walked in a fresh order every epoch: patch g of the run is cell
+  // permutation(⌊g / cells⌋)[g mod cells], so steps continue the walk instead of restarting it.
+  const cells: { index: number; spec: PatchSpec }[] = [];
+  if (sampler.finite) {
+    for (const [index, slide] of slides.entries()) {
+      const tissue = tissueMasks[index] ? new TissueCoverage(tissueMasks[index]!) : undefined;
+      const it = sampler.specs({ slide, rng: createRng(0), tissue });
+      for (let r = it.next(); !r.done; r = it.next()) cells.push({ index, spec: r.value });
+    }
+    if (cells.length === 0) throw new Error(`data.slides: the ${sampler.name} sampler found no patch`);
+  }
+  let permutation: { epoch: number; order: Uint32Array } | null = null;
+  const cellAt = (g: number) => {
+    const epoch = Math.floor(g / cells.length);
+    if (permutation?.epoch !== epoch)
+      permutation = { epoch, order: epochPermutation(cells.length, cfg.seed, epoch) };
+    return cells[permutation.order[g % cells.length]!]!;
+  };
+  const readCell = async ({ index, spec }: { index: number; spec: PatchSpec }): Promise<LabelledPatch> => {
+    const rgba = await readPatch(slides[index]!, spec);
+    const set = annotations[index];
+    const mask = set
+      ? rasterize(
+          set,
+          {
+            x: spec.x,
+            y: spec.y,
+            width: spec.width,
+            height: spec.height,
+            downsample: spec.downsample,
+            classMap: d.classMap,
+          },
+          new Uint8Array(spec.width * spec.height),
+        )
+      : undefined;
+    return {
+      image: rgbaToRgbOnWhite(rgba),
+      label: labelOf(mask),
+      source: { index, x: spec.x, y: spec.y, mpp: spec.mpp },
+    };
+  };
   return {
-    description: `${slides.length} slide(s), ${sampler.name} sampler (labels: ${withLabels ? 'annotation majority' : 'none'})`,
+    description:
+      `${slides.length} slide(s), ${sampler.name} sampler` +
+      (sampler.finite ? ` (${cells.length} cells, each once per epoch)` : '') +
+      ` (labels: ${withLabels ? 'annotation majority' : 'none'})`,
     classes: withLabels ? classes : null,
-    async draw(count, _rng, seed) {
+    async draw(count, _rng, seed, step = 0) {
+      if (sampler.finite) {
+        return Promise.all(Array.from({ length: count }, (_, b) => readCell(cellAt(step * count + b))));
+      }
       const out: LabelledPatch[] = [];
       const stream = patchStream({
         slides,
@@ -196,7 +257,7 @@ async function slideSource(cfg: PretrainConfig, withLabels: boolean): Promise<Pa
         out.push({
           image: p.image,
           label: withLabels ? Math.max(0, label) : -1,
-          source: { index: p.slideIndex, x: p.x, y: p.y },
+          source: { index: p.slideIndex, x: p.x, y: p.y, mpp: p.mpp },
         });
       }
       return out;
