@@ -23,6 +23,7 @@ let dir: string;
 let nucleiSet: string;
 
 before(async () => {
+  if (needs(['monuseg'])) return; // the tests skip with the reason
   dir = await mkdtemp(join(tmpdir(), 'slideseg-evenc-'));
   nucleiSet = join(dir, 'nuclei');
   const patches: { name: string; rgb: Buffer; fraction: number }[] = [];

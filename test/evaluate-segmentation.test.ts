@@ -26,6 +26,7 @@ let dir: string;
 
 /** Crops (so the test runs fast) of three MoNuSeg images and masks, written as PNG into a temp folder. */
 before(async () => {
+  if (needs(['monuseg'])) return; // the tests skip with the reason
   dir = await mkdtemp(join(tmpdir(), 'slideseg-eval-'));
   for (const [i, name] of NAMES.entries()) {
     const region = { left: 100 + 200 * i, top: 300, width: W, height: H };
