@@ -23,7 +23,8 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs);
 const CLI = join(ROOT, 'bin', 'slideseg.js');
 execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
-if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('bench/cli-startup: the build wrote no dist/');
+if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
+  throw new Error('bench/cli-startup: the build wrote no dist/');
 
 const cases: { name: string; cmd: string; args: string[] }[] = [
   { name: 'node -e 0 (floor)', cmd: process.execPath, args: ['-e', '0'] },
@@ -33,7 +34,11 @@ const cases: { name: string; cmd: string; args: string[] }[] = [
 ];
 const hasOpenSlide = spawnSync('which', ['openslide-show-properties']).status === 0;
 if (hasOpenSlide) {
-  cases.push({ name: 'openslide-show-properties SLIDE', cmd: 'openslide-show-properties', args: [values.slide!] });
+  cases.push({
+    name: 'openslide-show-properties SLIDE',
+    cmd: 'openslide-show-properties',
+    args: [values.slide!],
+  });
 } else console.error('openslide-show-properties not found (apt-get install openslide-tools): not compared');
 
 const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
