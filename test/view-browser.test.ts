@@ -17,8 +17,18 @@ import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 import * as zarr from 'zarrita';
 import { type InferSummary, inferSlide } from '../src/infer/index.ts';
+import { readNpy } from '../src/io/npy.ts';
+import { OnnxSegmenter } from '../src/onnx/runtime.ts';
 import { FolderStore } from '../src/slide/zarr/store.ts';
-import { collectSlides, deepZoomGeometry, startViewer, tileRect, type Viewer } from '../src/view/index.ts';
+import {
+  collectSlides,
+  deepZoomGeometry,
+  loadViewModel,
+  startViewer,
+  tileRect,
+  type Viewer,
+  type ViewModel,
+} from '../src/view/index.ts';
 import { fixture, ROOT } from './fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -57,11 +67,13 @@ const NAME = 'cmu-1-small-region';
 let dir: string;
 let summary: InferSummary;
 let viewer: Viewer;
+let model: ViewModel;
+const MODEL = fixture('segformer', 'segformer-tiny-odd');
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'view-browser-'));
   summary = await inferSlide(CMU, {
-    model: fixture('segformer', 'segformer-tiny-odd'),
+    model: MODEL,
     out: join(dir, 'out'),
     mpp: 2,
     tile: 128,
@@ -71,7 +83,8 @@ before(async () => {
     decodeWorkers: 0,
     log: null,
   });
-  viewer = await startViewer({ slides: await collectSlides([join(dir, 'out')]), log: () => {} });
+  model = await loadViewModel(MODEL, 2, join(dir, 'onnx-cache'));
+  viewer = await startViewer({ slides: await collectSlides([join(dir, 'out')]), model, log: () => {} });
 });
 after(async () => {
   await viewer?.close();
@@ -96,6 +109,37 @@ function get(path: string): Promise<{ status: number; body: Buffer; type: string
     req.on('error', fail);
     req.end();
   });
+}
+
+/** The viewer page in headless Chromium, recording console errors and failed requests. */
+async function openPage(t: { after(fn: () => Promise<void>): void }) {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 960, height: 640 } });
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const failed: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+  });
+  await page.goto(viewer.url);
+  return { page, errors, failed };
 }
 
 test('binds 127.0.0.1; only the served slides: traversal, absolute paths and other files are 404', async () => {
@@ -158,7 +202,6 @@ test('a Deep Zoom tile equals `slideseg region` of the same area (JPEG tolerance
 });
 
 test('in Chromium: no console errors, overlay shows the class colour at a labelled pixel, polygons draw', async (t) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
   // A label pixel in the middle of a 7×7 block of one class (grid coordinates), and that class's colour.
   const arr = await zarr.open(new FolderStore(join(summary.outputs.labels, '0')), { kind: 'array' });
   const labels = ((await zarr.get(arr)) as { data: Uint8Array }).data;
@@ -179,31 +222,7 @@ test('in Chromium: no console errors, overlay shows the class colour at a labell
   const cls = api[0].classes.find((c: { label: number }) => c.label === spot!.v);
   const f = api[0].width / gw;
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 960, height: 640 } });
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const failed: string[] = [];
-  page.on('response', (r) => {
-    if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
-  });
-  await page.goto(viewer.url);
+  const { page, errors, failed } = await openPage(t);
   const settled = () =>
     page.waitForFunction(
       () => {
@@ -267,6 +286,91 @@ test('in Chromium: no console errors, overlay shows the class colour at a labell
     .png({ palette: true, colours: 256 })
     .toBuffer();
   await writeFile(join(artifacts, 'view-cmu-1-small-region.png'), screenshot);
+  assert.deepEqual(errors, [], 'console errors');
+  assert.deepEqual(failed, [], 'failed requests');
+});
+
+/** Largest |a − b| over two equally long arrays. */
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+test('in-browser inference (onnxruntime-web, wasm): = slideseg predict ≤ 1e-4 on a fixture image; = ONNX Runtime on the visible region', async (t) => {
+  // slideseg predict (TF.js on the checkpoint) on the fixture image.
+  const image = join(MODEL, 'image0.png');
+  const npy = join(dir, 'predict-logits.npy');
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'bin', 'slideseg.js'), 'predict', '--model', MODEL, image, '--logits', npy],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const ref = await readNpy(npy);
+  const { data: rgb, info } = await sharp(image).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { page, errors, failed } = await openPage(t);
+  await page.waitForFunction(
+    () => (window as unknown as { slideseg: { state: { model: unknown } } }).slideseg.state.model,
+  );
+  type Logits = { dims: number[]; data: number[] };
+  const got = (await page.evaluate(
+    async ([px, w, h]) => {
+      const win = window as unknown as {
+        slideseg: {
+          runModel(p: Uint8Array, w: number, h: number): Promise<{ dims: number[]; data: Float32Array }>;
+        };
+      };
+      const r = await win.slideseg.runModel(new Uint8Array(px as number[]), w as number, h as number);
+      return { dims: r.dims, data: Array.from(r.data) };
+    },
+    [Array.from(rgb), info.width, info.height] as const,
+  )) as Logits;
+  assert.deepEqual(got.dims, ref.shape);
+  const d = maxDiff(got.data, ref.data as Float32Array);
+  assert.ok(d <= 1e-4, `browser vs predict: max |Δlogit| ${d}`);
+
+  // The visible region: the page's logits equal onnxruntime-node's on the same pixels and preprocessing.
+  const pred = (await page.evaluate(async () => {
+    const win = window as unknown as {
+      slideseg: {
+        predictVisible(): Promise<{
+          x: number;
+          y: number;
+          width: number;
+          height: number;
+          mpp: number;
+          logits: { dims: number[]; data: Float32Array };
+        }>;
+      };
+    };
+    const p = await win.slideseg.predictVisible();
+    return { ...p, logits: { dims: p.logits.dims, data: Array.from(p.logits.data) }, labels: undefined };
+  })) as { x: number; y: number; width: number; height: number; mpp: number; logits: Logits };
+  assert.equal(pred.mpp, 2, 'runs at the inference run’s resolution');
+  const region = await get(
+    `/slides/${NAME}/region?x=${pred.x}&y=${pred.y}&width=${pred.width}&height=${pred.height}&mpp=${pred.mpp}`,
+  );
+  assert.equal(region.body.length, pred.width * pred.height * 4);
+  const plane = pred.width * pred.height;
+  const input = new Float32Array(3 * plane);
+  const { scale, offset } = model.meta;
+  for (let i = 0; i < plane; i++) {
+    const a = region.body[4 * i + 3]!;
+    for (let c = 0; c < 3; c++) {
+      const v = region.body[4 * i + c]!;
+      const px = a === 255 ? v : Math.round((v * a + 255 * (255 - a)) / 255);
+      input[c * plane + i] = px * scale[c]! + offset[c]!;
+    }
+  }
+  const ort = await OnnxSegmenter.load(model.onnx, { intraOpThreads: 1 });
+  const node = await ort.run(input, [1, 3, pred.height, pred.width]);
+  await ort.release();
+  assert.deepEqual(pred.logits.dims, node.dims);
+  const dv = maxDiff(pred.logits.data, node.data);
+  assert.ok(dv <= 1e-4, `browser vs onnxruntime-node: max |Δlogit| ${dv}`);
   assert.deepEqual(errors, [], 'console errors');
   assert.deepEqual(failed, [], 'failed requests');
 });

@@ -62,7 +62,10 @@ test('a cohort folder moved elsewhere: one entry per run, labels and polygons fo
   assert.equal(slides[1]!.geojson, join(cohort, 'b', 'cmu-1-small-region.geojson'));
   const viewer = await startViewer({ slides });
   try {
-    const api = await (await fetch(`${viewer.url}api/slides`)).json();
+    const api = (await (await fetch(`${viewer.url}api/slides`)).json()) as {
+      labels: boolean;
+      polygons: boolean;
+    }[];
     assert.equal(api.length, 2);
     assert.ok(api.every((s: { labels: boolean; polygons: boolean }) => s.labels && s.polygons));
     assert.equal((await fetch(`${viewer.url}slides/cmu-1-small-region-2_labels.dzi`)).status, 200);

@@ -1,4 +1,5 @@
 export * from './deepzoom.ts';
 export * from './label-tiles.ts';
+export * from './model.ts';
 export * from './server.ts';
 export * from './slides.ts';

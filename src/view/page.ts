@@ -40,13 +40,18 @@ export function viewerPage(): string {
     <label><input id="polygons" type="checkbox"> Polygons</label>
     <ul id="legend"></ul>
   </div>
+  <div id="model-controls" hidden>
+    <h2>In-browser model</h2>
+    <button id="predict" type="button">Predict visible region</button>
+    <p id="model-status"></p>
+  </div>
 </div>
 <div id="viewer"><canvas id="polygon-canvas"></canvas></div>
 <script src="/vendor/openseadragon/openseadragon.min.js"></script>
 <script>
 'use strict';
 const state = { slides: [], current: null, labelImage: null, polygons: null, tilesLoaded: 0, ready: false };
-window.slideseg = { state, viewer: null };
+window.slideseg = { state, viewer: null, runModel, labelsOf, predictVisible };
 const viewer = OpenSeadragon({
   id: 'viewer',
   prefixUrl: '/vendor/openseadragon/images/',
@@ -130,6 +135,120 @@ function show(slide) {
   }));
   history.replaceState(null, '', '?slide=' + encodeURIComponent(slide.name));
 }
+
+// In-browser inference (onnxruntime-web, wasm): the model is fetched and compiled on first use.
+function loadScript(src) {
+  return new Promise((ok, fail) => {
+    const el = document.createElement('script');
+    el.src = src;
+    el.onload = ok;
+    el.onerror = () => fail(new Error('cannot load ' + src));
+    document.head.append(el);
+  });
+}
+async function ortSession() {
+  if (!state.session) {
+    if (!window.ort) await loadScript('/vendor/ort/ort.wasm.min.js');
+    ort.env.wasm.wasmPaths = '/vendor/ort/';
+    ort.env.wasm.numThreads = 1; // threads need a cross-origin-isolated page
+    state.session = await ort.InferenceSession.create('/model/model.onnx', { executionProviders: ['wasm'] });
+  }
+  return state.session;
+}
+/** RGBA (w × h) → logits { dims: [1, C, h/4, w/4], data }, preprocessed as the whole-slide runner does. */
+async function runModel(rgba, w, h) {
+  const m = state.model;
+  const plane = w * h;
+  const x = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    const a = rgba[4 * i + 3];
+    for (let c = 0; c < 3; c++) {
+      let v = rgba[4 * i + c];
+      if (a !== 255) v = Math.round((v * a + 255 * (255 - a)) / 255);
+      x[c * plane + i] = v * m.scale[c] + m.offset[c];
+    }
+  }
+  const s = await ortSession();
+  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [1, 3, h, w]) });
+  const t = out[s.outputNames[0]];
+  return { dims: Array.from(t.dims), data: t.data };
+}
+/** Class per pixel: logits bilinearly upsampled (align_corners=False) to w × h, then argmax (as predict's mask). */
+function labelsOf(logits, w, h) {
+  const [, C, lh, lw] = logits.dims;
+  const d = logits.data;
+  const out = new Int16Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const sy = Math.max(0, (y + 0.5) * lh / h - 0.5);
+    const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, lh - 1), fy = sy - y0;
+    for (let x = 0; x < w; x++) {
+      const sx = Math.max(0, (x + 0.5) * lw / w - 0.5);
+      const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, lw - 1), fx = sx - x0;
+      let best = -1, bv = -Infinity;
+      for (let c = 0; c < C; c++) {
+        const b = c * lh * lw;
+        const v = (1 - fy) * ((1 - fx) * d[b + y0 * lw + x0] + fx * d[b + y0 * lw + x1]) +
+          fy * ((1 - fx) * d[b + y1 * lw + x0] + fx * d[b + y1 * lw + x1]);
+        if (v > bv) { bv = v; best = c; }
+      }
+      // One logit (binary model): foreground where it is positive.
+      out[y * w + x] = C === 1 ? (bv > 0 ? 0 : -1) : best;
+    }
+  }
+  return out;
+}
+/** Runs the model on the visible part of the slide (at most 1024 px a side at its resolution) and paints it. */
+async function predictVisible() {
+  const slide = state.current, m = state.model, status = document.getElementById('model-status');
+  if (!slide || !m || !slide.mpp) throw new Error('no model, or the slide has no mpp');
+  const mpp = slide.predictedMpp || m.mpp;
+  const ds = mpp / slide.mpp;
+  const b = viewer.world.getItemAt(0).viewportToImageRectangle(viewer.viewport.getBounds(true));
+  const span = (a, len, size) => {
+    let lo = Math.max(0, Math.floor(a)), hi = Math.min(size, Math.ceil(a + len));
+    if (hi - lo > 1024 * ds) { const c = (lo + hi) / 2; lo = Math.max(0, Math.round(c - 512 * ds)); hi = Math.min(size, lo + Math.round(1024 * ds)); }
+    return [lo, Math.max(1, Math.round((hi - lo) / ds))];
+  };
+  const [x0, w] = span(b.x, b.width, slide.width);
+  const [y0, h] = span(b.y, b.height, slide.height);
+  status.textContent = 'running on ' + w + '×' + h + ' px…';
+  const r = await fetch('/slides/' + encodeURIComponent(slide.name) + '/region?x=' + x0 + '&y=' + y0 +
+    '&width=' + w + '&height=' + h + '&mpp=' + mpp);
+  if (!r.ok) throw new Error('region: ' + r.status);
+  const rgba = new Uint8Array(await r.arrayBuffer());
+  const started = performance.now();
+  const logits = await runModel(rgba, w, h);
+  const labels = labelsOf(logits, w, h);
+  const canvas = document.createElement('canvas');
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(w, h);
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i];
+    if (c < 0) continue;
+    const rgb = (m.classes[c] && m.classes[c].rgb) || [128, 128, 128];
+    img.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
+  }
+  ctx.putImageData(img, 0, 0);
+  if (state.predictionItem) viewer.world.removeItem(state.predictionItem);
+  await new Promise((ok) => viewer.addSimpleImage({
+    url: canvas.toDataURL('image/png'),
+    x: x0 / slide.width, y: y0 / slide.width, width: (w * ds) / slide.width,
+    opacity: Number(opacity.value),
+    success: (e) => { state.predictionItem = e.item; ok(); },
+  }));
+  state.lastPrediction = { x: x0, y: y0, width: w, height: h, mpp, logits, labels };
+  status.textContent = w + '×' + h + ' px at ' + mpp + ' µm/px in ' + ((performance.now() - started) / 1000).toFixed(1) + ' s';
+  return state.lastPrediction;
+}
+document.getElementById('predict').addEventListener('click', () => {
+  predictVisible().catch((e) => { document.getElementById('model-status').textContent = String(e.message || e); });
+});
+opacity.addEventListener('input', () => { if (state.predictionItem) state.predictionItem.setOpacity(Number(opacity.value)); });
+fetch('/api/model').then((r) => r.json()).then((m) => {
+  state.model = m;
+  document.getElementById('model-controls').hidden = !m;
+});
 
 fetch('/api/slides').then((r) => r.json()).then((slides) => {
   state.slides = slides;

@@ -8,6 +8,9 @@
  *   /slides/{name}_files/{level}/{col}_{row}.jpeg            slide tiles
  *   /slides/{name}_labels.dzi, /slides/{name}_labels_files/{level}/{col}_{row}.png   label overlay tiles
  *   /slides/{name}.geojson                      the polygons of an inference run
+ *   /slides/{name}/region?x&y&width&height&mpp  raw RGBA of a region at an mpp (for in-browser inference)
+ *   /api/model, /model/model.onnx               the model the page can run (with --model; null without)
+ *   /vendor/ort/…                               onnxruntime-web (wasm) from node_modules
  */
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -19,6 +22,7 @@ import { openSlide } from '../slide/index.ts';
 import type { Slide } from '../slide/types.ts';
 import { type DeepZoomGeometry, deepZoomGeometry, dziXml, slideTileJpeg, tileRect } from './deepzoom.ts';
 import { type LabelClass, LabelTiles } from './label-tiles.ts';
+import type { ViewModel } from './model.ts';
 import { viewerPage } from './page.ts';
 import type { ViewSlide } from './slides.ts';
 
@@ -28,6 +32,8 @@ export interface ViewerOptions {
   host?: string;
   /** Default 0: any free port. */
   port?: number;
+  /** A model for in-browser inference (loadViewModel). */
+  model?: ViewModel;
   /** Errors while serving a request (default: stderr). */
   log?: (line: string) => void;
 }
@@ -45,9 +51,11 @@ interface Served {
   labels: LabelTiles | null;
 }
 
-const OSD_DIR = dirname(
-  createRequire(import.meta.url).resolve('openseadragon/build/openseadragon/openseadragon.min.js'),
-);
+const require = createRequire(import.meta.url);
+const OSD_DIR = dirname(require.resolve('openseadragon/build/openseadragon/openseadragon.min.js'));
+const ORT_DIR = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+/** Largest region side the page may ask for (pixels at the requested mpp). */
+const MAX_REGION = 2048;
 
 /** Opens every slide (and its labels) and starts listening. */
 export async function startViewer(o: ViewerOptions): Promise<Viewer> {
@@ -68,6 +76,12 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     throw err;
   }
   const osdImages = new Set(await readdir(join(OSD_DIR, 'images')));
+  // The wasm build only: its loader script, the module it imports and the binary it fetches.
+  const ortFiles = new Set(
+    (await readdir(ORT_DIR)).filter((f) =>
+      /^(ort\.wasm\.min\.js|ort-wasm-simd-threaded\.(mjs|wasm))$/.test(f),
+    ),
+  );
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const page = viewerPage();
 
@@ -84,6 +98,21 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     }
     const img = /^\/vendor\/openseadragon\/images\/([a-z_]+\.png)$/.exec(path);
     if (img && osdImages.has(img[1]!)) return stream(res, join(OSD_DIR, 'images', img[1]!), 'image/png');
+    const ortFile = /^\/vendor\/ort\/([a-z.-]+)$/.exec(path);
+    if (ortFile && ortFiles.has(ortFile[1]!)) {
+      const f = ortFile[1]!;
+      const type = f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
+      return stream(res, join(ORT_DIR, f), type);
+    }
+    if (path === '/api/model')
+      return send(res, 200, 'application/json', JSON.stringify(o.model?.meta ?? null));
+    if (path === '/model/model.onnx' && o.model) return stream(res, o.model.onnx, 'application/octet-stream');
+    const region = /^\/slides\/([A-Za-z0-9._-]+)\/region$/.exec(path);
+    if (region) {
+      const s = served.get(region[1]!);
+      if (!s) return notFound(res);
+      return sendRegion(res, s.slide, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+    }
     const m =
       /^\/slides\/([A-Za-z0-9._-]+?)(_labels)?(?:\.(dzi|geojson)|_files\/(\d+)\/(\d+)_(\d+)\.(jpeg|png))$/.exec(
         path,
@@ -134,6 +163,31 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
   };
 }
 
+/** Raw RGBA of a level-0 rectangle resampled to `mpp` (bad parameters: 400). */
+async function sendRegion(res: ServerResponse, slide: Slide, q: URLSearchParams): Promise<void> {
+  const [x, y, width, height] = ['x', 'y', 'width', 'height'].map((k) => Number(q.get(k)));
+  const mpp = Number(q.get('mpp'));
+  const ints = [x, y, width, height].every((v) => Number.isSafeInteger(v));
+  if (!ints || width! < 1 || height! < 1 || width! > MAX_REGION || height! > MAX_REGION || !(mpp > 0)) {
+    return send(
+      res,
+      400,
+      'text/plain',
+      `region needs integer x, y, width, height (1-${MAX_REGION}) and mpp > 0`,
+    );
+  }
+  if (!slide.mpp) return send(res, 400, 'text/plain', 'the slide does not state its resolution (mpp)');
+  const img = await slide.readRegionAtMpp({ x: x!, y: y!, mpp, width: width!, height: height! });
+  res.setHeader('x-width', String(img.width));
+  res.setHeader('x-height', String(img.height));
+  return send(
+    res,
+    200,
+    'application/octet-stream',
+    Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length),
+  );
+}
+
 function describe(s: Served): Record<string, unknown> {
   const summary = s.info.summary as
     | { areas?: Record<string, { label: number; um2: number }>; mpp?: number; classes?: string[] }
@@ -148,6 +202,8 @@ function describe(s: Served): Record<string, unknown> {
     width: s.geometry.width,
     height: s.geometry.height,
     mpp: s.slide.mpp?.x ?? null,
+    /** The resolution the labels were predicted at: in-browser inference runs there too. */
+    predictedMpp: typeof s.info.summary?.mpp === 'number' ? s.info.summary.mpp : null,
     labels: s.labels !== null,
     polygons: s.info.geojson !== undefined,
     classes,
