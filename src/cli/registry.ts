@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   patches: () => import('./commands/patches.ts'),
   predict: () => import('./commands/predict.ts'),
   train: () => import('./commands/train.ts'),
+  sweep: () => import('./commands/sweep.ts'),
   pretrain: () => import('./commands/pretrain.ts'),
   evaluate: () => import('./commands/evaluate.ts'),
   'eval-encoder': () => import('./commands/eval-encoder.ts'),
