@@ -170,6 +170,18 @@ test("NGFF 0.4: slideseg's reader opens the image (slide pixels) and the labels 
   }
 });
 
+test('NGFF 0.4: `slideseg info` reports the image and the labels with mpp ≈ 0.5', () => {
+  for (const path of [v2.outputs.image, v2.outputs.labels]) {
+    const out = execFileSync(process.execPath, [join(ROOT, 'bin', 'slideseg.js'), 'info', path, '--json'], {
+      encoding: 'utf8',
+    });
+    const info = JSON.parse(out);
+    assert.equal(info.format, 'ome-zarr');
+    assert.deepEqual(info.mpp, { x: MPP, y: MPP });
+    assert.equal(info.levels[0].width, v2.grid.width);
+  }
+});
+
 test('GeoJSON of the sample slide: full-resolution objects, all valid in shapely, areas = label pixels', async () => {
   const script = `
 import json, sys
@@ -186,10 +198,8 @@ print(json.dumps({'invalid': sum(1 for g in geoms if not g.is_valid), 'n': len(g
   assert.equal(r.invalid, 0);
   assert.equal(r.n, v2.polygons.features);
   assert.ok(r.n > 0);
-  // Level-0 px² per label pixel: (slide width / grid width)².
-  const slide = await openSlide(CMU);
-  const f = (slide.levels[0]!.width / v2.grid.width) * (slide.levels[0]!.height / v2.grid.height);
-  await slide.close();
+  // Level-0 px² per label pixel: (output mpp / slide mpp)².
+  const f = (v2.mpp / v2.slideMpp) ** 2;
   for (const [name, a] of Object.entries(v2.areas)) {
     // Coordinates are rounded to 0.01 px: the area moves by at most ~0.005 px per unit of outline.
     const got = r.areas[name] ?? 0;

@@ -13,9 +13,15 @@ export const SLIDE_JOB_OPTIONS = {
   runtime: { type: 'string' },
   tissue: { type: 'string' },
   'slide-mpp': { type: 'string' },
+  image: { type: 'string' },
+  ngff: { type: 'string' },
+  polygons: { type: 'string' },
+  'polygon-precision': { type: 'string' },
+  'polygon-simplify': { type: 'string' },
 } as const;
 
 export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N --tta MODE --batch N --runtime onnx|tfjs --tissue auto|all --slide-mpp N
+  --image full|overview --ngff 0.4|0.5 --polygons objects|classes|none --polygon-precision N --polygon-simplify UM
                        as for slideseg infer`;
 
 function num(name: string, v: string | undefined): number | undefined {
@@ -50,6 +56,22 @@ export function slideJobOptions(
     o.tta = values.tta as TestTimeAugmentation;
   }
   set('slideMpp', 'slide-mpp');
+  if (values.image !== undefined) {
+    if (values.image !== 'full' && values.image !== 'overview')
+      throw new Error('--image must be full or overview');
+    o.image = values.image;
+  }
+  if (values.ngff !== undefined) {
+    if (values.ngff !== '0.4' && values.ngff !== '0.5') throw new Error('--ngff must be 0.4 or 0.5');
+    o.zarrFormat = values.ngff === '0.5' ? 3 : 2;
+  }
+  if (values.polygons !== undefined) {
+    if (!['none', 'classes', 'objects'].includes(values.polygons as string))
+      throw new Error('--polygons must be none, classes or objects');
+    o.polygons = values.polygons as 'none' | 'classes' | 'objects';
+  }
+  set('polygonPrecision', 'polygon-precision');
+  set('polygonSimplify', 'polygon-simplify');
   return o;
 }
 
@@ -62,5 +84,10 @@ export function inferArgsOf(o: SlideJobOptions): string[] {
   if (o.batch !== undefined) args.push('--batch', String(o.batch));
   if (o.tta !== undefined) args.push('--tta', o.tta);
   if (o.slideMpp !== undefined) args.push('--slide-mpp', String(o.slideMpp));
+  if (o.image !== undefined) args.push('--image', o.image);
+  if (o.zarrFormat !== undefined) args.push('--ngff', o.zarrFormat === 3 ? '0.5' : '0.4');
+  if (o.polygons !== undefined) args.push('--polygons', o.polygons);
+  if (o.polygonPrecision !== undefined) args.push('--polygon-precision', String(o.polygonPrecision));
+  if (o.polygonSimplify !== undefined) args.push('--polygon-simplify', String(o.polygonSimplify));
   return args;
 }

@@ -41,6 +41,11 @@ export interface PolygonStreamOptions {
   /** Level-0 pixels per label pixel (default 1). */
   scaleX?: number;
   scaleY?: number;
+  /**
+   * Level-0 size of the slide: coordinates are clamped to it (the label grid's last row and column may reach a
+   * fraction of a grid pixel past the slide's edge). Default: no clamping.
+   */
+  bounds?: { width: number; height: number };
   /** µm per label pixel, for object areas (default 1). */
   mpp?: number;
   /** Decimals of the written coordinates (default 2). */
@@ -404,7 +409,14 @@ export class PolygonStreamer {
     const sx = this.#o.scaleX ?? 1;
     const sy = this.#o.scaleY ?? 1;
     const f = this.#factor;
-    const pts = r.map(([x, y]) => [Math.round(x * sx * f) / f, Math.round(y * sy * f) / f]);
+    const bx = this.#o.bounds?.width ?? Number.POSITIVE_INFINITY;
+    const by = this.#o.bounds?.height ?? Number.POSITIVE_INFINITY;
+    // Only vertices on the grid's far edge can pass the bounds, and all of them by the same amount: clamping moves
+    // that edge as a whole and keeps the ring simple.
+    const pts = r.map(([x, y]) => [
+      Math.round(Math.min(x * sx, bx) * f) / f,
+      Math.round(Math.min(y * sy, by) * f) / f,
+    ]);
     pts.push(pts[0]!);
     return pts;
   }

@@ -671,8 +671,10 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
             mode: polygonMode,
             width: W,
             classes: classOf,
-            scaleX: W0 / W,
-            scaleY: H0 / H,
+            // The grid pixel g was read from level-0 [g·ds, (g+1)·ds) (tileReader), so ds maps it back exactly.
+            scaleX: ds,
+            scaleY: ds,
+            bounds: { width: W0, height: H0 },
             mpp,
             precision,
             simplify: simplifyUm / mpp,
