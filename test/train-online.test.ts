@@ -9,11 +9,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import sharp from 'sharp';
 import { ready } from '../src/engine/index.ts';
-import { slideDatasetFrom } from '../src/patching/slide-dataset.ts';
+import { labelledPatches, slideDatasetFrom } from '../src/patching/slide-dataset.ts';
 import { openOnlinePatches } from '../src/train/online-patches.ts';
 import { train } from '../src/train/trainer.ts';
-import { ROOT } from './fixtures.ts';
+import { fixture, needs, ROOT } from './fixtures.ts';
 import { tinyConfig } from './train-helpers.ts';
 
 const CMU = join(ROOT, 'samples', 'cmu-1-small-region.svs');
@@ -184,4 +185,69 @@ test('data.fraction keeps a seeded subset of the training slides; data.patches: 
     await readFile(join(out, 'checkpoints', 'step-0000001', 'trainer_state.json'), 'utf8'),
   );
   assert.equal(state.sampler, undefined, 'no online sampler with patches: once');
+});
+
+test('images with label masks as slides (slideMpp, mask): patches at the native mpp are the image and mask crops', {
+  skip: needs(['monuseg']),
+}, async () => {
+  const name = 'TCGA-18-5592-01Z-00-DX1';
+  const ds = slideDatasetFrom(
+    {
+      slides: [
+        {
+          slide: fixture('monuseg', 'images', `${name}.tif`),
+          mask: fixture('monuseg', 'masks', `${name}.png`),
+        },
+      ],
+      slideMpp: 0.25,
+      mpp: 0.25,
+      patchSize: 64,
+      region: 'all',
+    },
+    'test data set',
+    work,
+  );
+  const [image, mask] = await Promise.all([
+    sharp(fixture('monuseg', 'images', `${name}.tif`))
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
+    sharp(fixture('monuseg', 'masks', `${name}.png`))
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
+  ]);
+  const online = await openOnlinePatches(ds, ds.slides, {
+    sampler: 'grid',
+    seed: 0,
+    count: 4,
+    accumulate: 1,
+  });
+  try {
+    assert.equal(online.cells, 15 * 15);
+    for (const p of await online.batch(0, 0)) {
+      const [, xy] = p.name.split('@');
+      const [x, y] = xy!.split(',').map(Number) as [number, number];
+      for (let j = 0; j < 64; j += 7) {
+        for (let i = 0; i < 64; i += 5) {
+          const src = (y + j) * 1000 + x + i;
+          assert.equal(p.mask[j * 64 + i], mask.data[src], `mask at ${x + i},${y + j}`);
+          assert.equal(p.image[(j * 64 + i) * 3], image.data[src * 3], `red at ${x + i},${y + j}`);
+        }
+      }
+    }
+  } finally {
+    await online.close();
+  }
+  // At 1 µm/px the 1000 px image is 250 px: 64 px patches, a 3 × 3 grid, nuclei still in the masks.
+  const coarse = { ...ds, mpp: 1 };
+  const patches = [];
+  for await (const p of labelledPatches(coarse, coarse.slides, 'eval')) patches.push(p);
+  assert.equal(patches.length, 9);
+  assert.ok(patches.some((p) => p.mask.includes(1)) && patches.every((p) => p.mpp === 1));
+  assert.throws(
+    () =>
+      slideDatasetFrom({ slides: [{ slide: 'a.tif', mask: 'a.png', annotations: 'a.xml' }] }, 'x.yaml', work),
+    /x.yaml: slides\[0\]: give 'annotations' or 'mask', not both/,
+  );
 });

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
+import sharp from 'sharp';
 import { parse } from 'yaml';
 import { readAnnotations } from '../annotations/read.ts';
 import type { AnnotationSet } from '../annotations/types.ts';
@@ -21,6 +22,11 @@ export interface SlideEntry {
   slide: string;
   /** Aperio XML or GeoJSON; a slide without annotations is all `unannotated`. */
   annotations?: string;
+  /**
+   * Instead of annotations: a label image (PNG/TIFF, class index per pixel, 8-bit) the size of the slide's level 0,
+   * e.g. the masks of an image data set used as slides. Read at other resolutions by nearest neighbour.
+   */
+  mask?: string;
   /** Fixed split; entries without one are split by `valFraction` with the seed. */
   split?: 'train' | 'val';
   /** Name in reports and split.json (default: the slide's file name without extension). */
@@ -37,6 +43,8 @@ export interface SlideDataset {
   unannotated: number;
   /** Target resolution: one mpp, several (multi-magnification training), or a pyramid level. */
   mpp?: number | number[];
+  /** The µm/px of slides whose files carry none (e.g. plain TIFF/PNG images; MoNuSeg's 40× images are 0.25). */
+  slideMpp?: number;
   level?: number;
   /** Patch side in pixels (default 512). */
   patchSize: number;
@@ -93,6 +101,7 @@ export function slideDatasetFrom(raw: unknown, source: string, baseDir: string):
     'patchesPerSlide',
     'evalPatchesPerSlide',
     'valFraction',
+    'slideMpp',
   ]);
   for (const k of Object.keys(o))
     if (!known.has(k)) fail(`unknown key '${k}' (known: ${[...known].join(', ')})`);
@@ -103,11 +112,16 @@ export function slideDatasetFrom(raw: unknown, source: string, baseDir: string):
       fail(`slides[${i}]: needs a 'slide' path`);
     if (entry.annotations !== undefined && typeof entry.annotations !== 'string')
       fail(`slides[${i}]: 'annotations' must be a path`);
+    if (entry.mask !== undefined && typeof entry.mask !== 'string')
+      fail(`slides[${i}]: 'mask' must be a path`);
+    if (entry.mask !== undefined && entry.annotations !== undefined)
+      fail(`slides[${i}]: give 'annotations' or 'mask', not both`);
     if (entry.split !== undefined && entry.split !== 'train' && entry.split !== 'val')
       fail(`slides[${i}]: split must be 'train' or 'val', got ${JSON.stringify(entry.split)}`);
     return {
       slide: resolvePath(baseDir, entry.slide as string),
       annotations: entry.annotations ? resolvePath(baseDir, entry.annotations as string) : undefined,
+      mask: entry.mask ? resolvePath(baseDir, entry.mask as string) : undefined,
       split: entry.split as SlideEntry['split'],
       name: typeof entry.name === 'string' ? entry.name : undefined,
     };
@@ -134,6 +148,8 @@ export function slideDatasetFrom(raw: unknown, source: string, baseDir: string):
       fail(`mpp must be a positive number or a list of them, got ${JSON.stringify(mpp)}`);
     if (o.level !== undefined) fail('give either mpp or level, not both');
   }
+  if (o.slideMpp !== undefined && !(typeof o.slideMpp === 'number' && o.slideMpp > 0))
+    fail(`slideMpp must be a positive number (µm/px), got ${JSON.stringify(o.slideMpp)}`);
   const region = o.region ?? DEFAULTS.region;
   if (region !== 'foreground' && region !== 'all') fail(`region must be 'foreground' or 'all'`);
   const minTissue = o.minTissue ?? DEFAULTS.minTissue;
@@ -148,6 +164,7 @@ export function slideDatasetFrom(raw: unknown, source: string, baseDir: string):
     classes,
     unannotated: int('unannotated', o.unannotated ?? DEFAULTS.unannotated, 0, 255),
     mpp: mpp as SlideDataset['mpp'],
+    slideMpp: o.slideMpp as number | undefined,
     level: o.level === undefined ? undefined : int('level', o.level, 0),
     patchSize: int('patchSize', o.patchSize ?? DEFAULTS.patchSize, 32),
     minTissue: minTissue as number,
@@ -224,6 +241,68 @@ export async function loadAnnotations(ds: SlideDataset, entry: SlideEntry): Prom
 }
 
 /**
+ * Opens a data set's slide; a slide whose file has no resolution gets the data set's `slideMpp` (its readers
+ * then read at any mpp as for a scanner's slide).
+ */
+export async function openDatasetSlide(ds: SlideDataset, entry: SlideEntry): Promise<Slide> {
+  let slide: Slide;
+  try {
+    slide = await openSlide(entry.slide);
+  } catch (e) {
+    throw new Error(`${ds.source}: slide ${entry.slide}: ${(e as Error).message}`);
+  }
+  if (slide.mpp || ds.slideMpp === undefined) return slide;
+  // The reader's methods stay the slide's own; only the resolution they see is the assumed one.
+  return Object.create(slide, {
+    mpp: { value: { x: ds.slideMpp, y: ds.slideMpp }, enumerable: true },
+  }) as Slide;
+}
+
+/** A level-0 label image (class index per pixel). */
+export interface LabelImage {
+  source: string;
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** The entry's `mask` label image, or null when it has none. */
+export async function loadLabelImage(entry: SlideEntry): Promise<LabelImage | null> {
+  if (!entry.mask) return null;
+  try {
+    const img = sharp(entry.mask);
+    const meta = await img.metadata();
+    if (meta.depth && meta.depth !== 'uchar')
+      throw new Error(`the label image must be 8-bit, got ${meta.depth}`);
+    const { data, info } = await img.extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+    return { source: entry.mask, data: new Uint8Array(data), width: info.width, height: info.height };
+  } catch (e) {
+    throw new Error(`${entry.mask}: cannot read label image (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Labels of a patch (level-0 corner x, y; `downsample` level-0 px per output px) from a level-0 label image by
+ * nearest neighbour (the pixel under each output pixel's centre); `fill` outside the image.
+ */
+export function labelsAt(
+  labels: LabelImage,
+  p: { x: number; y: number; width: number; height: number; downsample: number },
+  fill: number,
+): Uint8Array {
+  const out = new Uint8Array(p.width * p.height).fill(fill);
+  for (let j = 0; j < p.height; j++) {
+    const sy = Math.floor(p.y + (j + 0.5) * p.downsample);
+    if (sy < 0 || sy >= labels.height) continue;
+    for (let i = 0; i < p.width; i++) {
+      const sx = Math.floor(p.x + (i + 0.5) * p.downsample);
+      if (sx >= 0 && sx < labels.width) out[j * p.width + i] = labels.data[sy * labels.width + sx]!;
+    }
+  }
+  return out;
+}
+
+/**
  * Rejects a data set whose labels a `numLabels`-class model cannot take: every class of `classes` (or 1 without a
  * map) and `unannotated` must be below numLabels or be the ignore index. Masks hold only these values.
  */
@@ -265,12 +344,8 @@ export async function* labelledPatches(
 ): AsyncGenerator<LabelledPatch, void, undefined> {
   for (const [i, entry] of entries.entries()) {
     const annotations = await loadAnnotations(ds, entry);
-    let slide: Slide;
-    try {
-      slide = await openSlide(entry.slide);
-    } catch (e) {
-      throw new Error(`${ds.source}: slide ${entry.slide}: ${(e as Error).message}`);
-    }
+    const labels = await loadLabelImage(entry);
+    const slide = await openDatasetSlide(ds, entry);
     try {
       const sampler = samplerFor(ds, purpose);
       const stream = patchStream({
@@ -291,7 +366,9 @@ export async function* labelledPatches(
           y: p.y,
           mpp: p.mpp,
           image: p.image,
-          mask: p.mask ?? new Uint8Array(p.width * p.height).fill(ds.unannotated),
+          mask: labels
+            ? labelsAt(labels, p, ds.unannotated)
+            : (p.mask ?? new Uint8Array(p.width * p.height).fill(ds.unannotated)),
           width: p.width,
           height: p.height,
         };

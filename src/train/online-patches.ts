@@ -14,10 +14,18 @@ import type { AnnotationSet } from '../annotations/types.ts';
 import { TissueCoverage } from '../patching/coverage.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import { createSampler, epochPermutation, type PatchSpec, type Sampler } from '../patching/samplers.ts';
-import { loadAnnotations, type SlideDataset, type SlideEntry, slideName } from '../patching/slide-dataset.ts';
+import {
+  type LabelImage,
+  labelsAt,
+  loadAnnotations,
+  loadLabelImage,
+  openDatasetSlide,
+  type SlideDataset,
+  type SlideEntry,
+  slideName,
+} from '../patching/slide-dataset.ts';
 import { readPatch, rgbaToRgbOnWhite } from '../patching/stream.ts';
 import { detectTissue } from '../patching/tissue.ts';
-import { openSlide } from '../slide/index.ts';
 import type { Slide } from '../slide/types.ts';
 import type { NamedSample } from './data.ts';
 
@@ -84,6 +92,7 @@ interface OpenSlideData {
   name: string;
   slide: Slide;
   annotations: AnnotationSet | null;
+  labels: LabelImage | null;
   tissue?: TissueCoverage;
 }
 
@@ -102,13 +111,9 @@ export async function openOnlinePatches(
   try {
     for (const entry of entries) {
       const annotations = await loadAnnotations(ds, entry);
-      let slide: Slide;
-      try {
-        slide = await openSlide(entry.slide);
-      } catch (e) {
-        throw new Error(`${ds.source}: slide ${entry.slide}: ${(e as Error).message}`);
-      }
-      const data: OpenSlideData = { name: slideName(entry), slide, annotations };
+      const labels = await loadLabelImage(entry);
+      const slide = await openDatasetSlide(ds, entry);
+      const data: OpenSlideData = { name: slideName(entry), slide, annotations, labels };
       slides.push(data);
       // Tissue is detected once per slide, not per patch.
       if (sampler.needsTissue) data.tissue = new TissueCoverage(await detectTissue(slide));
@@ -165,7 +170,9 @@ export async function openOnlinePatches(
         `${s.slide.source}: read ${rgba.width}x${rgba.height} for a ${spec.width}x${spec.height} patch`,
       );
     }
-    const mask = new Uint8Array(spec.width * spec.height).fill(ds.unannotated);
+    const mask = s.labels
+      ? labelsAt(s.labels, spec, ds.unannotated)
+      : new Uint8Array(spec.width * spec.height).fill(ds.unannotated);
     if (s.annotations) {
       rasterize(
         s.annotations,
