@@ -3,12 +3,15 @@
  * <Vertices><Vertex X=.. Y=../>. Vertices are level-0 pixels. Region types: 0 free-hand polygon, 1 rectangle,
  * 2 ellipse (two opposite bounding-box corners), 3 arrow and 4 ruler (no area: skipped). Negative regions
  * (NegativeROA="1") cut holes in the positive region of the same annotation that contains them.
- * A small tag scanner is enough for this flat, attribute-only format; no XML dependency.
+ * A small tag scanner is enough for this flat, attribute-only format; no XML dependency. It is a single forward pass
+ * (indexOf, no backtracking regular expressions), so parsing time is linear in the file size whatever it holds.
  */
-import { openRing, pointInRing, signedArea2 } from './geometry.ts';
+import { openRing, pointInRing, ringBounds, signedArea2 } from './geometry.ts';
 import type { AnnotationPolygon, AnnotationSet, Ring } from './types.ts';
 
 const ELLIPSE_VERTICES = 64;
+/** Most vertices one file may hold (a 10^6-vertex polygon is fine; 5·10^6 is ~0.5 GB of coordinates). */
+export const MAX_VERTICES = 5_000_000;
 
 interface RawRegion {
   type: number;
@@ -17,24 +20,131 @@ interface RawRegion {
   vertices: Ring;
 }
 
-function decodeEntities(s: string): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e: string) => {
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function decodeEntities(s: string, source: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(#x[0-9a-f]{1,8}|#\d{1,10}|amp|lt|gt|quot|apos);/gi, (whole, e: string) => {
     const k = e.toLowerCase();
-    if (k === 'amp') return '&';
-    if (k === 'lt') return '<';
-    if (k === 'gt') return '>';
-    if (k === 'quot') return '"';
-    if (k === 'apos') return "'";
-    return String.fromCodePoint(k.startsWith('#x') ? Number.parseInt(k.slice(2), 16) : Number(k.slice(1)));
+    const named = ENTITIES[k];
+    if (named !== undefined) return named;
+    const code = k.startsWith('#x') ? Number.parseInt(k.slice(2), 16) : Number(k.slice(1));
+    if (!(code > 0 && code <= 0x10ffff) || (code >= 0xd800 && code <= 0xdfff))
+      throw new Error(`${source}: invalid character reference ${whole} (not a Unicode code point)`);
+    return String.fromCodePoint(code);
   });
 }
 
-function attributes(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
-    out[m[1]] = decodeEntities(m[2] ?? m[3] ?? '');
+interface Tag {
+  name: string;
+  closing: boolean;
+  selfClosing: boolean;
+  /** Attribute values by name (a Map: names such as __proto__ or constructor are plain keys). */
+  attrs: Map<string, string>;
+}
+
+function isNameChar(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) || // a-z
+    (c >= 65 && c <= 90) || // A-Z
+    (c >= 48 && c <= 57) || // 0-9
+    c === 95 || // _
+    c === 58 || // :
+    c === 46 || // .
+    c === 45 || // -
+    c > 127
+  );
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
+/** 1-based line of character `at`, for messages (only computed when something is wrong). */
+function lineOf(text: string, at: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
+/** Every element tag of the document in order; comments, processing instructions and doctype skipped. */
+function* scanTags(text: string, source: string): Generator<Tag> {
+  const fail = (at: number, why: string): never => {
+    throw new Error(`${source}: malformed XML at line ${lineOf(text, at)}: ${why}`);
+  };
+  const n = text.length;
+  let i = 0;
+  for (;;) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0) return;
+    if (text.startsWith('<!--', lt)) {
+      const end = text.indexOf('-->', lt + 4);
+      if (end < 0) fail(lt, 'unterminated comment');
+      i = end + 3;
+      continue;
+    }
+    if (text.startsWith('<![CDATA[', lt)) {
+      const end = text.indexOf(']]>', lt + 9);
+      if (end < 0) fail(lt, 'unterminated CDATA section');
+      i = end + 3;
+      continue;
+    }
+    if (text[lt + 1] === '?' || text[lt + 1] === '!') {
+      const end = text.indexOf('>', lt);
+      if (end < 0) fail(lt, 'unterminated declaration');
+      i = end + 1;
+      continue;
+    }
+    let p = lt + 1;
+    const closing = text[p] === '/';
+    if (closing) p++;
+    const nameStart = p;
+    while (p < n && isNameChar(text.charCodeAt(p))) p++;
+    if (p === nameStart) fail(lt, "'<' not followed by an element name");
+    const name = text.slice(nameStart, p);
+    const attrs = new Map<string, string>();
+    let selfClosing = false;
+    for (;;) {
+      while (p < n && isSpace(text.charCodeAt(p))) p++;
+      if (p >= n) fail(lt, `unterminated <${name}> tag`);
+      if (text[p] === '>') {
+        p++;
+        break;
+      }
+      if (text[p] === '/' && text[p + 1] === '>') {
+        selfClosing = true;
+        p += 2;
+        break;
+      }
+      const attrStart = p;
+      while (p < n && isNameChar(text.charCodeAt(p))) p++;
+      if (p === attrStart) fail(p, `unexpected '${text[p]}' in <${name}>`);
+      const attr = text.slice(attrStart, p);
+      while (p < n && isSpace(text.charCodeAt(p))) p++;
+      if (text[p] !== '=') fail(p, `attribute ${attr.slice(0, 40)} of <${name}> has no value`);
+      p++;
+      while (p < n && isSpace(text.charCodeAt(p))) p++;
+      const quote = text[p];
+      if (quote !== '"' && quote !== "'")
+        fail(p, `attribute ${attr.slice(0, 40)} of <${name}> is not quoted`);
+      const end = text.indexOf(quote, p + 1);
+      if (end < 0) fail(p, `unterminated value of attribute ${attr.slice(0, 40)}`);
+      attrs.set(attr, decodeEntities(text.slice(p + 1, end), source));
+      p = end + 1;
+    }
+    i = p;
+    yield { name, closing, selfClosing, attrs };
   }
-  return out;
+}
+
+/** A vertex coordinate: a finite number, written out (X="" is not 0). */
+function coordinate(value: string | undefined, source: string, axis: string): number {
+  const v = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(v)) {
+    const shown = value === undefined ? 'missing' : `"${value.slice(0, 40)}"`;
+    throw new Error(`${source}: Vertex with invalid ${axis} coordinate (${shown})`);
+  }
+  return v;
 }
 
 function regionRing(region: RawRegion): Ring | null {
@@ -78,13 +188,20 @@ function layerPolygons(label: string, regions: RawRegion[]): AnnotationPolygon[]
     if (region.negative) negatives.push(ring);
     else polygons.push({ label, rings: [ring] });
   }
+  if (negatives.length === 0) return polygons;
+  // Bounds and areas once per polygon: each hole only runs the point test on polygons whose box holds it.
+  const boxes = polygons.map((p) => ringBounds(p.rings[0]));
+  const areas = polygons.map((p) => Math.abs(signedArea2(p.rings[0])));
   for (const hole of negatives) {
     // The smallest positive region that contains the hole's first vertex owns it.
     let owner: AnnotationPolygon | null = null;
     let ownerArea = Infinity;
-    for (const p of polygons) {
-      const area = Math.abs(signedArea2(p.rings[0]));
-      if (area < ownerArea && pointInRing(hole[0][0], hole[0][1], p.rings[0])) {
+    const [hx, hy] = hole[0];
+    for (const [k, p] of polygons.entries()) {
+      const [x0, y0, x1, y1] = boxes[k];
+      if (hx < x0 || hx > x1 || hy < y0 || hy > y1) continue;
+      const area = areas[k];
+      if (area < ownerArea && pointInRing(hx, hy, p.rings[0])) {
         owner = p;
         ownerArea = area;
       }
@@ -95,49 +212,48 @@ function layerPolygons(label: string, regions: RawRegion[]): AnnotationPolygon[]
 }
 
 export function parseAperioXml(text: string, source = '<aperio xml>'): AnnotationSet {
-  const body = text.replace(/<!--[\s\S]*?-->/g, '');
   let mpp: number | null = null;
   const polygons: AnnotationPolygon[] = [];
   let sawRoot = false;
   let layer: { label: string; regions: RawRegion[] } | null = null;
   let region: RawRegion | null = null;
-  for (const m of body.matchAll(/<(\/?)([A-Za-z_][\w:.-]*)([^>]*?)(\/?)>/g)) {
-    const closing = m[1] === '/';
-    const tag = m[2];
-    const selfClosing = m[4] === '/';
+  let vertexCount = 0;
+  for (const { name: tag, closing, selfClosing, attrs } of scanTags(text, source)) {
     if (closing) {
       if (tag === 'Region' && region && layer) {
         layer.regions.push(region);
         region = null;
       } else if (tag === 'Annotation' && layer) {
-        polygons.push(...layerPolygons(layer.label, layer.regions));
+        for (const p of layerPolygons(layer.label, layer.regions)) polygons.push(p);
         layer = null;
       }
       continue;
     }
-    const attrs = attributes(m[3]);
     if (tag === 'Annotations') {
       sawRoot = true;
-      const value = Number(attrs['MicronsPerPixel']);
-      if (attrs['MicronsPerPixel'] !== undefined && Number.isFinite(value) && value > 0) mpp = value;
+      const raw = attrs.get('MicronsPerPixel');
+      const value = Number(raw);
+      if (raw !== undefined && raw.trim() !== '' && Number.isFinite(value) && value > 0) mpp = value;
     } else if (tag === 'Annotation') {
-      const name = (attrs['Name'] ?? '').trim();
-      layer = { label: name || `Annotation ${attrs['Id'] ?? polygons.length + 1}`, regions: [] };
+      const name = (attrs.get('Name') ?? '').trim();
+      layer = { label: name || `Annotation ${attrs.get('Id') ?? polygons.length + 1}`, regions: [] };
       if (selfClosing) layer = null;
     } else if (tag === 'Region' && layer) {
+      const type = attrs.get('Type') ?? '0';
       region = {
-        type: Number(attrs['Type'] ?? 0),
-        negative: attrs['NegativeROA'] === '1',
-        text: attrs['Text'] ?? '',
+        type: type.trim() === '' ? Number.NaN : Number(type),
+        negative: attrs.get('NegativeROA') === '1',
+        text: attrs.get('Text') ?? '',
         vertices: [],
       };
+      if (!Number.isInteger(region.type))
+        throw new Error(`${source}: Region with invalid Type "${type.slice(0, 40)}"`);
       if (selfClosing) region = null;
     } else if (tag === 'Vertex' && region) {
-      const x = Number(attrs['X']);
-      const y = Number(attrs['Y']);
-      if (!Number.isFinite(x) || !Number.isFinite(y)) {
-        throw new Error(`${source}: Vertex with invalid coordinates X="${attrs['X']}" Y="${attrs['Y']}"`);
-      }
+      if (++vertexCount > MAX_VERTICES)
+        throw new Error(`${source}: more than ${MAX_VERTICES} vertices (limit for one annotation file)`);
+      const x = coordinate(attrs.get('X'), source, 'X');
+      const y = coordinate(attrs.get('Y'), source, 'Y');
       region.vertices.push([x, y]);
     }
   }

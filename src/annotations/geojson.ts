@@ -9,6 +9,15 @@ import type { AnnotationPolygon, AnnotationSet, Ring } from './types.ts';
 type Json = Record<string, unknown>;
 
 const DEFAULT_LABEL = 'annotation';
+/** Deepest nesting of arrays / GeometryCollections accepted (real files nest 2-3 levels). */
+export const MAX_GEOJSON_DEPTH = 64;
+/** Most vertices one file may hold (as for Aperio XML). */
+const MAX_GEOJSON_VERTICES = 5_000_000;
+
+interface Walk {
+  source: string;
+  vertices: number;
+}
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -26,27 +35,42 @@ function labelOf(properties: unknown): string {
   return DEFAULT_LABEL;
 }
 
-function toRing(coords: unknown, where: string): Ring {
+function toRing(coords: unknown, where: string, walk: Walk): Ring {
   if (!Array.isArray(coords)) throw new Error(`${where}: ring is not an array of positions`);
+  walk.vertices += coords.length;
+  if (walk.vertices > MAX_GEOJSON_VERTICES)
+    throw new Error(
+      `${walk.source}: more than ${MAX_GEOJSON_VERTICES} vertices (limit for one annotation file)`,
+    );
   const ring: Ring = [];
   for (const p of coords) {
     if (!Array.isArray(p) || p.length < 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) {
-      throw new Error(`${where}: invalid position ${JSON.stringify(p)}`);
+      throw new Error(`${where}: invalid position ${JSON.stringify(p)?.slice(0, 80)}`);
     }
     ring.push([p[0] as number, p[1] as number]);
   }
   return openRing(ring);
 }
 
-function polygonFrom(coords: unknown, label: string, where: string): AnnotationPolygon | null {
+function polygonFrom(coords: unknown, label: string, where: string, walk: Walk): AnnotationPolygon | null {
   if (!Array.isArray(coords)) throw new Error(`${where}: Polygon coordinates must be an array of rings`);
-  const rings = coords.map((r) => toRing(r, where)).filter((r) => r.length >= 3);
+  const rings = coords.map((r) => toRing(r, where, walk)).filter((r) => r.length >= 3);
   return rings.length > 0 ? { label, rings } : null;
 }
 
-function collect(node: unknown, label: string, out: AnnotationPolygon[], where: string): void {
+function collect(
+  node: unknown,
+  label: string,
+  out: AnnotationPolygon[],
+  where: string,
+  walk: Walk,
+  depth = 0,
+): void {
+  if (depth > MAX_GEOJSON_DEPTH)
+    throw new Error(`${walk.source}: GeoJSON nested deeper than ${MAX_GEOJSON_DEPTH} levels`);
+  const next = depth + 1;
   if (Array.isArray(node)) {
-    for (const [i, n] of node.entries()) collect(n, label, out, `${where}[${i}]`);
+    for (const [i, n] of node.entries()) collect(n, label, out, `${where}[${i}]`, walk, next);
     return;
   }
   if (!isObject(node)) throw new Error(`${where}: expected a GeoJSON object`);
@@ -54,21 +78,22 @@ function collect(node: unknown, label: string, out: AnnotationPolygon[], where: 
     case 'FeatureCollection': {
       const features = node['features'];
       if (!Array.isArray(features)) throw new Error(`${where}: FeatureCollection without a features array`);
-      for (const [i, f] of features.entries()) collect(f, label, out, `${where}.features[${i}]`);
+      for (const [i, f] of features.entries()) collect(f, label, out, `${where}.features[${i}]`, walk, next);
       return;
     }
     case 'Feature':
       if (node['geometry'] != null)
-        collect(node['geometry'], labelOf(node['properties']), out, `${where}.geometry`);
+        collect(node['geometry'], labelOf(node['properties']), out, `${where}.geometry`, walk, next);
       return;
     case 'GeometryCollection': {
       const geometries = node['geometries'];
       if (!Array.isArray(geometries)) throw new Error(`${where}: GeometryCollection without geometries`);
-      for (const [i, g] of geometries.entries()) collect(g, label, out, `${where}.geometries[${i}]`);
+      for (const [i, g] of geometries.entries())
+        collect(g, label, out, `${where}.geometries[${i}]`, walk, next);
       return;
     }
     case 'Polygon': {
-      const p = polygonFrom(node['coordinates'], label, where);
+      const p = polygonFrom(node['coordinates'], label, where, walk);
       if (p) out.push(p);
       return;
     }
@@ -77,7 +102,7 @@ function collect(node: unknown, label: string, out: AnnotationPolygon[], where: 
       if (!Array.isArray(polys))
         throw new Error(`${where}: MultiPolygon coordinates must be an array of polygons`);
       for (const coords of polys) {
-        const p = polygonFrom(coords, label, where);
+        const p = polygonFrom(coords, label, where, walk);
         if (p) out.push(p);
       }
       return;
@@ -88,7 +113,7 @@ function collect(node: unknown, label: string, out: AnnotationPolygon[], where: 
     case 'MultiLineString':
       return;
     default:
-      throw new Error(`${where}: unknown GeoJSON type ${JSON.stringify(node['type'])}`);
+      throw new Error(`${where}: unknown GeoJSON type ${JSON.stringify(node['type'])?.slice(0, 80)}`);
   }
 }
 
@@ -98,11 +123,12 @@ export function parseGeoJSON(input: string | unknown, source = '<geojson>'): Ann
     try {
       doc = JSON.parse(input);
     } catch (e) {
-      throw new Error(`${source}: invalid JSON (${(e as Error).message})`);
+      const why = e instanceof RangeError ? 'nested too deeply' : (e as Error).message;
+      throw new Error(`${source}: invalid JSON (${why})`);
     }
   }
   const polygons: AnnotationPolygon[] = [];
-  collect(doc, DEFAULT_LABEL, polygons, source);
+  collect(doc, DEFAULT_LABEL, polygons, source, { source, vertices: 0 });
   return { polygons, mpp: null, source };
 }
 

@@ -3,6 +3,7 @@
  * value when its centre lies inside (half-open on the right and bottom, so shared edges are drawn once); later
  * polygons overwrite earlier ones.
  */
+import { ringBounds } from './geometry.ts';
 import type { AnnotationPolygon, AnnotationSet } from './types.ts';
 
 export interface RasterRegion {
@@ -51,19 +52,116 @@ function regionDownsample(region: RasterRegion): number {
 function classValue(label: string, classMap: RasterRegion['classMap']): number | undefined {
   if (!classMap) return 1;
   if (classMap instanceof Map) return classMap.get(label);
-  return (classMap as Record<string, number>)[label];
+  // Own keys only: a label such as "constructor" or "__proto__" must not find Object.prototype's members.
+  return Object.hasOwn(classMap, label) ? (classMap as Record<string, number>)[label] : undefined;
 }
 
-/** Edges of a polygon in output pixel coordinates; horizontal edges never cross a scanline and are left out. */
-function polygonEdges(polygon: AnnotationPolygon, ox: number, oy: number, scale: number): Edge[] {
+/**
+ * A polygon's non-horizontal edges in level-0 coordinates, indexed by horizontal bands, built once per polygon:
+ * a patch then visits only the edges near it instead of every vertex of the polygon (a 10^6-vertex annotation
+ * rasterised into thousands of patches stays linear in the work each patch needs).
+ */
+interface PreparedPolygon {
+  rings: AnnotationPolygon['rings'];
+  bounds: [number, number, number, number];
+  ax: Float64Array;
+  ay: Float64Array;
+  bx: Float64Array;
+  by: Float64Array;
+  ring: Int32Array;
+  bandTop: number;
+  bandHeight: number;
+  /** Edge indices per band (an edge is listed in every band its y-span touches). */
+  bands: Int32Array[];
+  /** Per-edge mark of the last query that took it (dedupes edges listed in several bands). */
+  seen: Int32Array;
+  query: number;
+}
+
+const prepared = new WeakMap<AnnotationPolygon, PreparedPolygon>();
+const MAX_BANDS = 1024;
+
+function prepare(polygon: AnnotationPolygon): PreparedPolygon {
+  const cached = prepared.get(polygon);
+  if (cached && cached.rings === polygon.rings) return cached;
+  let n = 0;
+  for (const r of polygon.rings) n += r.length;
+  const ax = new Float64Array(n);
+  const ay = new Float64Array(n);
+  const bx = new Float64Array(n);
+  const by = new Float64Array(n);
+  const ring = new Int32Array(n);
+  let m = 0;
+  let top = Infinity;
+  let bottom = -Infinity;
+  polygon.rings.forEach((pts, r) => {
+    for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
+      if (pts[j][1] === pts[i][1]) continue;
+      ax[m] = pts[j][0];
+      ay[m] = pts[j][1];
+      bx[m] = pts[i][0];
+      by[m] = pts[i][1];
+      ring[m] = r;
+      top = Math.min(top, ay[m], by[m]);
+      bottom = Math.max(bottom, ay[m], by[m]);
+      m++;
+    }
+  });
+  const bandHeight = Math.max(16, (bottom - top) / MAX_BANDS);
+  const bandCount = m === 0 ? 0 : Math.floor((bottom - top) / bandHeight) + 1;
+  const lists: number[][] = Array.from({ length: bandCount }, () => []);
+  for (let e = 0; e < m; e++) {
+    const b0 = Math.floor((Math.min(ay[e], by[e]) - top) / bandHeight);
+    const b1 = Math.floor((Math.max(ay[e], by[e]) - top) / bandHeight);
+    for (let b = b0; b <= b1; b++) lists[b].push(e);
+  }
+  const result: PreparedPolygon = {
+    rings: polygon.rings,
+    bounds: ringBounds(polygon.rings[0]),
+    ax,
+    ay,
+    bx,
+    by,
+    ring,
+    bandTop: top,
+    bandHeight,
+    bands: lists.map((l) => Int32Array.from(l)),
+    seen: new Int32Array(m),
+    query: 0,
+  };
+  prepared.set(polygon, result);
+  return result;
+}
+
+/**
+ * Edges of a prepared polygon that can affect output rows of the region, in output pixel coordinates, sorted by
+ * yMin: those whose y-span meets the region's level-0 rows [y0, y1] and that do not lie wholly right of x1.
+ */
+function regionEdges(
+  p: PreparedPolygon,
+  ox: number,
+  oy: number,
+  scale: number,
+  y0: number,
+  y1: number,
+  x1: number,
+): Edge[] {
   const edges: Edge[] = [];
-  polygon.rings.forEach((ring, r) => {
-    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-      const ax = (ring[j][0] - ox) * scale;
-      const ay = (ring[j][1] - oy) * scale;
-      const bx = (ring[i][0] - ox) * scale;
-      const by = (ring[i][1] - oy) * scale;
-      if (ay === by) continue;
+  if (p.bands.length === 0) return edges;
+  p.query = (p.query + 1) | 0 || 1;
+  const b0 = Math.max(0, Math.floor((y0 - p.bandTop) / p.bandHeight));
+  const b1 = Math.min(p.bands.length - 1, Math.floor((y1 - p.bandTop) / p.bandHeight));
+  for (let b = b0; b <= b1; b++) {
+    for (const e of p.bands[b]) {
+      if (p.seen[e] === p.query) continue;
+      p.seen[e] = p.query;
+      const eyMin = Math.min(p.ay[e], p.by[e]);
+      const eyMax = Math.max(p.ay[e], p.by[e]);
+      if (eyMax < y0 || eyMin > y1 || Math.min(p.ax[e], p.bx[e]) > x1) continue;
+      const ax = (p.ax[e] - ox) * scale;
+      const ay = (p.ay[e] - oy) * scale;
+      const bx = (p.bx[e] - ox) * scale;
+      const by = (p.by[e] - oy) * scale;
       edges.push({
         x0: ax,
         y0: ay,
@@ -71,10 +169,10 @@ function polygonEdges(polygon: AnnotationPolygon, ox: number, oy: number, scale:
         yMin: Math.min(ay, by),
         yMax: Math.max(ay, by),
         dir: by > ay ? 1 : -1,
-        ring: r,
+        ring: p.ring[e],
       });
     }
-  });
+  }
   return edges.sort((a, b) => a.yMin - b.yMin);
 }
 
@@ -104,6 +202,12 @@ function fillPolygon(
   const dirs: number[] = [];
   const rings: number[] = [];
   const order: number[] = [];
+  const isInside = (crossings: number): boolean => {
+    if (!nonzero) return (crossings & 1) === 1;
+    if (winding[0] === 0) return false;
+    for (let r = 1; r < ringCount; r++) if (winding[r] !== 0) return false;
+    return true;
+  };
   for (let j = j0; j <= j1; j++) {
     const cy = j + 0.5;
     while (next < edges.length && edges[next].yMin <= cy) active.push(edges[next++]);
@@ -111,35 +215,42 @@ function fillPolygon(
     xs.length = 0;
     dirs.length = 0;
     rings.length = 0;
+    winding.fill(0);
+    // Crossings left of the region only set the state at its left edge (no sort); those right of it change
+    // no pixel of the row.
+    let crossings = 0;
     for (const e of active) {
       if (e.yMin > cy) continue;
-      xs.push(e.x0 + (cy - e.y0) * e.slope);
-      dirs.push(e.dir);
-      rings.push(e.ring);
+      const x = e.x0 + (cy - e.y0) * e.slope;
+      if (x < 0) {
+        crossings++;
+        winding[e.ring] += e.dir;
+      } else if (x < width) {
+        xs.push(x);
+        dirs.push(e.dir);
+        rings.push(e.ring);
+      }
     }
-    if (xs.length < 2) continue;
     order.length = xs.length;
     for (let k = 0; k < xs.length; k++) order[k] = k;
     order.sort((a, b) => xs[a] - xs[b]);
-    winding.fill(0);
-    let crossings = 0;
     const row = j * width;
-    for (let k = 0; k < order.length - 1; k++) {
+    let inside = isInside(crossings);
+    let start = 0;
+    for (let k = 0; k <= order.length; k++) {
+      const end = k < order.length ? xs[order[k]] : width;
+      if (inside) {
+        // Pixels whose centre i + 0.5 lies in [start, end).
+        const i0 = Math.max(0, Math.ceil(start - 0.5));
+        const i1 = Math.min(width - 1, Math.ceil(end - 0.5) - 1);
+        for (let i = i0; i <= i1; i++) out[row + i] = value;
+      }
+      if (k === order.length) break;
       const c = order[k];
       crossings++;
       winding[rings[c]] += dirs[c];
-      let inside: boolean;
-      if (nonzero) {
-        inside = winding[0] !== 0;
-        for (let r = 1; inside && r < ringCount; r++) if (winding[r] !== 0) inside = false;
-      } else {
-        inside = (crossings & 1) === 1;
-      }
-      if (!inside) continue;
-      // Pixels whose centre i + 0.5 lies in [xa, xb).
-      const i0 = Math.max(0, Math.ceil(xs[c] - 0.5));
-      const i1 = Math.min(width - 1, Math.ceil(xs[order[k + 1]] - 0.5) - 1);
-      for (let i = i0; i <= i1; i++) out[row + i] = value;
+      inside = isInside(crossings);
+      start = end;
     }
   }
 }
@@ -173,20 +284,14 @@ export function rasterize(
         `rasterize: class value for '${polygon.label}' must be an integer 0..255, got ${value}`,
       );
     }
+    const prep = prepare(polygon);
     // Cheap rejection of polygons outside the region (outer ring bounds).
-    let minX = Infinity;
-    let minY = Infinity;
-    let maxX = -Infinity;
-    let maxY = -Infinity;
-    for (const [px, py] of polygon.rings[0]) {
-      if (px < minX) minX = px;
-      if (px > maxX) maxX = px;
-      if (py < minY) minY = py;
-      if (py > maxY) maxY = py;
-    }
+    const [minX, minY, maxX, maxY] = prep.bounds;
     if (maxX + shift < region.x || minX + shift > x1 || maxY + shift < region.y || minY + shift > y1)
       continue;
-    const edges = polygonEdges(polygon, region.x - shift, region.y - shift, scale);
+    const ox = region.x - shift;
+    const oy = region.y - shift;
+    const edges = regionEdges(prep, ox, oy, scale, oy, oy + height * downsample, ox + width * downsample);
     fillPolygon(target, width, height, edges, polygon.rings.length, value, nonzero);
   }
   return target;
