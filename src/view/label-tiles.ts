@@ -40,8 +40,16 @@ export class LabelTiles {
     this.#fy = fy;
   }
 
-  /** Opens the label image at `path` (Zarr v2 or v3) for a slide of level-0 size slideWidth × slideHeight. */
-  static async open(path: string, slideWidth: number, slideHeight: number): Promise<LabelTiles> {
+  /**
+   * Opens the label image at `path` (Zarr v2 or v3) for a slide of level-0 size slideWidth × slideHeight;
+   * `downsample` (slide pixels per label pixel) when known exactly, else the ratio of the sizes.
+   */
+  static async open(
+    path: string,
+    slideWidth: number,
+    slideHeight: number,
+    downsample?: number,
+  ): Promise<LabelTiles> {
     const store = new FolderStore(path);
     const group = await zarr.open(store, { kind: 'group' });
     const attrs = group.attrs as Record<string, unknown>;
@@ -70,7 +78,9 @@ export class LabelTiles {
         rgba: [r, g, b, a],
       });
     }
-    return new LabelTiles(levels, classes, slideWidth / levels[0]!.width, slideHeight / levels[0]!.height);
+    const fx = downsample ?? slideWidth / levels[0]!.width;
+    const fy = downsample ?? slideHeight / levels[0]!.height;
+    return new LabelTiles(levels, classes, fx, fy);
   }
 
   /** The overlay tile for a Deep Zoom rectangle (level-L pixels, `downsample` level-0 pixels each), as PNG. */

@@ -53,7 +53,6 @@ interface Served {
 
 const require = createRequire(import.meta.url);
 const OSD_DIR = dirname(require.resolve('openseadragon/build/openseadragon/openseadragon.min.js'));
-const ORT_DIR = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 /** Largest region side the page may ask for (pixels at the requested mpp). */
 const MAX_REGION = 2048;
 
@@ -68,7 +67,7 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
         info,
         slide,
         geometry: deepZoomGeometry(width, height),
-        labels: info.labels ? await LabelTiles.open(info.labels, width, height) : null,
+        labels: info.labels ? await LabelTiles.open(info.labels, width, height, info.labelsDownsample) : null,
       });
     }
   } catch (err) {
@@ -76,12 +75,25 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     throw err;
   }
   const osdImages = new Set(await readdir(join(OSD_DIR, 'images')));
-  // The wasm build only: its loader script, the module it imports and the binary it fetches.
-  const ortFiles = new Set(
-    (await readdir(ORT_DIR)).filter((f) =>
-      /^(ort\.wasm\.min\.js|ort-wasm-simd-threaded\.(mjs|wasm))$/.test(f),
-    ),
-  );
+  // onnxruntime-web is an optional peer dependency, needed only for in-browser inference. The wasm build only: its
+  // loader script, the module it imports and the binary it fetches.
+  let ortDir = '';
+  let ortFiles = new Set<string>();
+  if (o.model) {
+    try {
+      ortDir = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+    } catch {
+      for (const s of served.values()) await s.slide.close().catch(() => {});
+      throw new Error(
+        'in-browser inference needs the optional package onnxruntime-web (npm install onnxruntime-web)',
+      );
+    }
+    ortFiles = new Set(
+      (await readdir(ortDir)).filter((f) =>
+        /^(ort\.wasm\.min\.js|ort-wasm-simd-threaded\.(mjs|wasm))$/.test(f),
+      ),
+    );
+  }
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const page = viewerPage();
 
@@ -102,7 +114,7 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     if (ortFile && ortFiles.has(ortFile[1]!)) {
       const f = ortFile[1]!;
       const type = f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
-      return stream(res, join(ORT_DIR, f), type);
+      return stream(res, join(ortDir, f), type);
     }
     if (path === '/api/model')
       return send(res, 200, 'application/json', JSON.stringify(o.model?.meta ?? null));

@@ -14,6 +14,11 @@ export interface ViewSlide {
   labels?: string;
   geojson?: string;
   summary?: Record<string, unknown>;
+  /**
+   * Level-0 slide pixels per level-0 label pixel when known exactly (the inference run's downsample, when the tiles
+   * come from the original slide); otherwise the viewer derives it from the two sizes.
+   */
+  labelsDownsample?: number;
 }
 
 /** Name of a slide: its file name without extension(s), reduced to URL-safe characters. */
@@ -84,7 +89,10 @@ async function fromSummary(path: string): Promise<ViewSlide> {
         ? image
         : original;
   if (!slide) throw new Error(`${path}: the summary names no slide and the output has no image`);
+  const { mpp, slideMpp } = summary as { mpp?: unknown; slideMpp?: unknown };
+  const exact = slide === original && typeof mpp === 'number' && typeof slideMpp === 'number';
   return {
+    labelsDownsample: exact ? (mpp as number) / (slideMpp as number) : undefined,
     name: viewName(String(summary.name ?? path.replace(/\.summary\.json$/, ''))),
     slide,
     labels: labels && (await exists(labels)) ? labels : undefined,
