@@ -206,3 +206,30 @@ test('a sweep on a BullMQ queue is trained by a worker process', { skip }, async
   assert.equal(worker.exitCode, 0, 'the idle worker exits cleanly');
   redis.kill('SIGTERM');
 });
+
+test("variants' path keys are relative to the sweep file, other values are kept as given", () => {
+  const spec = sweepSpecFrom(
+    {
+      base: 'train.yaml',
+      data: '../data',
+      variants: {
+        a: {
+          'data.slides': 'slides.yaml',
+          'model.encoder': '/abs/enc',
+          'optim.lr': 0.1,
+          loss: [{ name: 'mcc' }],
+        },
+      },
+    },
+    'sweep.yaml',
+    '/x/exp',
+  );
+  assert.equal(spec.base, '/x/exp/train.yaml');
+  assert.equal(spec.data, '/x/data');
+  assert.deepEqual(spec.variants[0]!.overrides, [
+    ['data.slides', '/x/exp/slides.yaml'],
+    ['model.encoder', '/abs/enc'],
+    ['optim.lr', 0.1],
+    ['loss', [{ name: 'mcc' }]],
+  ]);
+});

@@ -1,6 +1,7 @@
 /**
  * The sweep file: a base training config, optional data, seeds and named variants, each a set of `--set`-style
- * dotted overrides (a list value replaces the list). Paths are relative to the sweep file.
+ * dotted overrides (a list value replaces the list). Paths are relative to the sweep file: base, data, and the
+ * path keys of variants (data.dir/images/masks/slides, model.from/encoder).
  *
  *   base: train.yaml
  *   data: ../data            # as train's --data (a folder, or a slide data-set .yaml)
@@ -31,6 +32,16 @@ export interface SweepSpec {
 }
 
 const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Training-config keys that hold paths: a relative one in a variant is relative to the sweep file. */
+const PATH_KEYS = new Set([
+  'data.dir',
+  'data.images',
+  'data.masks',
+  'data.slides',
+  'model.from',
+  'model.encoder',
+]);
 
 /** Checks a parsed sweep object; relative paths are resolved against `baseDir`. */
 export function sweepSpecFrom(raw: unknown, source: string, baseDir: string): SweepSpec {
@@ -63,7 +74,16 @@ export function sweepSpecFrom(raw: unknown, source: string, baseDir: string): Sw
       if (!/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/.test(key)) fail(`variant '${name}': bad key '${key}'`);
       if (key === 'seed' || key === 'out') fail(`variant '${name}': '${key}' is set by the sweep`);
     }
-    return { name, overrides };
+    // Paths in overrides are relative to the sweep file, like base and data.
+    return {
+      name,
+      overrides: overrides.map(([k, val]): [string, unknown] => [
+        k,
+        PATH_KEYS.has(k) && typeof val === 'string' && !isAbsolute(val) && !/^https?:/i.test(val)
+          ? resolve(baseDir, val)
+          : val,
+      ]),
+    };
   });
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
