@@ -41,6 +41,12 @@ test('bad values fail naming the file', async () => {
   await assert.rejects(loadTrainConfig(file), /bad\.yaml: model\.init must be hf or nvlabs, got "xavier"/);
   await writeFile(file, 'steps: 0\n');
   await assert.rejects(loadTrainConfig(file), /bad\.yaml: steps must be a positive integer/);
+  await writeFile(file, 'data: { fraction: 1.5 }\n');
+  await assert.rejects(loadTrainConfig(file), /bad\.yaml: data\.fraction must be in \(0, 1\], got 1\.5/);
+  await writeFile(file, 'data: { dir: x, sampler: grid }\n');
+  await assert.rejects(loadTrainConfig(file), /bad\.yaml: data\.sampler and data\.patches apply to slides/);
+  await writeFile(file, 'model: { numLabels: 1, threshold: 1 }\n');
+  await assert.rejects(loadTrainConfig(file), /bad\.yaml: model\.threshold must be in \(0, 1\)/);
 });
 
 test('model.init nvlabs gives depthwise convs fan-out He weights, hf gives N(0, 0.02)', async () => {

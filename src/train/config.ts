@@ -214,6 +214,8 @@ function validate(c: TrainConfig, src: string): void {
     throw bad('loss must be a non-empty list of {name, weight}');
   if (c.data.fraction !== undefined && !(c.data.fraction > 0 && c.data.fraction <= 1))
     throw bad(`data.fraction must be in (0, 1], got ${JSON.stringify(c.data.fraction)}`);
+  if ((c.data.sampler !== undefined || c.data.patches !== undefined) && !c.data.slides)
+    throw bad('data.sampler and data.patches apply to slides (data.slides / --data SLIDES.yaml), not to image folders');
   if (c.data.patches !== undefined && c.data.patches !== 'online' && c.data.patches !== 'once')
     throw bad(`data.patches must be online or once, got ${JSON.stringify(c.data.patches)}`);
   if (c.model.threshold !== undefined && !(c.model.threshold > 0 && c.model.threshold < 1))
