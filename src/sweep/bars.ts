@@ -17,7 +17,7 @@ export async function barChart(groups: BarGroup[], title: string): Promise<Buffe
   if (groups.length === 0) throw new RangeError('barChart: no groups');
   const width = Math.max(360, 90 * groups.length + 100);
   const height = 360;
-  const m = { left: 64, right: 16, top: 36, bottom: 64 };
+  const m = { left: 64, right: 16, top: 52, bottom: 64 };
   const all = groups.flatMap((g) => g.values).filter(Number.isFinite);
   const means = groups.map((g) =>
     g.values.length ? g.values.reduce((a, b) => a + b, 0) / g.values.length : NaN,
@@ -67,7 +67,7 @@ export async function barChart(groups: BarGroup[], title: string): Promise<Buffe
         );
       }
       parts.push(
-        `<text x="${cx}" y="${Math.min(y0, y1) - 4}" text-anchor="middle" font-size="10">${means[i]!.toFixed(3)}</text>`,
+        `<text x="${cx}" y="${Math.min(y0, y1, y(means[i]! + sds[i]!), ...g.values.map(y)) - 6}" text-anchor="middle" font-size="10">${means[i]!.toFixed(3)}</text>`,
       );
     }
     g.values.forEach((v, j) => {
