@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { ready } from '../src/engine/index.ts';
 import { labelledPatches, slideDatasetFrom } from '../src/patching/slide-dataset.ts';
+import { fractionOf } from '../src/train/data.ts';
 import { openOnlinePatches } from '../src/train/online-patches.ts';
 import { train } from '../src/train/trainer.ts';
 import { fixture, needs, ROOT } from './fixtures.ts';
@@ -250,4 +251,27 @@ test('images with label masks as slides (slideMpp, mask): patches at the native 
       slideDatasetFrom({ slides: [{ slide: 'a.tif', mask: 'a.png', annotations: 'a.xml' }] }, 'x.yaml', work),
     /x.yaml: slides\[0\]: give 'annotations' or 'mask', not both/,
   );
+});
+
+test('data.fraction: a seeded subset of round(n × fraction) names, the same for the same seed', () => {
+  const names = Array.from({ length: 24 }, (_, i) => `img-${String(i).padStart(2, '0')}`);
+  const a = fractionOf(names, 0.3, 0, (n) => n);
+  assert.equal(a.length, 7);
+  assert.deepEqual(a, [...a].sort());
+  assert.ok(a.every((n) => names.includes(n)));
+  assert.deepEqual(
+    fractionOf([...names].reverse(), 0.3, 0, (n) => n),
+    a,
+    'independent of the input order',
+  );
+  assert.notDeepEqual(
+    fractionOf(names, 0.3, 1, (n) => n),
+    a,
+    'another seed, another subset',
+  );
+  assert.equal(
+    fractionOf(names, 1, 0, (n) => n),
+    names,
+  );
+  assert.equal(fractionOf(names, 0.01, 0, (n) => n).length, 1, 'at least one');
 });
