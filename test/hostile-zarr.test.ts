@@ -4,12 +4,13 @@
  * chunk, never pixels.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { openSlide, SlideError } from '../src/slide/index.ts';
+import { fixture, needs } from './fixtures.ts';
 import { expectedRgba, writeTinyZarr } from './fuzz/tiny-zarr.ts';
 
 const TMP = await mkdtemp(join(tmpdir(), 'slideseg-hostile-zarr-'));
@@ -216,6 +217,48 @@ describe('chunks must decode to their declared size', () => {
       await writeFile(path, mutate(new Uint8Array(await readFile(path))));
       await failsClearly(dir, new RegExp(`chunk 0,0,0 could not be read: .*${reason.source}`), () =>
         readAll(dir),
+      );
+    });
+  }
+});
+
+describe('Blosc frames are checked against their own sizes', () => {
+  const BLOBS = ['zarr', 'blobs-v04.ome.zarr'];
+  const mutations: [string, (b: Uint8Array) => Uint8Array, RegExp][] = [
+    [
+      'truncated',
+      (b) => b.subarray(0, 105),
+      /Blosc frame says \d+ bytes but the chunk has 105 \(truncated or corrupt\)/,
+    ],
+    [
+      'with trailing bytes',
+      (b) => Uint8Array.from([...b, 1, 2, 3]),
+      /Blosc frame says \d+ bytes but the chunk has \d+/,
+    ],
+    [
+      'expanding to another size',
+      (b) => {
+        const out = b.slice();
+        new DataView(out.buffer).setUint32(4, 8 * 3 * 12 * 12 + 8, true);
+        return out;
+      },
+      /Blosc frame expands to 3464 bytes but a chunk holds 3456/,
+    ],
+    ['too short for a header', (b) => b.subarray(0, 9), /9 bytes are too few for a Blosc frame/],
+  ];
+  for (const [name, mutate, reason] of mutations) {
+    test(`a Blosc chunk ${name} is an error naming the chunk`, { skip: needs(BLOBS) }, async () => {
+      const dir = join(TMP, `blobs-${serial++}.zarr`);
+      await cp(fixture(...BLOBS), dir, { recursive: true });
+      await chmod(join(dir, '0', '0', '0'), 0o755);
+      const chunk = join(dir, '0', '0', '0', '0');
+      const bytes = new Uint8Array(await readFile(chunk));
+      await rm(chunk);
+      await writeFile(chunk, mutate(bytes));
+      await failsClearly(
+        dir,
+        new RegExp(`chunk 0,0,0 could not be read: chunk 0/0/0/0: ${reason.source}`),
+        () => readAll(dir),
       );
     });
   }

@@ -8,7 +8,7 @@ import type { ZarrNumericType } from './display.ts';
 import { SUPPORTED_DTYPES } from './display.ts';
 import type { NgffImage } from './metadata.ts';
 import type { MemoStore } from './store.ts';
-import { checkV2ArrayMeta, checkV3ArrayMeta } from './validate.ts';
+import { checkV2ArrayMeta, checkV3ArrayMeta, DTYPE_BYTES } from './validate.ts';
 
 export type NumericArray = zarr.Array<ZarrNumericType, MemoStore>;
 
@@ -40,6 +40,7 @@ export async function openLevelArrays(
     const where = `${source}/${path}`;
     if (image.zarrFormat === 2) await checkV2(store, path, where);
     else await checkV3(store, path, where);
+    await registerBloscCheck(store, path, image.zarrFormat);
     let array: zarr.Array<zarr.DataType, MemoStore>;
     try {
       array =
@@ -106,6 +107,49 @@ async function checkV3(store: MemoStore, path: string, where: string): Promise<v
     }
   };
   check(meta.codecs);
+}
+
+/**
+ * Blosc frames carry their compressed and uncompressed sizes (16-byte header): a truncated or padded frame, or one
+ * that would expand to other than a chunk's bytes, is refused before the Blosc decoder runs on it (it may
+ * otherwise return garbage of the right length).
+ */
+async function registerBloscCheck(store: MemoStore, path: string, format: 2 | 3): Promise<void> {
+  const meta = await store.json(format === 2 ? `${path}/.zarray` : `${path}/zarr.json`);
+  if (!meta) return;
+  let blosc = false;
+  let plain = true; // the Blosc frame holds the chunk itself (no filter or codec changing its size)
+  let chunkElements = 0;
+  let itemBytes = 0;
+  if (format === 2) {
+    const compressor = meta.compressor as { id?: unknown } | null;
+    blosc = compressor?.id === 'blosc';
+    plain = !Array.isArray(meta.filters) || meta.filters.length === 0;
+    chunkElements = (meta.chunks as number[]).reduce((p, v) => p * v, 1);
+    itemBytes = DTYPE_BYTES[V2_DTYPES[String(meta.dtype).slice(1)]] ?? 0;
+  } else {
+    const codecs = (meta.codecs as { name: string }[]) ?? [];
+    blosc = codecs.some((c) => c.name === 'blosc');
+    plain = codecs.length === 2 && codecs[0].name === 'bytes' && codecs[1].name === 'blosc';
+    const grid = meta.chunk_grid as { configuration: { chunk_shape: number[] } };
+    chunkElements = grid.configuration.chunk_shape.reduce((p, v) => p * v, 1);
+    itemBytes = DTYPE_BYTES[String(meta.data_type)] ?? 0;
+  }
+  if (!blosc) return;
+  const expected = plain && itemBytes > 0 ? chunkElements * itemBytes : null;
+  store.checkChunks(`/${path}/`, (key, bytes) => {
+    if (bytes.length < 16)
+      throw new Error(`chunk ${key}: ${bytes.length} bytes are too few for a Blosc frame`);
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const nbytes = v.getUint32(4, true);
+    const cbytes = v.getUint32(12, true);
+    if (cbytes !== bytes.length)
+      throw new Error(
+        `chunk ${key}: Blosc frame says ${cbytes} bytes but the chunk has ${bytes.length} (truncated or corrupt)`,
+      );
+    if (expected !== null && nbytes !== expected)
+      throw new Error(`chunk ${key}: Blosc frame expands to ${nbytes} bytes but a chunk holds ${expected}`);
+  });
 }
 
 function knownCodecs(): string {

@@ -126,10 +126,28 @@ export class MemoStore implements AsyncReadable {
     this.#source = source;
   }
 
+  /**
+   * Registers a check of the raw bytes of every chunk key under `prefix` (an array's folder, e.g. '/0/'):
+   * codec frames that state their own sizes (Blosc) are checked against them before anything decodes.
+   */
+  checkChunks(prefix: string, check: (key: string, bytes: Uint8Array) => void): void {
+    this.#checks.push({ prefix, check });
+    this.#checks.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  readonly #checks: { prefix: string; check: (key: string, bytes: Uint8Array) => void }[] = [];
+
   get(key: AbsolutePath): Promise<Uint8Array | undefined> {
     const bad = unsafeKeyReason(key);
     if (bad) return Promise.reject(new Error(`${this.#source}: store key "${key}" ${bad}`));
-    if (!METADATA_KEY.test(key)) return this.#fetch(key);
+    if (!METADATA_KEY.test(key)) {
+      const check = this.#checks.find((c) => key.startsWith(c.prefix));
+      if (!check) return this.#fetch(key);
+      return this.#fetch(key).then((bytes) => {
+        if (bytes) check.check(key.slice(1), bytes);
+        return bytes;
+      });
+    }
     let doc = this.#metadata.get(key);
     if (!doc) {
       doc = this.#fetch(key);

@@ -65,6 +65,14 @@ function checkGeometry(shape: unknown, chunks: unknown, dtype: string, where: st
 /** Zarr v2 `.zarray`; `dtype` is the numeric type it maps to. */
 export function checkV2ArrayMeta(meta: Json, dtype: string, where: string): void {
   checkGeometry(meta.shape, meta.chunks, dtype, where);
+  if (
+    meta.dimension_separator !== undefined &&
+    meta.dimension_separator !== '.' &&
+    meta.dimension_separator !== '/'
+  )
+    throw new Error(
+      `${where}: .zarray dimension_separator must be "." or "/", got ${JSON.stringify(meta.dimension_separator)}`,
+    );
   if (meta.order !== undefined && meta.order !== 'C' && meta.order !== 'F')
     throw new Error(`${where}: .zarray order must be "C" or "F", got ${JSON.stringify(meta.order)}`);
   if (meta.compressor !== null && meta.compressor !== undefined) {
