@@ -45,7 +45,12 @@ test('bad values fail naming the file', async () => {
   await assert.rejects(loadTrainConfig(file), /bad\.yaml: data\.fraction must be in \(0, 1\], got 1\.5/);
   await writeFile(file, 'data: { dir: x, sampler: grid }\n');
   await assert.rejects(loadTrainConfig(file), /bad\.yaml: data\.sampler and data\.patches apply to slides/);
-  await writeFile(file, 'model: { numLabels: 1, threshold: 1 }\n');
+  await writeFile(file, 'loss: [{ name: mcc }]\n');
+  await assert.rejects(
+    loadTrainConfig(file),
+    /^Error: .*bad\.yaml: loss 'mcc' is not defined for a multiclass model \(it is binary only; valid here: ce, soft-ce, dice, jaccard, tversky, focal, lovasz\)$/,
+  );
+  await writeFile(file, 'model: { numLabels: 1, threshold: 1 }\nloss: [{ name: bce }]\n');
   await assert.rejects(loadTrainConfig(file), /bad\.yaml: model\.threshold must be in \(0, 1\)/);
 });
 

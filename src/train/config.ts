@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
+import { lossEntry, trainingMode } from '../losses/registry.ts';
 import type { SegformerInit } from '../models/segformer/index.ts';
 import type { AugmentOptions } from './augment.ts';
 
@@ -212,10 +213,20 @@ function validate(c: TrainConfig, src: string): void {
   if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
   if (!Array.isArray(c.loss) || c.loss.length === 0)
     throw bad('loss must be a non-empty list of {name, weight}');
+  // Names and modes are checked here, before any data is read: an unknown or mis-moded loss fails at once.
+  for (const term of c.loss) {
+    try {
+      lossEntry(String(term?.name), trainingMode(c.model.numLabels));
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+  }
   if (c.data.fraction !== undefined && !(c.data.fraction > 0 && c.data.fraction <= 1))
     throw bad(`data.fraction must be in (0, 1], got ${JSON.stringify(c.data.fraction)}`);
   if ((c.data.sampler !== undefined || c.data.patches !== undefined) && !c.data.slides)
-    throw bad('data.sampler and data.patches apply to slides (data.slides / --data SLIDES.yaml), not to image folders');
+    throw bad(
+      'data.sampler and data.patches apply to slides (data.slides / --data SLIDES.yaml), not to image folders',
+    );
   if (c.data.patches !== undefined && c.data.patches !== 'online' && c.data.patches !== 'once')
     throw bad(`data.patches must be online or once, got ${JSON.stringify(c.data.patches)}`);
   if (c.model.threshold !== undefined && !(c.model.threshold > 0 && c.model.threshold < 1))
