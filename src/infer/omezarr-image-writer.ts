@@ -5,19 +5,21 @@
  *
  * The image grid is the label grid (the output mpp): level 0 has the labels' shape and pixel size, so image and
  * labels overlay pixel for pixel. Every level is read from the slide's own pyramid at that level's resolution
- * (`levelMpp × 2^k`) one chunk at a time, so memory is one chunk, whatever the slide's size. `firstLevel` skips
+ * (`mpp × 2^k`) one chunk at a time, so memory is one chunk, whatever the slide's size. Level-0 chunks are written
+ * while inferring, each right after its labels (its slide blocks are then usually still in the reader's cache). `firstLevel` skips
  * the large levels: an overview-only image (the labels keep full resolution) costs a few MB instead of several
  * times the slide's own size (lossless RGB in zlib: about 6× the sample slide's JPEG tiles).
  *
  * Axes c, y, x (uint8 RGB, µm scales, `omero` rendering hints for RGB). Zarr v2 + NGFF 0.4, or v3 + NGFF 0.5.
  */
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import type { Slide } from '../slide/types.ts';
 import {
   arrayMeta,
   arrayMetaFile,
+  type ChunkCodec,
   type ChunkCompression,
   chunkPath,
   makeChunkCodec,
@@ -72,86 +74,149 @@ export function overviewLevel(width: number, height: number, chunkSize: number, 
   return i < 0 ? sizes.length - 1 : i;
 }
 
-/** Writes the image pyramid and the root group's NGFF image metadata. */
-export async function writeImagePyramid(slide: Slide, o: ImagePyramidOptions): Promise<ImagePyramidSummary> {
-  const cs = o.chunkSize ?? 512;
-  const format = o.zarrFormat ?? 2;
-  const codec = await makeChunkCodec(o.compression ?? 'zlib', format);
-  const sizes = pyramidSizes(o.width, o.height, cs);
-  const first = Math.min(o.firstLevel ?? 0, sizes.length - 1);
-  const levels: ImagePyramidSummary['levels'] = [];
-  let chunksWritten = 0;
-  for (let k = first; k < sizes.length; k++) {
-    const [w, h] = sizes[k]!;
-    const path = String(k - first);
-    const arrayPath = join(o.path, path);
-    await writeJsonAtomic(
-      join(arrayPath, arrayMetaFile(format)),
-      arrayMeta(format, [3, h, w], [3, cs, cs], ['c', 'y', 'x'], codec),
-    );
-    const ds = o.downsample * 2 ** k;
-    for (let cy = 0; cy * cs < h; cy++) {
-      for (let cx = 0; cx * cs < w; cx++) {
-        if (o.signal?.aborted) throw new Error(`${o.path}: image writing aborted`);
-        const file = chunkPath(format, arrayPath, [0, cy, cx]);
-        if (o.resume && (await exists(file))) continue;
-        const cw = Math.min(cs, w - cx * cs);
-        const ch = Math.min(cs, h - cy * cs);
-        const rgba = await readScaled(slide, ds, cx * cs, cy * cs, cw, ch);
-        // Planar RGB, padded to the full chunk (Zarr chunks are always full size); outside the slide is white.
-        const chunk = new Uint8Array(3 * cs * cs);
-        for (let y = 0; y < ch; y++) {
-          for (let x = 0; x < cw; x++) {
-            const p = (y * cw + x) * 4;
-            const a = rgba[p + 3]!;
-            const q = y * cs + x;
-            for (let c = 0; c < 3; c++) {
-              chunk[c * cs * cs + q] = Math.round((rgba[p + c]! * a + 255 * (255 - a)) / 255);
-            }
-          }
+/**
+ * Writes the image pyramid of an inference output: level-0 chunks as the inference hands them in (`writeChunk`,
+ * right after their labels, while the slide blocks they come from are likely still in the reader's cache), the
+ * rest at `finish()` (level-0 chunks never handed in, e.g. kept by a resumed run's labels, then the lower levels
+ * and the metadata).
+ */
+export class OmeZarrImageWriter {
+  readonly #slide: Slide;
+  readonly #o: ImagePyramidOptions;
+  readonly #cs: number;
+  readonly #format: ZarrFormat;
+  readonly #codec: ChunkCodec;
+  readonly #sizes: [number, number][];
+  readonly #first: number;
+  /** Level-0 chunks written in this run. */
+  readonly #done: Uint8Array;
+  readonly #cols: number;
+  #written = 0;
+
+  private constructor(slide: Slide, o: ImagePyramidOptions, codec: ChunkCodec) {
+    this.#slide = slide;
+    this.#o = o;
+    this.#cs = o.chunkSize ?? 512;
+    this.#format = o.zarrFormat ?? 2;
+    this.#codec = codec;
+    this.#sizes = pyramidSizes(o.width, o.height, this.#cs);
+    this.#first = Math.min(o.firstLevel ?? 0, this.#sizes.length - 1);
+    this.#cols = Math.ceil(o.width / this.#cs);
+    this.#done = new Uint8Array(this.#cols * Math.ceil(o.height / this.#cs));
+  }
+
+  static async create(slide: Slide, o: ImagePyramidOptions): Promise<OmeZarrImageWriter> {
+    const codec = await makeChunkCodec(o.compression ?? 'zlib', o.zarrFormat ?? 2);
+    const w = new OmeZarrImageWriter(slide, o, codec);
+    for (let k = w.#first; k < w.#sizes.length; k++) {
+      const [lw, lh] = w.#sizes[k]!;
+      const arrayPath = join(o.path, String(k - w.#first));
+      // A fresh run must not mix with chunks of an earlier one.
+      if (!o.resume) await rm(arrayPath, { recursive: true, force: true });
+      await writeJsonAtomic(
+        join(arrayPath, arrayMetaFile(w.#format)),
+        arrayMeta(w.#format, [3, lh, lw], [3, w.#cs, w.#cs], ['c', 'y', 'x'], codec),
+      );
+    }
+    return w;
+  }
+
+  /** True when level-0 chunks are written as the inference goes (full-resolution image). */
+  get streaming(): boolean {
+    return this.#first === 0;
+  }
+
+  /** Writes level-0 chunk (cx, cy) from the slide (no-op for an overview-only image). */
+  async writeChunk(cx: number, cy: number): Promise<void> {
+    if (!this.streaming) return;
+    await this.#writeChunk(0, cx, cy);
+    this.#done[cy * this.#cols + cx] = 1;
+  }
+
+  async #writeChunk(k: number, cx: number, cy: number): Promise<void> {
+    const cs = this.#cs;
+    const [w, h] = this.#sizes[k]!;
+    const file = chunkPath(this.#format, join(this.#o.path, String(k - this.#first)), [0, cy, cx]);
+    const cw = Math.min(cs, w - cx * cs);
+    const ch = Math.min(cs, h - cy * cs);
+    const rgba = await readScaled(this.#slide, this.#o.downsample * 2 ** k, cx * cs, cy * cs, cw, ch);
+    // Planar RGB, padded to the full chunk (Zarr chunks are always full size); outside the slide is white.
+    const chunk = new Uint8Array(3 * cs * cs);
+    for (let y = 0; y < ch; y++) {
+      for (let x = 0; x < cw; x++) {
+        const p = (y * cw + x) * 4;
+        const a = rgba[p + 3]!;
+        const q = y * cs + x;
+        for (let c = 0; c < 3; c++) {
+          chunk[c * cs * cs + q] = Math.round((rgba[p + c]! * a + 255 * (255 - a)) / 255);
         }
-        await mkdir(dirname(file), { recursive: true });
-        await writeAtomic(file, await codec.encode(chunk));
-        chunksWritten++;
       }
     }
-    levels.push({ path, width: w, height: h, mpp: o.mpp * 2 ** k });
+    await mkdir(dirname(file), { recursive: true });
+    await writeAtomic(file, await this.#codec.encode(chunk));
+    this.#written++;
   }
-  const version = format === 2 ? { version: '0.4' } : {};
-  await writeGroup(format, o.path, {
-    multiscales: [
-      {
+
+  /** Writes what is still missing, then the root group's NGFF image metadata. */
+  async finish(): Promise<ImagePyramidSummary> {
+    const o = this.#o;
+    const cs = this.#cs;
+    const levels: ImagePyramidSummary['levels'] = [];
+    for (let k = this.#first; k < this.#sizes.length; k++) {
+      const [w, h] = this.#sizes[k]!;
+      const path = String(k - this.#first);
+      for (let cy = 0; cy * cs < h; cy++) {
+        for (let cx = 0; cx * cs < w; cx++) {
+          if (o.signal?.aborted) throw new Error(`${o.path}: image writing aborted`);
+          if (k === 0 && this.#done[cy * this.#cols + cx]) continue;
+          const file = chunkPath(this.#format, join(o.path, path), [0, cy, cx]);
+          if (o.resume && (await exists(file))) continue;
+          await this.#writeChunk(k, cx, cy);
+        }
+      }
+      levels.push({ path, width: w, height: h, mpp: o.mpp * 2 ** k });
+    }
+    const version = this.#format === 2 ? { version: '0.4' } : {};
+    await writeGroup(this.#format, o.path, {
+      multiscales: [
+        {
+          ...version,
+          name: o.name,
+          axes: [
+            { name: 'c', type: 'channel' },
+            { name: 'y', type: 'space', unit: 'micrometer' },
+            { name: 'x', type: 'space', unit: 'micrometer' },
+          ],
+          datasets: levels.map((l) => ({
+            path: l.path,
+            coordinateTransformations: [{ type: 'scale', scale: [1, l.mpp, l.mpp] }],
+          })),
+          type: 'area',
+          metadata: {
+            method: 'read from the slide pyramid at each level resolution (area average)',
+            slideDownsample: o.downsample,
+          },
+        },
+      ],
+      omero: {
         ...version,
         name: o.name,
-        axes: [
-          { name: 'c', type: 'channel' },
-          { name: 'y', type: 'space', unit: 'micrometer' },
-          { name: 'x', type: 'space', unit: 'micrometer' },
-        ],
-        datasets: levels.map((l) => ({
-          path: l.path,
-          coordinateTransformations: [{ type: 'scale', scale: [1, l.mpp, l.mpp] }],
+        channels: (['FF0000', '00FF00', '0000FF'] as const).map((color, i) => ({
+          label: ['R', 'G', 'B'][i],
+          color,
+          active: true,
+          window: { start: 0, end: 255, min: 0, max: 255 },
         })),
-        type: 'area',
-        metadata: {
-          method: 'read from the slide pyramid at each level resolution (area average)',
-          slideDownsample: o.downsample,
-        },
+        rdefs: { model: 'color' },
       },
-    ],
-    omero: {
-      ...version,
-      name: o.name,
-      channels: (['FF0000', '00FF00', '0000FF'] as const).map((color, i) => ({
-        label: ['R', 'G', 'B'][i],
-        color,
-        active: true,
-        window: { start: 0, end: 255, min: 0, max: 255 },
-      })),
-      rdefs: { model: 'color' },
-    },
-  });
-  return { levels, chunksWritten };
+    });
+    return { levels, chunksWritten: this.#written };
+  }
+}
+
+/** Writes the whole image pyramid and its metadata in one go. */
+export async function writeImagePyramid(slide: Slide, o: ImagePyramidOptions): Promise<ImagePyramidSummary> {
+  return (await OmeZarrImageWriter.create(slide, o)).finish();
 }
 
 /**

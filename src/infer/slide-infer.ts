@@ -22,7 +22,7 @@ import { FolderStore } from '../slide/zarr/store.ts';
 import { overlay } from '../viz/masks.ts';
 import { classColour } from '../viz/palette.ts';
 import { writePNG } from '../viz/png.ts';
-import { overviewLevel, writeImagePyramid } from './omezarr-image-writer.ts';
+import { OmeZarrImageWriter, overviewLevel } from './omezarr-image-writer.ts';
 import { createLabelWriter, type OmeZarrLabelWriter } from './omezarr-writer.ts';
 import { type PolygonClass, type PolygonMode, PolygonStreamer } from './polygons.ts';
 import { blendWindow, tileOrigins } from './sliding.ts';
@@ -386,6 +386,21 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       zarrFormat,
       resume: o.resume ?? false,
     });
+    // The image the labels belong to (NGFF hangs labels off an image): the slide on the label grid, its level-0
+    // chunks written beside their labels.
+    const imageWriter = await OmeZarrImageWriter.create(slide, {
+      path: imagePath,
+      name,
+      width: W,
+      height: H,
+      downsample: ds,
+      mpp,
+      chunkSize: cs,
+      firstLevel: imageMode === 'overview' ? overviewLevel(W, H, cs, overviewSize) : 0,
+      zarrFormat,
+      resume: o.resume ?? false,
+      signal: o.signal,
+    });
     const cols = Math.ceil(W / cs);
     const rows = Math.ceil(H / cs);
     const chunkDone = (cx: number, cy: number) =>
@@ -539,6 +554,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
             }
             chunksWritten++;
             track(w.writeTile(cx * cs, r * cs, cw, h, labels));
+            if (imageWriter.streaming) track(imageWriter.writeChunk(cx, r));
           }
           if (band && freeBands.length < 8) freeBands.push(band);
         }
@@ -643,20 +659,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     const tOut = performance.now();
     const written = await w.finish();
     const labelsPath = join(imagePath, 'labels', 'segmentation');
-    // The image the labels belong to (NGFF hangs labels off an image): the slide on the label grid.
-    const image = await writeImagePyramid(slide, {
-      path: imagePath,
-      name,
-      width: W,
-      height: H,
-      downsample: ds,
-      mpp,
-      chunkSize: cs,
-      firstLevel: imageMode === 'overview' ? overviewLevel(W, H, cs, overviewSize) : 0,
-      zarrFormat,
-      resume: o.resume ?? false,
-      signal: o.signal,
-    });
+    const image = await imageWriter.finish();
 
     const classOf: Record<number, PolygonClass> = {};
     runner.classNames.forEach((n, c) => {
