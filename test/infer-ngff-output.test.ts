@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as zarr from 'zarrita';
-import { type InferSummary, inferSlide } from '../src/infer/index.ts';
+import { InferAbortedError, type InferSummary, inferSlide } from '../src/infer/index.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { FolderStore } from '../src/slide/zarr/store.ts';
 import { fixture, ROOT } from './fixtures.ts';
@@ -243,4 +243,31 @@ test('NGFF 0.5 (Zarr v3) with an overview-only image: zarr.json metadata, read b
   }
   await assert.rejects(readFile(join(out, 'cmu-1-small-region.geojson')), /ENOENT/);
   assert.equal(s.outputs.geojson.endsWith('.geojson'), true);
+});
+
+test('resume after an interruption: the image pyramid equals an uninterrupted run’s', async () => {
+  const opts = { mpp: 1.5, tile: 128, overlap: 32, batch: 1, chunkSize: 128, polygons: 'none' } as const;
+  const full = await run(join(dir, 'img-full'), opts);
+  const out = join(dir, 'img-cut');
+  const controller = new AbortController();
+  await assert.rejects(
+    run(out, {
+      ...opts,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.chunksWritten >= 4) controller.abort();
+      },
+    }),
+    InferAbortedError,
+  );
+  const resumed = await run(out, { ...opts, resume: true });
+  assert.ok(resumed.chunks.resumed >= 4);
+  assert.equal(resumed.image.levels.length, full.image.levels.length);
+  for (let k = 0; k < full.image.levels.length; k++) {
+    const read = async (s: InferSummary) => {
+      const arr = await zarr.open(new FolderStore(join(s.outputs.image, String(k))), { kind: 'array' });
+      return new Uint8Array(((await zarr.get(arr)) as { data: Uint8Array }).data);
+    };
+    assert.deepEqual(await read(resumed), await read(full), `level ${k}`);
+  }
 });
