@@ -85,6 +85,10 @@ test('predict labels foreground where σ(logit) > 0.5; evaluate scores it as bac
     fg += expected;
   }
   assert.equal(r.counts[1], fg);
+  // A threshold moves the decision: at 0.999999 nothing is foreground unless σ(z) exceeds it.
+  const strictPredict = await predict({ model: modelDir, image, log: () => {}, threshold: 0.999999 });
+  const above = up.filter((z) => 1 / (1 + Math.exp(-z)) > 0.999999).length;
+  assert.equal(strictPredict.counts[1], above);
 
   // evaluate (tile = whole image, no overlap) against a confusion matrix of predict's mask.
   const { data: gt } = await sharp(join(data, 'masks', `${name}.png`))

@@ -40,6 +40,8 @@ export interface PredictOptions {
   /** Where progress and notes go (default: stderr). */
   log?: (line: string) => void;
   verbose?: boolean;
+  /** Foreground probability threshold of a one-logit (binary) model (default 0.5). */
+  threshold?: number;
 }
 
 export interface PredictResult {
@@ -150,7 +152,10 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       const x = tf.tensor4d(pixels.data, pixels.shape);
       const logits = model.forward(x).logits; // NHWC, stride 4
       const up = tf.image.resizeBilinear(logits, [image.height, image.width], false, true);
-      return { logitsNCHW: tf.transpose(logits, [0, 3, 1, 2]), mask: tf.argMax(twoClassLogits(up), 3) };
+      return {
+        logitsNCHW: tf.transpose(logits, [0, 3, 1, 2]),
+        mask: tf.argMax(twoClassLogits(up, opts.threshold), 3),
+      };
     });
     const logitsData = (await logitsNCHW.data()) as Float32Array;
     const maskData = (await mask.data()) as Int32Array;

@@ -17,6 +17,7 @@ Segments one image (PNG, JPEG, TIFF) with a Hugging Face SegFormer folder
   --mask OUT.png       class index per pixel (8-bit grey PNG, image size)
   --overlay OUT.png    classes blended over the image, with a legend
   --alpha A            overlay opacity (default 0.5)
+  --threshold P        foreground probability threshold of a one-logit (binary) model (default 0.5)
   --strict             refuse images with transparency or 16-bit samples instead of converting them
   --backend B          wasm (default), cpu or tensorflow
   --verbose            print the backend, model size and timings
@@ -48,14 +49,19 @@ export const command: Command = {
         strict: { type: 'boolean' },
         backend: { type: 'string' },
         verbose: { type: 'boolean' },
+        threshold: { type: 'string' },
       },
     });
+    const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
+    if (threshold !== undefined && !(threshold > 0 && threshold < 1))
+      throw new UsageError(`--threshold: a probability in (0, 1), got ${values.threshold}`);
     if (!values.model) throw new UsageError('--model DIR is required (slideseg predict --help)');
     if (positionals.length !== 1) {
       throw new UsageError(`expected one IMAGE, got ${positionals.length} (slideseg predict --help)`);
     }
     const { predict } = await import('../../infer/predict.ts');
     const result = await predict({
+      threshold,
       model: values.model,
       image: positionals[0]!,
       logits: values.logits,
