@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ready, tf } from '../src/engine/index.ts';
-import { readSafetensors, toFloat32 } from '../src/io/safetensors.ts';
+import { toFloat32 } from '../src/io/safetensors.ts';
+import { readSafetensors } from '../src/io/safetensors-file.ts';
 import { supConLoss } from '../src/losses/index.ts';
 import {
   loadSegformer,

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { ready, tf } from '../src/engine/index.ts';
 import { readNpy } from '../src/io/npy.ts';
 import type { SafeTensor } from '../src/io/safetensors.ts';
-import { readSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
+import { serializeSafetensors } from '../src/io/safetensors.ts';
+import { readSafetensors } from '../src/io/safetensors-file.ts';
 import {
   loadPreprocessorConfig,
   loadSegformer,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ready, tf } from '../src/engine/index.ts';
 import { readNpy } from '../src/io/npy.ts';
-import { readSafetensors } from '../src/io/safetensors.ts';
+import { readSafetensors } from '../src/io/safetensors-file.ts';
 import { loadSegformer, readSegformerConfig, segformerPreset } from '../src/models/segformer/index.ts';
 import { fixture, listFixtures, needs } from './fixtures.ts';
 

@@ -5,12 +5,12 @@
  * `wasm` (the default: SIMD kernels, ~20x the pure-JS `cpu` backend on matmul), then `cpu`.
  */
 import { createRequire } from 'node:module';
-import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // The union bundle registers every gradient; tfjs-core's own ESM build cannot be imported by Node.
 import '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './kernels/index.ts';
+import { tf } from './tf.ts';
 
 export { tf };
 

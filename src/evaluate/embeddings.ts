@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
+import { toFloat32 } from '../io/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { Progress } from '../train/progress.ts';
 import { datasetHash, readSample, type SampleRef, type Split } from './dataset.ts';
 import type { ImageEncoder } from './encoder.ts';

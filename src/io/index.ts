@@ -1,2 +1,3 @@
 export * from './npy.ts';
 export * from './safetensors.ts';
+export * from './safetensors-file.ts';

@@ -4,7 +4,6 @@
  * Header entries: { dtype, shape, data_offsets: [begin, end] } relative to the data section, plus
  * an optional `__metadata__` map of strings.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -102,19 +101,6 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   return { tensors, metadata };
 }
 
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (e) {
-    throw new SafetensorsError(
-      path,
-      `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-  return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
-}
-
 /** Serialises tensors (in the given order, 8-byte aligned header as the reference writer does). */
 export function serializeSafetensors(
   tensors: Iterable<[string, SafeTensor]>,
@@ -130,8 +116,9 @@ export function serializeSafetensors(
     offset += t.bytes.byteLength;
   }
   let json = JSON.stringify(header);
-  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
-  const headerBytes = new TextEncoder().encode(json);
+  const encoder = new TextEncoder();
+  while ((8 + encoder.encode(json).byteLength) % 8 !== 0) json += ' ';
+  const headerBytes = encoder.encode(json);
   const out = new Uint8Array(8 + headerBytes.byteLength + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   out.set(headerBytes, 8);
@@ -141,17 +128,6 @@ export function serializeSafetensors(
     p += part.byteLength;
   }
   return out;
-}
-
-/** Writes atomically: to a temporary name, then rename, so a killed process never leaves half a file. */
-export async function writeSafetensors(
-  path: string,
-  tensors: Iterable<[string, SafeTensor]>,
-  metadata?: Record<string, string>,
-): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, serializeSafetensors(tensors, metadata));
-  await rename(tmp, path);
 }
 
 /** Decodes a tensor to Float32Array (F32, F16, BF16, F64 accepted). */

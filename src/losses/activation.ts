@@ -1,5 +1,5 @@
 /** Turning raw network outputs into probabilities, the way segmentation_models_pytorch does per mode. */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import type { Mode } from './types.ts';
 
 /** Softmax over channels for multiclass, sigmoid otherwise; identity when the input already holds probabilities. */

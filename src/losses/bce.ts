@@ -2,7 +2,7 @@
  * Binary cross-entropy on logits: PyTorch's `BCEWithLogitsLoss` and segmentation_models_pytorch's
  * `SoftBCEWithLogitsLoss` (label smoothing and an ignore value on top).
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { denseTarget } from './dense.ts';
 import type { LossFn, Reduction } from './types.ts';
 import { checkNumber, checkReduction, readSegTarget } from './validate.ts';

@@ -1,5 +1,5 @@
 /** Weighted sums of losses, e.g. `combineLosses([[diceLoss({mode}), 1], [focalLoss({mode}), 0.5]])`. */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import type { LossFn } from './types.ts';
 
 export function combineLosses(terms: Array<[LossFn, number]>): LossFn {

@@ -2,7 +2,7 @@
  * Softmax cross-entropy: PyTorch's `CrossEntropyLoss` and segmentation_models_pytorch's
  * `SoftCrossEntropyLoss` (fairseq-style label smoothing, mean over all pixels including ignored ones).
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { zeroLoss } from './activation.ts';
 import { denseTarget } from './dense.ts';
 import type { LossFn, Reduction } from './types.ts';

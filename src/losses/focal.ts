@@ -2,7 +2,7 @@
  * Focal loss with segmentation_models_pytorch v0.5.0 semantics. Every channel is a sigmoid (binary) focal
  * problem, also in multiclass mode, where the per-class losses (each reduced on its own) are summed.
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { zeroLoss } from './activation.ts';
 import { denseTarget } from './dense.ts';
 import type { LossFn, Mode, Reduction } from './types.ts';

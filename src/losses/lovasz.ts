@@ -8,7 +8,7 @@
  * (tf.topk), compute G there as a constant, and let TF.js differentiate `sum(f(errors) * G)`. This is the
  * reference's gradient (which flows through the sorted errors only) without a gather in the graph.
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { toProbabilities } from './activation.ts';
 import { denseTarget } from './dense.ts';
 import type { LossFn, Mode } from './types.ts';

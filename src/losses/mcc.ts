@@ -4,7 +4,7 @@
  * - `variant: 'paper'`: Abhishek & Hamarneh 2021 (kakumarabhishek/MCC-Loss), +1 added to the denominator.
  * Both sum the counts over the whole batch. pred is logits (sigmoid applied) unless `fromLogits: false`.
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { denseTarget } from './dense.ts';
 import type { LossFn } from './types.ts';
 import { checkNumber, readSegTarget } from './validate.ts';

@@ -3,7 +3,7 @@
  * soft scores per channel summed over batch and pixels, channels absent from the target contribute 0,
  * optional class subset, `-log(score)` or `1 - score`, and pixels equal to `ignoreIndex` left out.
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { toProbabilities } from './activation.ts';
 import { channelSums, denseTarget } from './dense.ts';
 import type { LossFn, Mode } from './types.ts';

@@ -3,7 +3,7 @@
  * SimCLR's NT-Xent. `variant: 'out'` (the reference, and the paper's L_out) averages log-probabilities over the
  * positives; `variant: 'in'` (the paper's L_in) takes the log of the averaged probabilities.
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { stopGradient } from './activation.ts';
 import { checkNumber } from './validate.ts';
 

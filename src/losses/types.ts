@@ -1,5 +1,5 @@
 /** Shared types of the loss factories. */
-import type { tf } from '../engine/index.ts';
+import type { tf } from '../engine/tf.ts';
 
 /** A differentiable loss: prediction (channels-last) and target in, scalar out. */
 export type LossFn = (pred: tf.Tensor, target: tf.Tensor) => tf.Scalar;

@@ -2,7 +2,7 @@
  * Eager validation of loss inputs: shapes, dtypes and target values are checked before any graph is built,
  * so a bad batch fails with a message that says what is wrong instead of producing NaN or a silent wrong answer.
  */
-import type { tf } from '../engine/index.ts';
+import type { tf } from '../engine/tf.ts';
 import { MODES, type Mode, type Reduction } from './types.ts';
 
 /** A target read back to the host, with the layout facts every segmentation loss needs. */

@@ -2,7 +2,7 @@
  * Image-level classification scores, matching scikit-learn 1.2: accuracy, balanced accuracy, macro F1,
  * Matthews correlation and AUROC (binary: the class-1 score; multiclass: one-vs-rest macro average).
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 import { binaryAuroc } from './auroc.ts';
 import { checkClassIndex, flattenLabels, type LabelInput } from './labels.ts';
 import { matthews } from './segmentation.ts';

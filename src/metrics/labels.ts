@@ -2,7 +2,7 @@
  * Turns the label-map inputs the metrics accept (TF.js tensors, typed arrays, plain arrays) into flat
  * integer arrays, checking that every value is a whole number.
  */
-import { tf } from '../engine/index.ts';
+import { tf } from '../engine/tf.ts';
 
 /** A label map or label vector: a TF.js tensor, a typed array or a plain array of class indices. */
 export type LabelInput = tf.Tensor | ArrayLike<number>;

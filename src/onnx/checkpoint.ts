@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSafetensors, type SafeTensor, toFloat32 } from '../io/safetensors.ts';
+import { type SafeTensor, toFloat32 } from '../io/safetensors.ts';
+import { readSafetensors } from '../io/safetensors-file.ts';
 
 /** The `SegformerConfig` fields the architecture depends on. */
 export interface SegformerArchitecture {

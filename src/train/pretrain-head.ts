@@ -4,13 +4,8 @@
  * PyTorch names and layouts (`head.0.weight` [out, in], ...) so a PyTorch script can read it too.
  */
 import { tf } from '../engine/index.ts';
-import {
-  fromFloat32,
-  readSafetensors,
-  type SafeTensor,
-  toFloat32,
-  writeSafetensors,
-} from '../io/safetensors.ts';
+import { fromFloat32, type SafeTensor, toFloat32 } from '../io/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { createRng } from '../patching/random.ts';
 
 export const HEAD_FILE = 'projection_head.safetensors';

@@ -13,17 +13,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
 import { normaliseImage } from '../infer/sliding.ts';
-import {
-  fromFloat32,
-  readSafetensors,
-  type SafeTensor,
-  toFloat32,
-  writeSafetensors,
-} from '../io/safetensors.ts';
+import { fromFloat32, type SafeTensor, toFloat32 } from '../io/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { supConLoss } from '../losses/index.ts';
 import { segformerStateDict } from '../models/segformer/checkpoint.ts';
 import type { SegformerConfig, SegformerPresetName } from '../models/segformer/config.ts';
-import { readSegformerConfig, serializeConfig } from '../models/segformer/config.ts';
+import { serializeConfig } from '../models/segformer/config.ts';
+import { readSegformerConfig } from '../models/segformer/config-file.ts';
 import {
   loadSegformer,
   Segformer,

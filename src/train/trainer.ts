@@ -9,7 +9,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
 import { argmaxLabels, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
-import { fromFloat32, readSafetensors, toFloat32, writeSafetensors } from '../io/safetensors.ts';
+import { fromFloat32, toFloat32 } from '../io/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
 import {

@@ -6,7 +6,7 @@
  * σ(z) > t. At another threshold the foreground probability becomes σ(z − logit t), which is > 0.5 exactly when
  * σ(z) > t.
  */
-import { tf } from '../../engine/index.ts';
+import { tf } from '../../engine/tf.ts';
 
 /** The number of classes in label maps of a model with `numLabels` logits: 2 for a one-logit model. */
 export function labelClasses(numLabels: number): number {

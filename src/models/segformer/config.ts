@@ -3,7 +3,6 @@
  * field in snake_case. Unknown fields are carried through untouched so that a saved folder keeps everything the
  * original had.
  */
-import { readFile } from 'node:fs/promises';
 
 export interface SegformerConfig {
   model_type?: string;
@@ -199,24 +198,6 @@ export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
   }
   delete c.num_labels;
   return c as SegformerConfig;
-}
-
-export async function readSegformerConfig(path: string): Promise<SegformerConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new Error(
-      `${path}: cannot read config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: config is not valid JSON (${(e as Error).message})`);
-  }
-  return normalizeConfig(raw, path);
 }
 
 /** The config as written to config.json: every field kept, in the original order. */

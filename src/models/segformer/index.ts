@@ -20,9 +20,9 @@ export {
   LAYER_NORM_EPS,
   normalizeConfig,
   numLabels,
-  readSegformerConfig,
   segformerPreset,
 } from './config.ts';
+export { readSegformerConfig } from './config-file.ts';
 export type { SegformerForwardOptions, SegformerInit, SegformerOptions, SegformerOutput } from './model.ts';
 export { Segformer } from './model.ts';
 export type { ParamLayout, ParamSpec } from './params.ts';

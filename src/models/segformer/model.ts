@@ -5,7 +5,7 @@
  * Tokens are kept as [batch * height * width, channels] matrices, which is NHWC memory order, so moving between
  * the token view (linear layers, attention) and the image view (convolutions) is a free reshape.
  */
-import { tf } from '../../engine/index.ts';
+import { tf } from '../../engine/tf.ts';
 import type { SegformerConfig } from './config.ts';
 import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS, normalizeConfig } from './config.ts';
 import { dropout, gelu, layerNorm, linear, resizeBilinear } from './ops.ts';

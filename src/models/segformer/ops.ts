@@ -2,7 +2,7 @@
  * The tensor operations SegFormer is built from, in NHWC / token-matrix form, each matching its PyTorch
  * counterpart (including gradients).
  */
-import { tf } from '../../engine/index.ts';
+import { tf } from '../../engine/tf.ts';
 
 /** y = x @ W + b with W stored [in, out]; x is [rows, in]. */
 export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
