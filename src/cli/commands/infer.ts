@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { InferBackend } from '../../infer/tile-runner.ts';
 import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
+import { numberOption } from '../options.ts';
 
 const USAGE = `slideseg infer SLIDE --model DIR|model.onnx --out OUT [options]
 
@@ -30,11 +31,9 @@ label grid's resolution, level-0 pixels) and OUT/<name>.summary.json. Look at th
   --polygon-precision N  decimals of the polygon coordinates (default 2)
   --polygon-simplify UM  Douglas-Peucker tolerance in µm (default 0: exact pixel outlines)`;
 
+/** A numeric flag, checked against its range in OPTION_RANGES (a usage error, exit 2, when outside). */
 export function numberOpt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name}: not a number: ${v}`);
-  return n;
+  return numberOption(name, v);
 }
 
 export const command: Command = {
