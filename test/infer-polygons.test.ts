@@ -5,10 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { toGeoJSON } from '../src/annotations/geojson.ts';
+import { labelPolygons } from '../src/infer/contours.ts';
 import { componentPolygons, PolygonStreamer, type PolygonStreamOptions } from '../src/infer/polygons.ts';
 
 const PY = '/usr/bin/python3';
@@ -230,4 +232,29 @@ test('a ring that touches itself at a corner is split into simple rings', () => 
   assert.equal(polygons.length, 1);
   // Shell + a one-pixel hole touching it at the corner (valid), not one self-touching ring.
   assert.equal(polygons[0]!.length, 2);
+});
+
+test('labelPolygons (in-memory maps) uses the same tracer: valid in shapely, class areas = pixel counts', async () => {
+  const W = 40;
+  const H = 33;
+  const r = rng(9);
+  const mask = new Uint8Array(W * H);
+  for (let i = 0; i < mask.length; i++) mask[i] = r() < 0.55 ? 1 + Math.floor(r() * 2) : 0;
+  const polygons = labelPolygons(mask, W, H, { 1: 'a', 2: 'b' }, { scaleX: 2, scaleY: 3 });
+  const path = join(dir, 'label-polygons.geojson');
+  await writeFile(path, JSON.stringify(toGeoJSON(polygons)));
+  const verdicts = shapely(path);
+  assert.deepEqual(
+    verdicts.filter((v) => !v[0]),
+    [],
+  );
+  const areas: Record<string, number> = { a: 0, b: 0 };
+  polygons.forEach((p, i) => {
+    areas[p.label] = areas[p.label]! + verdicts[i]![2];
+  });
+  const counts = [0, 0, 0];
+  for (const v of mask) counts[v]!++;
+  assert.equal(areas.a, counts[1]! * 6);
+  assert.equal(areas.b, counts[2]! * 6);
+  assert.equal(labelPolygons(mask, W, H, { 1: 'a' }, { minPixels: 1e9 }).length, 0);
 });

@@ -70,7 +70,7 @@ interface Run {
   comp: number;
 }
 
-interface Component {
+export interface LabelComponent {
   value: number;
   /** Flat (y, x0, x1) triples. */
   runs: number[];
@@ -266,50 +266,38 @@ export function simplifyRing(ring: Ring, tolerance: number): Ring {
   return outRing.length >= 4 ? outRing : ring;
 }
 
-/** Streams bands of a label map in and GeoJSON features out; see the module comment. */
-export class PolygonStreamer {
-  readonly #o: PolygonStreamOptions;
-  readonly #tmp: string;
-  readonly #stream: WriteStream;
-  readonly #spools = new Map<number, { path: string; stream: WriteStream; parts: number }>();
-  readonly #comps = new Map<number, Component>();
+/**
+ * 4-connected components of a label map fed row by row (top to bottom), by pixel runs and a union-find that lives
+ * for one row: a component is returned, with its runs, by the row that no longer continues it (or by `finish`).
+ * Memory: the components still open.
+ */
+export class ComponentScanner {
+  readonly #width: number;
+  readonly #traced: (value: number) => boolean;
+  readonly #comps = new Map<number, LabelComponent>();
   /** Union-find links made while scanning the current row (roots map to nothing). */
   readonly #parent = new Map<number, number>();
   #prev: Run[] = [];
   #nextId = 1;
   #y = 0;
-  #features = 0;
-  #objects = 0;
-  #splits = 0;
-  #factor: number;
 
-  constructor(o: PolygonStreamOptions) {
-    this.#o = o;
-    this.#factor = 10 ** (o.precision ?? 2);
-    this.#tmp = `${o.path}.tmp-${process.pid}`;
-    this.#stream = createWriteStream(this.#tmp);
-    this.#stream.write('{"type":"FeatureCollection","features":[\n');
+  /** `traced(value)`: whether pixels of that value form components (others are background). */
+  constructor(width: number, traced: (value: number) => boolean) {
+    this.#width = width;
+    this.#traced = traced;
   }
 
-  /** Hands in the next `rows` rows (row-major, `width` bytes each), directly below the previous band. */
-  async addBand(labels: Uint8Array, rows: number): Promise<void> {
-    const W = this.#o.width;
-    if (labels.length !== W * rows)
-      throw new Error(`polygons: band has ${labels.length} bytes, expected ${W}×${rows}`);
-    for (let r = 0; r < rows; r++) await this.#addRow(labels.subarray(r * W, (r + 1) * W));
-  }
-
-  async #addRow(row: Uint8Array): Promise<void> {
+  /** Scans the next row (`width` values); returns the components it closes. */
+  addRow(row: ArrayLike<number>): LabelComponent[] {
     const y = this.#y++;
-    const W = this.#o.width;
-    const classes = this.#o.classes;
+    const W = this.#width;
     const cur: Run[] = [];
     let x = 0;
     while (x < W) {
       const v = row[x]!;
       let e = x + 1;
       while (e < W && row[e] === v) e++;
-      if (classes[v]) cur.push({ x0: x, x1: e, value: v, comp: 0 });
+      if (this.#traced(v)) cur.push({ x0: x, x1: e, value: v, comp: 0 });
       x = e;
     }
     // Link each run to the runs of the row above that share a column and a value (4-connectivity).
@@ -338,14 +326,26 @@ export class PolygonStreamer {
       c.pixels += run.x1 - run.x0;
     }
     // Components of the row above that this row does not continue are complete.
-    const closed = new Set<number>();
+    const closed: LabelComponent[] = [];
     for (const p of prev) {
       const root = this.#find(p.comp);
-      if (!alive.has(root)) closed.add(root);
+      const c = this.#comps.get(root);
+      if (!alive.has(root) && c) {
+        closed.push(c);
+        this.#comps.delete(root);
+      }
     }
     this.#parent.clear();
     this.#prev = cur;
-    for (const id of closed) await this.#emit(id);
+    return closed;
+  }
+
+  /** The components still open (after the last row). */
+  finish(): LabelComponent[] {
+    const open = [...this.#comps.values()];
+    this.#comps.clear();
+    this.#prev = [];
+    return open;
   }
 
   #find(id: number): number {
@@ -367,10 +367,40 @@ export class PolygonStreamer {
     this.#parent.set(drop, keep);
     return keep;
   }
+}
 
-  async #emit(id: number): Promise<void> {
-    const comp = this.#comps.get(id)!;
-    this.#comps.delete(id);
+/** Streams bands of a label map in and GeoJSON features out; see the module comment. */
+export class PolygonStreamer {
+  readonly #o: PolygonStreamOptions;
+  readonly #tmp: string;
+  readonly #stream: WriteStream;
+  readonly #spools = new Map<number, { path: string; stream: WriteStream; parts: number }>();
+  readonly #scanner: ComponentScanner;
+  #features = 0;
+  #objects = 0;
+  #splits = 0;
+  #factor: number;
+
+  constructor(o: PolygonStreamOptions) {
+    this.#o = o;
+    this.#factor = 10 ** (o.precision ?? 2);
+    this.#scanner = new ComponentScanner(o.width, (v) => o.classes[v] !== undefined);
+    this.#tmp = `${o.path}.tmp-${process.pid}`;
+    this.#stream = createWriteStream(this.#tmp);
+    this.#stream.write('{"type":"FeatureCollection","features":[\n');
+  }
+
+  /** Hands in the next `rows` rows (row-major, `width` bytes each), directly below the previous band. */
+  async addBand(labels: Uint8Array, rows: number): Promise<void> {
+    const W = this.#o.width;
+    if (labels.length !== W * rows)
+      throw new Error(`polygons: band has ${labels.length} bytes, expected ${W}×${rows}`);
+    for (let r = 0; r < rows; r++) {
+      for (const comp of this.#scanner.addRow(labels.subarray(r * W, (r + 1) * W))) await this.#emit(comp);
+    }
+  }
+
+  async #emit(comp: LabelComponent): Promise<void> {
     const { polygons, splits } = componentPolygons(comp.runs);
     this.#objects++;
     this.#splits += splits;
@@ -427,9 +457,7 @@ export class PolygonStreamer {
 
   /** Closes the components still open, joins the per-class parts, renames the file into place. */
   async finish(): Promise<PolygonStreamSummary> {
-    const open = new Set(this.#prev.map((r) => this.#find(r.comp)));
-    this.#prev = [];
-    for (const id of open) await this.#emit(id);
+    for (const comp of this.#scanner.finish()) await this.#emit(comp);
     try {
       const values = [...this.#spools.keys()].sort((a, b) => a - b);
       for (const v of values) {
