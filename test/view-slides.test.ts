@@ -47,6 +47,21 @@ test('slides given directly: names from the file names, nothing else attached', 
   );
 });
 
+test('an OME-Zarr given directly brings its labels as the overlay', async () => {
+  const image = join(run, 'cmu-1-small-region.ome.zarr');
+  const [s] = await collectSlides([image]);
+  assert.equal(s!.slide, image);
+  assert.equal(s!.labels, join(image, 'labels', 'segmentation'));
+  const viewer = await startViewer({ slides: [s!] });
+  try {
+    assert.equal((await fetch(`${viewer.url}slides/cmu-1-small-region_labels.dzi`)).status, 200);
+    const tile = await fetch(`${viewer.url}slides/cmu-1-small-region_labels_files/0/0_0.png`);
+    assert.equal(tile.headers.get('content-type'), 'image/png');
+  } finally {
+    await viewer.close();
+  }
+});
+
 test('a cohort folder moved elsewhere: one entry per run, labels and polygons found, names unique', async () => {
   const cohort = join(dir, 'cohort');
   await mkdir(cohort);

@@ -101,6 +101,22 @@ async function fromSummary(path: string): Promise<ViewSlide> {
   };
 }
 
+/** The first label image an OME-Zarr lists under labels/ (NGFF 0.4 or 0.5), if any. */
+async function zarrLabels(path: string): Promise<string | undefined> {
+  const read = async (f: string) => JSON.parse(await readFile(join(path, 'labels', f), 'utf8'));
+  const listing = await read('.zattrs').catch(() =>
+    read('zarr.json')
+      .then((d) => d?.attributes?.ome ?? d?.attributes)
+      .catch(() => null),
+  );
+  const first = Array.isArray(listing?.labels) ? listing.labels[0] : undefined;
+  // Listed names are folder names inside labels/; anything else is not followed.
+  if (typeof first !== 'string' || !/^[A-Za-z0-9._-]+$/.test(first) || first.startsWith('.'))
+    return undefined;
+  const labels = join(path, 'labels', first);
+  return (await isDir(labels)) ? labels : undefined;
+}
+
 /** Resolves the command-line inputs (slides, or inference output folders) into the served slides. */
 export async function collectSlides(inputs: readonly string[]): Promise<ViewSlide[]> {
   const slides: ViewSlide[] = [];
@@ -121,7 +137,9 @@ export async function collectSlides(inputs: readonly string[]): Promise<ViewSlid
       for (const s of summaries) slides.push(await fromSummary(s));
       continue;
     }
-    slides.push({ name: viewName(path), slide: path });
+    // An OME-Zarr with labels (e.g. an inference output's image) shows them as the overlay.
+    const labels = !isUrl && /\.zarr\/?$/i.test(path) ? await zarrLabels(path) : undefined;
+    slides.push({ name: viewName(path), slide: path, labels });
   }
   // Unique names: a second "x" becomes "x-2".
   const seen = new Map<string, number>();
