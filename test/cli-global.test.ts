@@ -64,3 +64,23 @@ test('every command has --help, printed without loading the command', async () =
     assert.match(stdout, new RegExp(`slideseg ${name}\\b`), `${name} --help shows its usage`);
   }
 });
+
+test('--json gives machine-readable results', async () => {
+  const predict = await run(process.execPath, [
+    CLI,
+    'predict',
+    '--model',
+    fixture('segformer', 'segformer-tiny'),
+    fixture('segformer', 'segformer-tiny', 'image0.png'),
+    '--json',
+    '--backend',
+    'cpu',
+  ]);
+  const r = JSON.parse(predict.stdout) as { width: number; height: number; counts: number[]; labels: string[] };
+  assert.equal(
+    r.counts.reduce((a, b) => a + b, 0),
+    r.width * r.height,
+    'every pixel counted once',
+  );
+  assert.equal(r.counts.length, r.labels.length);
+});

@@ -10,6 +10,7 @@ export const RUN_CONFIG_OPTIONS = {
   set: { type: 'string', multiple: true },
   backend: { type: 'string' },
   quiet: { type: 'boolean' },
+  json: { type: 'boolean' },
   verbose: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 

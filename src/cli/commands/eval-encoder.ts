@@ -27,7 +27,9 @@ macro F1 and AUROC on the val and test splits, and every run's values.
 Segmentation (--task segmentation --encoder DIR --images DIR --masks DIR --out DIR): the encoder is frozen,
 only the decode head trains for --steps (default 50) on random --crop (default 128) crops of 3/4 of the
 images (seeded split); the rest are scored with the sliding window (--tile, --overlap): mIoU and Dice.
-  --num-labels N      classes in the masks (default 2)`;
+  --num-labels N      classes in the masks (default 2)
+  --quiet             no progress
+  --json              print the results as JSON`;
 
 function num(name: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
@@ -71,6 +73,8 @@ export const command: Command = {
         tile: { type: 'string' },
         overlap: { type: 'string' },
         'num-labels': { type: 'string' },
+        quiet: { type: 'boolean' },
+        json: { type: 'boolean' },
       },
     });
     if (v.task === 'segmentation') {
@@ -92,7 +96,12 @@ export const command: Command = {
         valFraction: num('val', v.val),
         tile: num('tile', v.tile, true),
         overlap: num('overlap', v.overlap, true),
+        quiet: v.quiet,
       });
+      if (v.json) {
+        console.log(JSON.stringify(r, null, 2));
+        return 0;
+      }
       process.stdout.write(`mIoU ${r.mIoU.toFixed(4)}  mDice ${r.mDice.toFixed(4)}\n`);
       return 0;
     }
@@ -123,7 +132,12 @@ export const command: Command = {
         weightDecay: num('weight-decay', v['weight-decay']),
         batchSize: num('batch', v.batch, true),
       },
+      quiet: v.quiet,
     });
+    if (v.json) {
+      console.log(JSON.stringify(r, null, 2));
+      return 0;
+    }
     for (const split of ['val', 'test'] as const) {
       for (const [name, s] of Object.entries(r.metrics[split][0] ?? {})) {
         const f = (x: number | null) => (x == null ? '—' : x.toFixed(4));

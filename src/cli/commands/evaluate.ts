@@ -26,7 +26,8 @@ image or per slide.
   --overlap N        tile overlap (default 64)
   --tta MODE         test-time augmentation: none (default), flip (4 views) or d4 (8 views)
   --ignore-index N   mask value left out of the scores (default 255)
-  --threshold P      foreground probability threshold of a one-logit (binary) model (default 0.5)`;
+  --threshold P      foreground probability threshold of a one-logit (binary) model (default 0.5)
+  --quiet            no progress`;
 
 function intOpt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -61,6 +62,7 @@ export const command: Command = {
         tta: { type: 'string' },
         'ignore-index': { type: 'string' },
         threshold: { type: 'string' },
+        quiet: { type: 'boolean' },
       },
     });
     const folders = values.images !== undefined || values.masks !== undefined;
@@ -88,6 +90,7 @@ export const command: Command = {
       ignoreIndex: intOpt('ignore-index', values['ignore-index']),
       numWorst: intOpt('worst', values.worst),
       overlays: values.overlays,
+      quiet: values.quiet,
     });
     const json = `${JSON.stringify(result, null, 2)}\n`;
     if (values.metrics) {

@@ -21,6 +21,7 @@ Segments one image (PNG, JPEG, TIFF) with a Hugging Face SegFormer folder
   --strict             refuse images with transparency or 16-bit samples instead of converting them
   --backend B          wasm (default), cpu or tensorflow
   --verbose            print the backend, model size and timings
+  --json               print the result (size, labels, pixels per class, files written) as JSON
 
 Images are read as stored (no colour management). An opaque alpha channel is dropped; transparent pixels are
 composited on white; 16-bit samples are scaled by 1/257. Each conversion is reported on stderr.`;
@@ -49,6 +50,7 @@ export const command: Command = {
         strict: { type: 'boolean' },
         backend: { type: 'string' },
         verbose: { type: 'boolean' },
+        json: { type: 'boolean' },
         threshold: { type: 'string' },
       },
     });
@@ -72,6 +74,14 @@ export const command: Command = {
       backend: values.backend,
       verbose: values.verbose || process.env.SLIDESEG_VERBOSE === '1',
     });
+    if (values.json) {
+      const { width, height, labels, counts, notes, backend } = result;
+      const written = { logits: values.logits, mask: values.mask, overlay: values.overlay };
+      console.log(
+        JSON.stringify({ image: positionals[0], width, height, labels, counts, notes, backend, written }),
+      );
+      return 0;
+    }
     const total = result.width * result.height;
     const shares = result.counts
       .map((n, k) => [k, n] as const)

@@ -25,7 +25,8 @@ Options:
   --steps N         shorthand for --set steps=N
   --resume          continue from RUN/checkpoints/latest.json
   --backend NAME    wasm (default) | cpu | tensorflow
-  --quiet           no progress bar`;
+  --quiet           no progress bar
+  --json            print the result as JSON`;
 
 export const command: Command = {
   name: 'pretrain',
@@ -40,6 +41,10 @@ export const command: Command = {
     const cfg = await loadPretrainConfig(values.config, overrides);
     await ready(values.backend);
     const result = await pretrain(cfg, { resume: values.resume, quiet: values.quiet });
+    if (values.json) {
+      console.log(JSON.stringify(result, null, 2));
+      return 0;
+    }
     const loss = result.lastLoss != null ? `, last loss ${result.lastLoss.toFixed(4)}` : '';
     console.log(`pretrained ${result.step} steps → ${result.encoder ?? result.out}${loss}`);
     return 0;

@@ -17,7 +17,8 @@ Options:
   --resume          continue from RUN/checkpoints/latest.json
   --steps N         shorthand for --set steps=N
   --backend NAME    wasm (default) | cpu | tensorflow
-  --quiet           no progress bar`;
+  --quiet           no progress bar
+  --json            print the result (steps, run folder, best checkpoint) as JSON`;
 
 export const command: Command = {
   name: 'train',
@@ -32,6 +33,10 @@ export const command: Command = {
     const cfg = await loadTrainConfig(values.config, overrides);
     await ready(values.backend);
     const result = await train(cfg, { resume: values.resume, quiet: values.quiet });
+    if (values.json) {
+      console.log(JSON.stringify(result, null, 2));
+      return 0;
+    }
     const best = result.best
       ? `best ${result.best.metric} ${result.best.value.toFixed(4)} at step ${result.best.step}`
       : 'no validation';
