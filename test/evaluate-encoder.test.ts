@@ -59,7 +59,9 @@ before(async () => {
       .toFile(join(nucleiSet, cls, `${p.name}.png`));
   }
 });
-after(async () => rm(dir, { recursive: true, force: true }));
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 test('MiT encoder on nuclei-rich vs -poor patches: eva results, N runs, cache reuse, reproducible', {
   skip: needs(['monuseg']),

@@ -47,7 +47,9 @@ before(async () => {
     await rename(join(dir, `mask-${name}.png`), join(dir, 'masks', `${name}.png`));
   }
 });
-after(async () => rm(dir, { recursive: true, force: true }));
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 async function rawRGB(path: string): Promise<Uint8Array> {
   return new Uint8Array(await sharp(path).removeAlpha().raw().toBuffer());
