@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { DecodeBudget } from '../src/slide/budget.ts';
 import { FileByteSource } from '../src/slide/bytesource.ts';
 import { openSlide, SlideError } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
@@ -265,5 +266,61 @@ describe('decode budget: declared sizes checked against the TIFF before decoding
         return true;
       });
     }
+  });
+});
+
+describe('process-wide decode budget', () => {
+  test('reads wait for the budget in order; one read larger than the budget fails at once', async () => {
+    const budget = new DecodeBudget(100);
+    const order: string[] = [];
+    const a = await budget.reserve('s.svs', 60, 'a');
+    const b = budget.reserve('s.svs', 60, 'b').then((release) => {
+      order.push('b');
+      return release;
+    });
+    const c = budget.reserve('s.svs', 30, 'c').then((release) => {
+      order.push('c');
+      return release;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(order, [], 'b waits for a; c waits behind b (first come, first served)');
+    a();
+    const releaseB = await b;
+    const releaseC = await c;
+    assert.deepEqual(order, ['b', 'c']);
+    assert.equal(budget.usedBytes, 90);
+    releaseB();
+    releaseC();
+    releaseC(); // giving back twice is harmless
+    assert.equal(budget.usedBytes, 0);
+    await assert.rejects(budget.reserve('s.svs', 101, 'reading 10x10 pixels'), (err: unknown) => {
+      oneLineSlideError('s.svs')(err);
+      assert.match(
+        (err as Error).message,
+        /reading 10x10 pixels needs 0 MiB of decoded pixels, more than the process limit/,
+      );
+      return true;
+    });
+  });
+
+  test('a slide read beyond SLIDESEG_DECODE_BUDGET_MB is a clear error in a fresh process', async () => {
+    const script = `import { openSlide } from ${JSON.stringify(join(ROOT, 'src/slide/index.ts'))};
+      const s = await openSlide(${JSON.stringify(SAMPLE)});
+      try { await s.readRegion({ x: 0, y: 0, level: 0, width: 2000, height: 2000 }); console.log('read'); }
+      catch (e) { console.log(e.message); }`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      env: { ...process.env, SLIDESEG_DECODE_BUDGET_MB: '8' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0);
+    assert.match(
+      out.trim(),
+      /^\S+cmu-1-small-region\.svs: reading 2000x2000 pixels needs \d+ MiB of decoded pixels, more than the process limit of 8 MiB/,
+    );
   });
 });

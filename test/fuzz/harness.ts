@@ -46,7 +46,7 @@ export interface CaseResult {
 export interface FuzzOptions {
   /** Probe processes run in parallel (default 2). */
   workers?: number;
-  /** Wall-clock limit per case (default 30 s). */
+  /** CPU-time limit per case (default 30 s; 4x as much wall time at most). */
   timeoutMs?: number;
   /** Resident memory limit per probe (default 1024 MiB); the V8 heap is capped below it too. */
   memoryMiB?: number;
@@ -71,6 +71,18 @@ async function rssMiB(pid: number | undefined): Promise<number> {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = /VmRSS:\s+(\d+)/.exec(status);
     return kb ? Math.round(Number(kb[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) a process has used, in ms (Linux /proc, 100 ticks per second), or 0 when unknown. */
+async function cpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return 0;
   }
@@ -141,13 +153,21 @@ async function ask(
       probe.kill();
     }
   }, 50);
-  const timer = setTimeout(() => {
-    verdict ??= { outcome: 'hang', detail: `no answer within ${timeoutMs} ms` };
-    probe.kill();
-  }, timeoutMs);
+  // A hang is a case that burns `timeoutMs` of CPU, or sits 4 x `timeoutMs` of wall time: on a loaded machine (a
+  // niced long run beside other work) wall time alone would blame the reader for the scheduler.
+  const cpuAtStart = await cpuMs(probe.child.pid);
+  const started = Date.now();
+  const timer = setInterval(async () => {
+    const cpu = (await cpuMs(probe.child.pid)) - cpuAtStart;
+    const wall = Date.now() - started;
+    if ((cpu > timeoutMs || wall > 4 * timeoutMs) && !verdict) {
+      verdict = { outcome: 'hang', detail: `no answer after ${cpu} ms of CPU, ${wall} ms of wall time` };
+      probe.kill();
+    }
+  }, 250);
   const line = await probe.nextLine();
   clearInterval(watch);
-  clearTimeout(timer);
+  clearInterval(timer);
   if (verdict) return { answer: null, ...(verdict as { outcome: Outcome; detail: string }), peakMiB: peak };
   if (line === null) {
     const tail = probe.stderr.trim().split('\n').slice(-3).join(' | ');
@@ -190,9 +210,10 @@ export async function runFuzz(cases: FuzzCase[], seeds: Seed[], opts: FuzzOption
       try {
         for (const seed of seeds.filter((s) => used.has(s.name))) {
           const path = await seed.materialise(await caseDir(work, `seed-${seed.name}`));
-          const { answer } = await ask(probe, path, timeoutMs * 4, memoryMiB);
+          const asked = await ask(probe, path, Math.max(timeoutMs * 4, 120_000), memoryMiB);
+          const answer = asked.answer;
           if (!answer?.ok || !answer.hash)
-            throw new Error(`seed ${seed.name} does not read cleanly: ${answer?.error}`);
+            throw new Error(`seed ${seed.name} does not read cleanly: ${answer?.error ?? asked.detail}`);
           references.set(seed.name, answer.hash);
         }
       } finally {

@@ -2,6 +2,8 @@
  * A TIFF-family slide (Aperio SVS, OME-TIFF, generic pyramidal or flat TIFF) as a PyramidSource:
  * level and associated images are TiffImages; pixels are assembled from cached, decoded blocks.
  */
+
+import { processDecodeBudget } from '../budget.ts';
 import type { ByteRange, ByteSource } from '../bytesource.ts';
 import { type BlockCache, sharedBlockCache } from '../cache.ts';
 import { type BlockDecoder, inThreadDecoder } from '../decoder.ts';
@@ -98,8 +100,7 @@ export class TiffPyramidSource implements PyramidSource {
   private async readImage(img: TiffImage, tag: string, x: number, y: number, w: number, h: number) {
     if (this.closed) throw new SlideError(this.source, 'slide is closed');
     if (img.unsupported) throw new SlideError(this.source, img.unsupported);
-    const out = new Uint8Array(w * h * 4);
-    if (w <= 0 || h <= 0) return out;
+    if (w <= 0 || h <= 0) return new Uint8Array(0);
     const bw = img.blockWidth;
     const bh = img.blockHeight;
     const c0 = Math.floor(x / bw);
@@ -129,6 +130,28 @@ export class TiffPyramidSource implements PyramidSource {
         `reading ${w}x${h} pixels would decode ${missing.length} blocks of ${bw}x${bh} (${Math.round(readBytes / 2 ** 20)} MiB, limit ${MAX_READ_BYTES / 2 ** 20} MiB)`,
       );
     }
+    const release = await processDecodeBudget.reserve(this.source, readBytes, `reading ${w}x${h} pixels`);
+    try {
+      return await this.readBlocks(img, x, y, w, h, blocks, missing, wanted);
+    } finally {
+      release();
+    }
+  }
+
+  /** Fetches, decodes (through the cache) and copies the blocks of a read whose memory is reserved. */
+  private async readBlocks(
+    img: TiffImage,
+    x: number,
+    y: number,
+    w: number,
+    h: number,
+    blocks: { col: number; row: number; key: string }[],
+    missing: { key: string; ranges: ByteRange[]; first: number }[],
+    wanted: ByteRange[],
+  ): Promise<Uint8Array> {
+    const out = new Uint8Array(w * h * 4);
+    const bw = img.blockWidth;
+    const bh = img.blockHeight;
     const fetched = missing.length > 0 ? this.bytes.readMany(wanted) : Promise.resolve([]);
     fetched.catch(() => {}); // errors surface through each block's load below
     const byKey = new Map(missing.map((m) => [m.key, m]));

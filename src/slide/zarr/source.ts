@@ -9,6 +9,7 @@
  * Non-spatial axes other than the channel axis (t, z, ...) are fixed at index 0 unless `indices` says otherwise.
  */
 import type * as zarr from 'zarrita';
+import { processDecodeBudget } from '../budget.ts';
 import type { HttpLimits } from '../http.ts';
 import type { PyramidSource, RGBAImage, SlideLevel } from '../types.ts';
 import { type NumericArray, openLevelArrays } from './arrays.ts';
@@ -124,6 +125,8 @@ class OmeZarrSource implements PyramidSource {
   readonly #layout: AxisLayout;
   readonly #cache: ChunkCache<Chunk>;
   readonly #concurrency: number;
+  /** Bytes of the largest decoded chunk of any level. */
+  readonly #chunkBytes: number;
   #shown: ShownChannel[] = [];
   #closed = false;
 
@@ -141,6 +144,7 @@ class OmeZarrSource implements PyramidSource {
     const chunkBytes = Math.max(
       ...arrays.map((a) => a.chunks.reduce((p, v) => p * v, 1) * (DTYPE_BYTES[a.dtype] ?? 8)),
     );
+    this.#chunkBytes = chunkBytes;
     this.#concurrency = Math.max(
       1,
       Math.min(opts.concurrency ?? 8, Math.floor(IN_FLIGHT_BYTES / chunkBytes)),
@@ -268,7 +272,31 @@ class OmeZarrSource implements PyramidSource {
       );
     }
     const pixels = width * height;
-    const planes = await Promise.all(
+    // Output, one plane per shown channel, and the chunks fetched at once: held against the process budget.
+    const bytes = pixels * (4 + this.#shown.length) + this.#concurrency * this.#chunkBytes;
+    const release = await processDecodeBudget.reserve(
+      this.source,
+      bytes,
+      `reading ${width}x${height} pixels`,
+    );
+    try {
+      const planes = await this.#channelPlanes(level, x, y, width, height);
+      return { data: composeRgba(planes, this.#shown, pixels), width, height };
+    } finally {
+      release();
+    }
+  }
+
+  /** One 0..255 plane per shown channel over the rectangle. */
+  async #channelPlanes(
+    level: number,
+    x: number,
+    y: number,
+    width: number,
+    height: number,
+  ): Promise<Uint8Array[]> {
+    const pixels = width * height;
+    return Promise.all(
       this.#shown.map(async (shown) => {
         const plane = new Uint8Array(pixels);
         const { lut, map } = shown;
@@ -288,7 +316,6 @@ class OmeZarrSource implements PyramidSource {
         return plane;
       }),
     );
-    return { data: composeRgba(planes, this.#shown, pixels), width, height };
   }
 
   /**
@@ -391,12 +418,19 @@ function isIdentity(lut: Uint8Array, offset: number): boolean {
   return offset === 0 && lut.length === 256 && lut.every((v, i) => v === i);
 }
 
+/** Runs tasks `limit` at a time; after the first failure no further task starts (the read has failed anyway). */
 async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < tasks.length) {
+    while (next < tasks.length && !failed) {
       const task = tasks[next++];
-      await task();
+      try {
+        await task();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
