@@ -89,9 +89,15 @@ const DY = [0, 1, 0, -1];
  * screen) with their holes, each ring simple. `splits` counts the self-touching vertices that were split.
  */
 export function componentPolygons(runs: readonly number[]): { polygons: PixelPolygon[]; splits: number } {
-  // Runs by row, each row's intervals sorted.
+  // Runs by row, each row's intervals sorted; the bounding box gives vertices small integer keys.
   const rows = new Map<number, number[]>();
+  let minX = Number.POSITIVE_INFINITY;
+  let minY = Number.POSITIVE_INFINITY;
+  let maxX = 0;
   for (let i = 0; i < runs.length; i += 3) {
+    minY = Math.min(minY, runs[i]!);
+    minX = Math.min(minX, runs[i + 1]!);
+    maxX = Math.max(maxX, runs[i + 2]!);
     const y = runs[i]!;
     let r = rows.get(y);
     if (!r) {
@@ -108,9 +114,11 @@ export function componentPolygons(runs: readonly number[]): { polygons: PixelPol
     for (const [a, b] of pairs) r.push(a, b);
   }
   // Boundary edges as straight segments: vertex key → outgoing (direction, length) pairs. Region on the right.
-  const out = new Map<string, number[]>();
+  const stride = maxX - minX + 1;
+  const keyOf = (x: number, y: number) => (y - minY) * stride + (x - minX);
+  const out = new Map<number, number[]>();
   const add = (x: number, y: number, d: number, len: number) => {
-    const k = `${x},${y}`;
+    const k = keyOf(x, y);
     const list = out.get(k);
     if (list) list.push(d, len);
     else out.set(k, [d, len]);
@@ -133,25 +141,29 @@ export function componentPolygons(runs: readonly number[]): { polygons: PixelPol
   const starts = [...out.entries()].sort((a, b) => a[1].length - b[1].length);
   for (const [startKey, list] of starts) {
     while (list.length > 0) {
-      const [sx, sy] = startKey.split(',').map(Number) as [number, number];
+      const sx = (startKey % stride) + minX;
+      const sy = Math.floor(startKey / stride) + minY;
       let x = sx;
       let y = sy;
       let d = list[0]!;
       let len = list[1]!;
       list.splice(0, 2);
       const ring: [number, number][] = [[x, y]];
-      const seen = new Map<string, number>([[startKey, 0]]);
+      const seen = new Map<number, number>([[startKey, 0]]);
       for (;;) {
         x += DX[d]! * len;
         y += DY[d]! * len;
-        const key = `${x},${y}`;
         if (x === sx && y === sy) break;
+        const key = keyOf(x, y);
         const outs = out.get(key)!;
         // Prefer the right turn (hug the pixel being followed: 4-connectivity), then straight, then left.
         let pick = -1;
-        for (const want of [(d + 1) % 4, d, (d + 3) % 4]) {
-          for (let j = 0; j < outs.length && pick < 0; j += 2) if (outs[j] === want) pick = j;
-          if (pick >= 0) break;
+        if (outs.length === 2) pick = 0;
+        else {
+          for (const want of [(d + 1) % 4, d, (d + 3) % 4]) {
+            for (let j = 0; j < outs.length && pick < 0; j += 2) if (outs[j] === want) pick = j;
+            if (pick >= 0) break;
+          }
         }
         const nd = outs[pick]!;
         len = outs[pick + 1]!;
@@ -162,7 +174,7 @@ export function componentPolygons(runs: readonly number[]): { polygons: PixelPol
             // The ring comes back to a vertex it has turned at: the loop since then is a ring of its own.
             const loop = ring.splice(at + 1);
             loop.unshift([x, y]);
-            for (const [lx, ly] of loop.slice(1)) seen.delete(`${lx},${ly}`);
+            for (const [lx, ly] of loop.slice(1)) seen.delete(keyOf(lx, ly));
             rings.push(loop);
             splits++;
           } else {
@@ -373,8 +385,8 @@ export class ComponentScanner {
 export class PolygonStreamer {
   readonly #o: PolygonStreamOptions;
   readonly #tmp: string;
-  readonly #stream: WriteStream;
-  readonly #spools = new Map<number, { path: string; stream: WriteStream; parts: number }>();
+  readonly #out: Sink;
+  readonly #spools = new Map<number, { path: string; sink: Sink; parts: number }>();
   readonly #scanner: ComponentScanner;
   #features = 0;
   #objects = 0;
@@ -386,8 +398,8 @@ export class PolygonStreamer {
     this.#factor = 10 ** (o.precision ?? 2);
     this.#scanner = new ComponentScanner(o.width, (v) => o.classes[v] !== undefined);
     this.#tmp = `${o.path}.tmp-${process.pid}`;
-    this.#stream = createWriteStream(this.#tmp);
-    this.#stream.write('{"type":"FeatureCollection","features":[\n');
+    this.#out = new Sink(this.#tmp);
+    this.#out.stream.write('{"type":"FeatureCollection","features":[\n');
   }
 
   /** Hands in the next `rows` rows (row-major, `width` bytes each), directly below the previous band. */
@@ -412,7 +424,7 @@ export class PolygonStreamer {
         coords.length === 1
           ? { type: 'Polygon', coordinates: coords[0] }
           : { type: 'MultiPolygon', coordinates: coords };
-      await this.#feature(this.#stream, {
+      await this.#feature({
         type: 'Feature',
         geometry,
         properties: {
@@ -426,11 +438,11 @@ export class PolygonStreamer {
     let spool = this.#spools.get(comp.value);
     if (!spool) {
       const path = `${this.#tmp}.class-${comp.value}`;
-      spool = { path, stream: createWriteStream(path), parts: 0 };
+      spool = { path, sink: new Sink(path), parts: 0 };
       this.#spools.set(comp.value, spool);
     }
     for (const c of coords) {
-      await write(spool.stream, `${spool.parts++ ? ',' : ''}${JSON.stringify(c)}`);
+      await spool.sink.write(`${spool.parts++ ? ',' : ''}${JSON.stringify(c)}`);
     }
   }
 
@@ -451,8 +463,8 @@ export class PolygonStreamer {
     return pts;
   }
 
-  async #feature(stream: WriteStream, feature: unknown): Promise<void> {
-    await write(stream, `${this.#features++ ? ',\n' : ''}${JSON.stringify(feature)}`);
+  async #feature(feature: unknown): Promise<void> {
+    await this.#out.write(`${this.#features++ ? ',\n' : ''}${JSON.stringify(feature)}`);
   }
 
   /** Closes the components still open, joins the per-class parts, renames the file into place. */
@@ -462,23 +474,20 @@ export class PolygonStreamer {
       const values = [...this.#spools.keys()].sort((a, b) => a - b);
       for (const v of values) {
         const spool = this.#spools.get(v)!;
-        spool.stream.end();
-        await once(spool.stream, 'close');
+        await spool.sink.close();
         const cls = this.#o.classes[v]!;
         const props = JSON.stringify({
           objectType: 'annotation',
           classification: { name: cls.name, color: [...cls.color] },
         });
-        await write(
-          this.#stream,
+        await this.#out.write(
           `${this.#features++ ? ',\n' : ''}{"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[`,
         );
-        for await (const chunk of createReadStream(spool.path)) await write(this.#stream, chunk as Buffer);
-        await write(this.#stream, `]},"properties":${props}}`);
+        for await (const chunk of createReadStream(spool.path)) await this.#out.write(chunk as Buffer);
+        await this.#out.write(`]},"properties":${props}}`);
       }
-      await write(this.#stream, '\n]}\n');
-      this.#stream.end();
-      await once(this.#stream, 'close');
+      await this.#out.write('\n]}\n');
+      await this.#out.close();
       await rename(this.#tmp, this.#o.path);
     } finally {
       for (const s of this.#spools.values()) await rm(s.path, { force: true });
@@ -488,9 +497,9 @@ export class PolygonStreamer {
 
   /** Drops the partial output (on error). */
   async abort(): Promise<void> {
-    this.#stream.destroy();
+    this.#out.stream.destroy();
     for (const s of this.#spools.values()) {
-      s.stream.destroy();
+      s.sink.stream.destroy();
       await rm(s.path, { force: true });
     }
     await rm(this.#tmp, { force: true });
@@ -502,7 +511,41 @@ function round(v: number, decimals: number): number {
   return Math.round(v * f) / f;
 }
 
-/** Writes with backpressure: waits for 'drain' when the stream's buffer is full. */
-async function write(stream: WriteStream, data: string | Buffer): Promise<void> {
-  if (!stream.write(data)) await once(stream, 'drain');
+/**
+ * A file written in large pieces: small strings are gathered up to 256 KiB per write (one write per feature would
+ * spend more time in the stream than in tracing), with backpressure (waits for 'drain' when the stream is full).
+ */
+class Sink {
+  readonly stream: WriteStream;
+  #parts: string[] = [];
+  #size = 0;
+
+  constructor(path: string) {
+    this.stream = createWriteStream(path);
+  }
+
+  async write(data: string | Buffer): Promise<void> {
+    if (typeof data !== 'string') {
+      await this.flush();
+      if (!this.stream.write(data)) await once(this.stream, 'drain');
+      return;
+    }
+    this.#parts.push(data);
+    this.#size += data.length;
+    if (this.#size >= 256 * 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#parts.length === 0) return;
+    const text = this.#parts.join('');
+    this.#parts = [];
+    this.#size = 0;
+    if (!this.stream.write(text)) await once(this.stream, 'drain');
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.stream.end();
+    await once(this.stream, 'close');
+  }
 }
