@@ -5,12 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { type OpenSlideOptions, openSlide, SlideError } from '../src/slide/index.ts';
 import { ROOT } from './fixtures.ts';
+import { expectedRgba, writeTinyZarr } from './fuzz/tiny-zarr.ts';
 
 const SAMPLE = readFileSync(`${ROOT}/samples/cmu-1-small-region.svs`);
 /** 64 MiB of zeros in about 64 KiB: inflating it without a limit would take 64 MiB (scale as you like). */
@@ -47,9 +51,23 @@ function serveRange(res: ServerResponse, range: string | undefined, body: Buffer
     .end(body.subarray(start, end + 1));
 }
 
+let tiny = '';
+
 before(async () => {
-  server = createServer((req, res) => {
+  tiny = await mkdtemp(join(tmpdir(), 'slideseg-hostile-http-'));
+  await writeTinyZarr(join(tiny, 'store.zarr'));
+  server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x').pathname;
+    const store = /^\/(tiny|endless-chunk)\.zarr\/(.*)$/.exec(url);
+    if (store) {
+      if (store[1] === 'endless-chunk' && store[2] === '0/0/0/0') return endless(res, 200, {});
+      try {
+        const body = await readFile(join(tiny, 'store.zarr', store[2]));
+        return void res.writeHead(200, { 'content-length': body.length }).end(body);
+      } catch {
+        return void res.writeHead(404).end();
+      }
+    }
     if (url.startsWith('/stall')) return; // accepts, never answers
     if (url === '/endless.svs') return endless(res, 206, { 'content-range': 'bytes 0-0/1000000' });
     if (url.startsWith('/endless.zarr/')) return endless(res, 200, {});
@@ -97,13 +115,13 @@ before(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-after(
-  () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-);
+after(async () => {
+  await new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+  await rm(tiny, { recursive: true, force: true });
+});
 
 const quick: OpenSlideOptions = { http: { timeoutMs: 400, idleTimeoutMs: 300, totalTimeoutMs: 2000 } };
 
@@ -137,6 +155,37 @@ describe('misbehaving HTTP servers', { timeout: 120_000 }, () => {
       endlessWritten < 64 * 1024 * 1024,
       `server wrote ${endlessWritten} bytes before the client hung up`,
     );
+  });
+
+  test('OME-Zarr: a chunk body is capped at the size its chunk declares; a good store reads right', async () => {
+    endlessWritten = 0;
+    const url = `${base}/endless-chunk.zarr`;
+    await assert.rejects(
+      (async () => {
+        const slide = await openSlide(url, quick);
+        try {
+          await slide.readRegion({ x: 0, y: 0, level: 0, width: 64, height: 64 });
+        } finally {
+          await slide.close();
+        }
+      })(),
+      (err: unknown) => {
+        assert.ok(err instanceof SlideError && !err.message.includes('\n'), String(err));
+        assert.match(
+          err.message,
+          /chunk 0,0,0 could not be read: .*server sent more than the 3072 bytes asked for/,
+        );
+        return true;
+      },
+    );
+    assert.ok(endlessWritten < 16 * 1024 * 1024, `server wrote ${endlessWritten} bytes`);
+    const good = await openSlide(`${base}/tiny.zarr`, quick);
+    try {
+      const region = await good.readRegion({ x: 0, y: 0, level: 0, width: 64, height: 64 });
+      assert.deepEqual(region.data, expectedRgba(0, 0, 64, 64));
+    } finally {
+      await good.close();
+    }
   });
 
   test('a Content-Length beyond the range is refused before reading the body', async () => {

@@ -41,6 +41,7 @@ export async function openLevelArrays(
     if (image.zarrFormat === 2) await checkV2(store, path, where);
     else await checkV3(store, path, where);
     await registerBloscCheck(store, path, image.zarrFormat);
+    await limitChunkBodies(store, path, image.zarrFormat);
     let array: zarr.Array<zarr.DataType, MemoStore>;
     try {
       array =
@@ -150,6 +151,33 @@ async function registerBloscCheck(store: MemoStore, path: string, format: 2 | 3)
     if (expected !== null && nbytes !== expected)
       throw new Error(`chunk ${key}: Blosc frame expands to ${nbytes} bytes but a chunk holds ${expected}`);
   });
+}
+
+/**
+ * An HTTP chunk body may not exceed what its chunk declares: the decoded size when stored raw, plus room for a
+ * codec's worst-case expansion (Blosc/zlib/gzip/zstd add far less than 1% + 64 KiB) when compressed. Sharded
+ * arrays keep the store-wide cap (a shard holds many chunks).
+ */
+async function limitChunkBodies(store: MemoStore, path: string, format: 2 | 3): Promise<void> {
+  const meta = await store.json(format === 2 ? `${path}/.zarray` : `${path}/zarr.json`);
+  if (!meta) return;
+  let elements: number;
+  let itemBytes: number;
+  let raw: boolean;
+  if (format === 2) {
+    elements = (meta.chunks as number[]).reduce((p, v) => p * v, 1);
+    itemBytes = DTYPE_BYTES[V2_DTYPES[String(meta.dtype).slice(1)]] ?? 8;
+    raw = !meta.compressor && (!Array.isArray(meta.filters) || meta.filters.length === 0);
+  } else {
+    const codecs = (meta.codecs as { name: string }[]) ?? [];
+    if (codecs.some((c) => c.name === 'sharding_indexed')) return;
+    const grid = meta.chunk_grid as { configuration: { chunk_shape: number[] } };
+    elements = grid.configuration.chunk_shape.reduce((p, v) => p * v, 1);
+    itemBytes = DTYPE_BYTES[String(meta.data_type)] ?? 8;
+    raw = codecs.every((c) => c.name === 'bytes' || c.name === 'transpose');
+  }
+  const bytes = elements * itemBytes;
+  store.limitChunks(`/${path}/`, raw ? bytes : Math.ceil(bytes * 1.01) + 65536);
 }
 
 function knownCodecs(): string {

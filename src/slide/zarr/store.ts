@@ -56,6 +56,14 @@ const MAX_CHUNK_BODY_BYTES = MAX_CHUNK_BYTES + 1024 * 1024;
  */
 export class HttpStore implements AsyncReadable {
   readonly #base: URL;
+  /** Largest body per array folder (key prefix), longest prefix first: a chunk's declared size plus codec room. */
+  readonly #caps: { prefix: string; bytes: number }[] = [];
+
+  /** Caps the body of every chunk key under `prefix` at `bytes`. */
+  limitChunks(prefix: string, bytes: number): void {
+    this.#caps.push({ prefix, bytes });
+    this.#caps.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
 
   constructor(
     readonly url: string,
@@ -72,7 +80,9 @@ export class HttpStore implements AsyncReadable {
   }
 
   async get(key: AbsolutePath): Promise<Uint8Array | undefined> {
-    const cap = METADATA_KEY.test(key) ? MAX_METADATA_BYTES : MAX_CHUNK_BODY_BYTES;
+    const cap = METADATA_KEY.test(key)
+      ? MAX_METADATA_BYTES
+      : (this.#caps.find((c) => key.startsWith(c.prefix))?.bytes ?? MAX_CHUNK_BODY_BYTES);
     const res = await httpGet(this.url, this.#resolve(key), {}, cap, this.limits);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
@@ -136,6 +146,11 @@ export class MemoStore implements AsyncReadable {
   }
 
   readonly #checks: { prefix: string; check: (key: string, bytes: Uint8Array) => void }[] = [];
+
+  /** Caps chunk bodies under `prefix` at `bytes` where the store fetches over HTTP (a no-op for folders). */
+  limitChunks(prefix: string, bytes: number): void {
+    if (this.#inner instanceof HttpStore) this.#inner.limitChunks(prefix, bytes);
+  }
 
   get(key: AbsolutePath): Promise<Uint8Array | undefined> {
     const bad = unsafeKeyReason(key);
