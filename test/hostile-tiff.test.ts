@@ -13,6 +13,7 @@ import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DecodeBudget } from '../src/slide/budget.ts';
 import { FileByteSource } from '../src/slide/bytesource.ts';
+import { asSlideError } from '../src/slide/errors.ts';
 import { openSlide, SlideError } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
 import { ROOT } from './fixtures.ts';
@@ -322,5 +323,36 @@ describe('process-wide decode budget', () => {
       out.trim(),
       /^\S+cmu-1-small-region\.svs: reading 2000x2000 pixels needs \d+ MiB of decoded pixels, more than the process limit of 8 MiB/,
     );
+  });
+});
+
+describe('one-line errors', () => {
+  test('a libvips-style repeated multi-line reason becomes one line; the original error is the cause', () => {
+    const vips = new Error(
+      'VipsJpeg: Premature end of JPEG file\nVipsJpeg: Premature end of JPEG file\n  VipsJpeg: out of order read\n',
+    );
+    const err = asSlideError('slide.svs', vips);
+    assert.equal(err.message, 'slide.svs: VipsJpeg: Premature end of JPEG file; VipsJpeg: out of order read');
+    assert.equal(err.cause, vips);
+    assert.equal(asSlideError('slide.svs', err), err, 'a SlideError stays as it is');
+  });
+
+  test('a corrupt JPEG tile of the sample slide fails with one line naming the tile', async () => {
+    const bytes = new Uint8Array(readFileSync(SAMPLE));
+    const src = await FileByteSource.open(SAMPLE);
+    const tiff = await parseTiff(src);
+    await src.close();
+    const ifd = tiff.ifds[0];
+    const offset = (ifd.numbers(324) as number[])[0];
+    const count = (ifd.numbers(325) as number[])[0];
+    // Keep the headers, cut the entropy-coded data short: libvips reports it in several lines.
+    bytes.fill(0, offset + sofOffset(bytes.subarray(offset, offset + count)) + 40, offset + count);
+    const path = join(dir, 'corrupt-tile.svs');
+    writeFileSync(path, bytes);
+    await assert.rejects(readWhole(path), (err: unknown) => {
+      oneLineSlideError(path)(err);
+      assert.match((err as Error).message, /cannot decode tile \(0, 0\) of IFD at byte \d+: /);
+      return true;
+    });
   });
 });
