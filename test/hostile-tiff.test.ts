@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DecodeBudget } from '../src/slide/budget.ts';
 import { FileByteSource } from '../src/slide/bytesource.ts';
@@ -352,6 +352,31 @@ describe('one-line errors', () => {
     await assert.rejects(readWhole(path), (err: unknown) => {
       oneLineSlideError(path)(err);
       assert.match((err as Error).message, /cannot decode tile \(0, 0\) of IFD at byte \d+: /);
+      return true;
+    });
+  });
+});
+
+describe('flat images', () => {
+  test('a PNG whose header claims 12000x12000 pixels is refused before decoding', async () => {
+    const png = new Uint8Array(
+      await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer(),
+    );
+    // IHDR: length(4) 'IHDR'(4) width(4) height(4) ... CRC over type + data.
+    const view = new DataView(png.buffer);
+    view.setUint32(16, 12000);
+    view.setUint32(20, 12000);
+    view.setUint32(29, crc32(png.subarray(12, 29)));
+    const path = join(dir, 'huge-header.png');
+    writeFileSync(path, png);
+    await assert.rejects(openSlide(path), (err: unknown) => {
+      oneLineSlideError(path)(err);
+      assert.match(
+        (err as Error).message,
+        /image of 12000x12000 pixels is too large to decode whole \(limit 67108864 pixels\)/,
+      );
       return true;
     });
   });

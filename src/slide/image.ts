@@ -1,18 +1,26 @@
 /** Flat PNG/JPEG images (decoded once by sharp) as a one-level PyramidSource. */
 import sharp from 'sharp';
 import { SlideError } from './errors.ts';
-import { MAX_REGION_PIXELS } from './pyramid.ts';
 import type { PyramidSource, RGBAImage, SlideLevel } from './types.ts';
+
+/** Largest flat image decoded whole (8192², 256 MiB as RGBA): larger pictures belong in a tiled pyramid. */
+export const MAX_FLAT_PIXELS = 2 ** 26;
 
 export async function openFlatImage(source: string, bytes: Uint8Array): Promise<PyramidSource> {
   let data: Buffer;
   let info: { width: number; height: number };
   try {
     const meta = await sharp(bytes).metadata();
-    if ((meta.width ?? 0) * (meta.height ?? 0) > MAX_REGION_PIXELS) {
-      throw new Error(`image of ${meta.width}x${meta.height} pixels is too large to decode whole`);
+    if ((meta.width ?? 0) * (meta.height ?? 0) > MAX_FLAT_PIXELS) {
+      throw new Error(
+        `image of ${meta.width}x${meta.height} pixels is too large to decode whole (limit ${MAX_FLAT_PIXELS} pixels)`,
+      );
     }
-    ({ data, info } = await sharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true }));
+    // The header's size bounds the decode too (a stream that lies about it fails instead of growing).
+    ({ data, info } = await sharp(bytes, { limitInputPixels: MAX_FLAT_PIXELS })
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
   } catch (err) {
     throw new SlideError(source, `cannot decode image: ${err instanceof Error ? err.message : err}`);
   }
