@@ -1,3 +1,5 @@
+import { isSlidesegError, SlidesegError } from '../core/errors.ts';
+
 /** The contract every `src/cli/commands/<name>.ts` module fulfils: `export const command: Command`. */
 export interface Command {
   /** The sub-command name, e.g. 'predict'. */
@@ -16,10 +18,11 @@ export interface Command {
 }
 
 /** A usage error: shown as one line, exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends SlidesegError {
   override name = 'UsageError';
+  override readonly code = 'usage';
 }
 
 export function isUsageError(e: unknown): boolean {
-  return e instanceof UsageError;
+  return isSlidesegError(e) && e.code === 'usage';
 }

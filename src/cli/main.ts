@@ -5,6 +5,8 @@
  * Exit codes: 0 success, 1 failure (a one-line message), 2 usage error (with a suggestion for a mistyped command or
  * option).
  */
+
+import { causeChain } from '../core/errors.ts';
 import type { Command } from './command.ts';
 import { isUsageError } from './command.ts';
 import { COMMANDS, loadAllCommands, loadCommand } from './registry.ts';
@@ -147,7 +149,10 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     console.error(`slideseg ${name}: error: ${oneLine(err)}`);
-    if (verbose || process.env.SLIDESEG_DEBUG) console.error(err.stack);
+    if (verbose || process.env.SLIDESEG_DEBUG) {
+      console.error(err.stack);
+      for (const cause of causeChain(err)) console.error('caused by:', (cause as Error)?.stack ?? cause);
+    }
     return 1;
   }
 }

@@ -9,8 +9,10 @@
  * - 16-bit samples: scaled to 8 bits as round(v / 257) (65535 -> 255), or refused with `sixteenBit: 'refuse'`.
  * Grey images are expanded to RGB by repeating the channel.
  */
+
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { SlidesegError } from '../core/errors.ts';
 
 export interface RGBImage {
   /** Row-major RGB, 3 bytes per pixel (HWC). */
@@ -36,8 +38,9 @@ export interface ReadImageOptions {
 }
 
 /** Thrown before decoding when an image exceeds `maxPixels`. */
-export class ImageTooLargeError extends Error {
+export class ImageTooLargeError extends SlidesegError {
   override name = 'ImageTooLargeError';
+  override readonly code = 'image';
   constructor(
     readonly file: string,
     readonly width: number,

@@ -16,6 +16,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
     throw new SafetensorsError(
       path,
       `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      { cause: e },
     );
   }
   return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);

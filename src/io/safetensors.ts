@@ -4,6 +4,7 @@
  * Header entries: { dtype, shape, data_offsets: [begin, end] } relative to the data section, plus
  * an optional `__metadata__` map of strings.
  */
+import { SlidesegError } from '../core/errors.ts';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -33,12 +34,14 @@ const DTYPE_SIZE: Record<SafetensorsDType, number> = {
 };
 
 /** An error about a specific file, with the file named in the message. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends SlidesegError {
+  override readonly code = 'checkpoint';
   constructor(
     readonly file: string,
     reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${file}: ${reason}`);
+    super(`${file}: ${reason}`, options);
     this.name = 'SafetensorsError';
   }
 }
