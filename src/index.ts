@@ -13,6 +13,8 @@ export {
   toGeoJSON,
 } from './annotations/index.ts';
 export type * from './annotations/types.ts';
+// Errors: every deliberate failure is a SlidesegError with a `code` and the original `cause`
+export { isSlidesegError, SlidesegError } from './core/errors.ts';
 // Engine
 export { type BackendName, backendName, ready, tf } from './engine/index.ts';
 // Evaluation
