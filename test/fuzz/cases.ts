@@ -56,6 +56,7 @@ export function availableSeeds(): Seed[] {
     ['derived', 'cmu-1-pyramid-pages.tif'],
     ['derived', 'cmu-1-pyramid-subifds.ome.tif'],
     ['slides', 'kidney-48-5.tif'],
+    ['slides', 'tcga-cr-7395-01a-01-ts1.svs'],
   ]) {
     const path = shared(...parts);
     if (path) tiff(parts[1], path);
@@ -218,6 +219,19 @@ const TIFF_MUTATORS: Mutator[] = [
     v.setUint16(sof + 5, h);
     v.setUint16(sof + 7, w);
     return { bytes: b, what: `JPEG tile at ${tile.offset}: SOF size := ${w}x${h}` };
+  },
+  (b, l, r) => {
+    const j2k = l.tiles.filter(
+      (t) => b[t.offset] === 0xff && b[t.offset + 1] === 0x4f && b[t.offset + 3] === 0x51,
+    );
+    if (j2k.length === 0) return { bytes: b, what: 'no JPEG 2000 tiles (unchanged)' };
+    const tile = pick(r, j2k);
+    const v = new DataView(b.buffer, b.byteOffset);
+    const field = pick(r, [8, 12, 16, 24, 40] as const); // Xsiz, Ysiz, XOsiz, XTsiz, Csiz
+    const value = pick(r, INTERESTING_U32);
+    if (field === 40) v.setUint16(tile.offset + 40, value & 0xffff);
+    else v.setUint32(tile.offset + field, value >>> 0);
+    return { bytes: b, what: `JPEG 2000 tile at ${tile.offset}: SIZ field at +${field} := ${value}` };
   },
   (b, l, r) => {
     if (l.tiles.length === 0) return { bytes: b, what: 'no tiles (unchanged)' };

@@ -9,7 +9,7 @@ import { resourceUsage } from 'node:process';
 import { createInterface } from 'node:readline';
 import { openSlide } from '../../src/slide/index.ts';
 
-/** Largest square read per level: enough to touch every tile of the small fixtures, bounded for big ones. */
+/** Edge of the squares read per level (levels up to twice this edge squared are read whole). */
 const READ_EDGE = 1024;
 
 export interface ProbeAnswer {
@@ -28,14 +28,32 @@ export async function probe(path: string): Promise<ProbeAnswer> {
     try {
       const hash = createHash('sha256');
       const shapes: string[] = [];
-      for (let level = 0; level < Math.min(slide.levels.length, 3); level++) {
+      for (let level = 0; level < Math.min(slide.levels.length, 4); level++) {
         const l = slide.levels[level];
-        const width = Math.min(l.width, READ_EDGE);
-        const height = Math.min(l.height, READ_EDGE);
         const ds = l.downsample;
-        const img = await slide.readRegion({ x: 0, y: 0, level, width, height });
-        hash.update(img.data);
+        // Small levels whole; big ones at the top-left corner and the centre (level-0 coordinates).
+        const windows =
+          l.width * l.height <= READ_EDGE * READ_EDGE * 4
+            ? [[0, 0, l.width, l.height]]
+            : [
+                [0, 0, Math.min(l.width, READ_EDGE), Math.min(l.height, READ_EDGE)],
+                [
+                  Math.floor(((l.width - READ_EDGE) / 2) * ds),
+                  Math.floor(((l.height - READ_EDGE) / 2) * ds),
+                  READ_EDGE,
+                  READ_EDGE,
+                ],
+              ];
+        for (const [x, y, width, height] of windows) {
+          const img = await slide.readRegion({ x, y, level, width, height });
+          hash.update(img.data);
+        }
         shapes.push(`${l.width}x${l.height}@${ds.toFixed(3)}`);
+      }
+      for (const name of slide.associatedImages) {
+        const img = await slide.readAssociatedImage(name);
+        hash.update(img.data);
+        shapes.push(`${name} ${img.width}x${img.height}`);
       }
       return { ok: true, hash: hash.digest('hex'), levels: shapes.join(' '), peakMiB: peakMiB() };
     } finally {

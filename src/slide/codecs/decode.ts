@@ -303,12 +303,26 @@ export function jpegFrameSize(jpeg: Uint8Array): { width: number; height: number
   return null;
 }
 
-/** Width and height of a JPEG 2000 codestream from its SIZ segment (image area minus offset), or null. */
+/**
+ * Width and height of a JPEG 2000 codestream from its SIZ segment (image area minus offset), or null when the
+ * stream does not start with SOC + SIZ. Throws when SIZ declares what no slide tile has (more than 4 components,
+ * samples over 16 bits, zero subsampling): OpenJPEG would otherwise size its buffers from those numbers.
+ */
 export function j2kCodestreamSize(cs: Uint8Array): { width: number; height: number } | null {
-  if (cs.length < 24 || cs[0] !== 0xff || cs[1] !== 0x4f || cs[2] !== 0xff || cs[3] !== 0x51) return null;
+  if (cs.length < 42 || cs[0] !== 0xff || cs[1] !== 0x4f || cs[2] !== 0xff || cs[3] !== 0x51) return null;
   const v = new DataView(cs.buffer, cs.byteOffset, cs.byteLength);
   const width = v.getUint32(8) - v.getUint32(16);
   const height = v.getUint32(12) - v.getUint32(20);
+  const components = v.getUint16(40);
+  if (components < 1 || components > 4 || cs.length < 42 + 3 * components)
+    throw new Error(`JPEG 2000 stream declares ${components} components`);
+  for (let c = 0; c < components; c++) {
+    const bits = (cs[42 + 3 * c] & 0x7f) + 1;
+    if (bits > 16 || cs[43 + 3 * c] === 0 || cs[44 + 3 * c] === 0)
+      throw new Error(
+        `JPEG 2000 stream declares component ${c} with ${bits}-bit samples or zero subsampling`,
+      );
+  }
   return width > 0 && height > 0 ? { width, height } : null;
 }
 
