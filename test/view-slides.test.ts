@@ -100,7 +100,7 @@ test('bad inputs: a clear error naming the path', async () => {
   );
 });
 
-test('CLI: usage errors exit 2 with a one-line message', () => {
+test('CLI: usage errors exit 2 with a one-line message; a busy port or a missing slide exit 1', async () => {
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, [join(ROOT, 'bin', 'slideseg.js'), 'view', ...args], { encoding: 'utf8' });
   const none = cli();
@@ -109,6 +109,15 @@ test('CLI: usage errors exit 2 with a one-line message', () => {
   const port = cli(CMU, '--port', '99999');
   assert.equal(port.status, 2);
   assert.match(port.stderr, /--port/);
+  // A port in use: one line that says so.
+  const viewer = await startViewer({ slides: await collectSlides([CMU]) });
+  try {
+    const busy = cli(CMU, '--port', new URL(viewer.url).port);
+    assert.equal(busy.status, 1);
+    assert.match(busy.stderr, /port \d+ on 127\.0\.0\.1 is in use \(pass --port 0/);
+  } finally {
+    await viewer.close();
+  }
   const missing = cli(join(dir, 'missing.svs'), '--port', '0');
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /missing\.svs/);

@@ -155,13 +155,23 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     });
   });
   const host = o.host ?? '127.0.0.1';
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? 0, host, () => {
-      server.off('error', fail);
-      ok();
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(o.port ?? 0, host, () => {
+        server.off('error', fail);
+        ok();
+      });
     });
-  });
+  } catch (err) {
+    for (const x of served.values()) await x.slide.close().catch(() => {});
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE')
+      throw new Error(`port ${o.port} on ${host} is in use (pass --port 0 for any free port)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+      throw new Error(`cannot listen on ${host}: no such address`);
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
