@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { isSlidesegError } from '../src/core/errors.ts';
 import { DecodeBudget } from '../src/slide/budget.ts';
 import { FileByteSource } from '../src/slide/bytesource.ts';
 import { asSlideError } from '../src/slide/errors.ts';
@@ -380,4 +381,10 @@ describe('flat images', () => {
       return true;
     });
   });
+});
+
+test('slide errors belong to the error family with code "slide"', async () => {
+  const err = await openSlide(join(dir, 'nope.svs')).catch((e: unknown) => e);
+  assert.ok(isSlidesegError(err), String(err));
+  assert.equal((err as SlideError).code, 'slide');
 });

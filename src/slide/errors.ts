@@ -1,6 +1,12 @@
-/** Errors about one slide: the message always names the file (or URL) and the problem, on one line. */
-export class SlideError extends Error {
+import { SlidesegError } from '../core/errors.ts';
+
+/**
+ * Errors about one slide (code 'slide' in the library's error family): the message always names the file (or URL)
+ * and the problem, on one line; `cause` keeps the original error.
+ */
+export class SlideError extends SlidesegError {
   override name = 'SlideError';
+  override readonly code = 'slide';
   readonly reason: string;
   constructor(
     readonly source: string,
