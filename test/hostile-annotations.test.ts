@@ -7,7 +7,14 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { parseAperioXml, parseGeoJSON, rasterize, readAnnotations } from '../src/annotations/index.ts';
+import {
+  type AnnotationError,
+  parseAperioXml,
+  parseGeoJSON,
+  rasterize,
+  readAnnotations,
+} from '../src/annotations/index.ts';
+import { isSlidesegError } from '../src/core/errors.ts';
 
 const TMP = await mkdtemp(join(tmpdir(), 'slideseg-hostile-ann-'));
 after(() => rm(TMP, { recursive: true, force: true }));
@@ -202,4 +209,11 @@ describe('malformed annotations fail with one line naming the file', () => {
     });
     assert.ok(none.every((v) => v === 0));
   });
+});
+
+test('annotation errors belong to the error family with code "annotations"', async () => {
+  const err = await readAnnotations(join(TMP, 'missing.xml')).catch((e: unknown) => e);
+  assert.ok(isSlidesegError(err), String(err));
+  assert.equal((err as AnnotationError).code, 'annotations');
+  assert.match((err as Error).message, /missing\.xml: cannot read annotations \(ENOENT\)/);
 });

@@ -6,6 +6,7 @@
  * A small tag scanner is enough for this flat, attribute-only format; no XML dependency. It is a single forward pass
  * (indexOf, no backtracking regular expressions), so parsing time is linear in the file size whatever it holds.
  */
+import { AnnotationError } from './errors.ts';
 import { openRing, pointInRing, ringBounds, signedArea2 } from './geometry.ts';
 import type { AnnotationPolygon, AnnotationSet, Ring } from './types.ts';
 
@@ -30,7 +31,7 @@ function decodeEntities(s: string, source: string): string {
     if (named !== undefined) return named;
     const code = k.startsWith('#x') ? Number.parseInt(k.slice(2), 16) : Number(k.slice(1));
     if (!(code > 0 && code <= 0x10ffff) || (code >= 0xd800 && code <= 0xdfff))
-      throw new Error(`${source}: invalid character reference ${whole} (not a Unicode code point)`);
+      throw new AnnotationError(`${source}: invalid character reference ${whole} (not a Unicode code point)`);
     return String.fromCodePoint(code);
   });
 }
@@ -70,7 +71,7 @@ function lineOf(text: string, at: number): number {
 /** Every element tag of the document in order; comments, processing instructions and doctype skipped. */
 function* scanTags(text: string, source: string): Generator<Tag> {
   const fail = (at: number, why: string): never => {
-    throw new Error(`${source}: malformed XML at line ${lineOf(text, at)}: ${why}`);
+    throw new AnnotationError(`${source}: malformed XML at line ${lineOf(text, at)}: ${why}`);
   };
   const n = text.length;
   let i = 0;
@@ -142,7 +143,7 @@ function coordinate(value: string | undefined, source: string, axis: string): nu
   const v = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
   if (!Number.isFinite(v)) {
     const shown = value === undefined ? 'missing' : `"${value.slice(0, 40)}"`;
-    throw new Error(`${source}: Vertex with invalid ${axis} coordinate (${shown})`);
+    throw new AnnotationError(`${source}: Vertex with invalid ${axis} coordinate (${shown})`);
   }
   return v;
 }
@@ -247,17 +248,20 @@ export function parseAperioXml(text: string, source = '<aperio xml>'): Annotatio
         vertices: [],
       };
       if (!Number.isInteger(region.type))
-        throw new Error(`${source}: Region with invalid Type "${type.slice(0, 40)}"`);
+        throw new AnnotationError(`${source}: Region with invalid Type "${type.slice(0, 40)}"`);
       if (selfClosing) region = null;
     } else if (tag === 'Vertex' && region) {
       if (++vertexCount > MAX_VERTICES)
-        throw new Error(`${source}: more than ${MAX_VERTICES} vertices (limit for one annotation file)`);
+        throw new AnnotationError(
+          `${source}: more than ${MAX_VERTICES} vertices (limit for one annotation file)`,
+        );
       const x = coordinate(attrs.get('X'), source, 'X');
       const y = coordinate(attrs.get('Y'), source, 'Y');
       region.vertices.push([x, y]);
     }
   }
-  if (!sawRoot) throw new Error(`${source}: not an Aperio ImageScope XML file (no <Annotations> element)`);
-  if (layer) throw new Error(`${source}: truncated XML (an <Annotation> element is not closed)`);
+  if (!sawRoot)
+    throw new AnnotationError(`${source}: not an Aperio ImageScope XML file (no <Annotations> element)`);
+  if (layer) throw new AnnotationError(`${source}: truncated XML (an <Annotation> element is not closed)`);
   return { polygons, mpp, source };
 }

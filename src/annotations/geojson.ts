@@ -3,6 +3,7 @@
  * array of Features) of Polygon / MultiPolygon geometries in level-0 pixels, the class in
  * properties.classification.name. Points and lines have no area and are skipped.
  */
+import { AnnotationError } from './errors.ts';
 import { openRing, signedArea2 } from './geometry.ts';
 import type { AnnotationPolygon, AnnotationSet, Ring } from './types.ts';
 
@@ -36,16 +37,16 @@ function labelOf(properties: unknown): string {
 }
 
 function toRing(coords: unknown, where: string, walk: Walk): Ring {
-  if (!Array.isArray(coords)) throw new Error(`${where}: ring is not an array of positions`);
+  if (!Array.isArray(coords)) throw new AnnotationError(`${where}: ring is not an array of positions`);
   walk.vertices += coords.length;
   if (walk.vertices > MAX_GEOJSON_VERTICES)
-    throw new Error(
+    throw new AnnotationError(
       `${walk.source}: more than ${MAX_GEOJSON_VERTICES} vertices (limit for one annotation file)`,
     );
   const ring: Ring = [];
   for (const p of coords) {
     if (!Array.isArray(p) || p.length < 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) {
-      throw new Error(`${where}: invalid position ${JSON.stringify(p)?.slice(0, 80)}`);
+      throw new AnnotationError(`${where}: invalid position ${JSON.stringify(p)?.slice(0, 80)}`);
     }
     ring.push([p[0] as number, p[1] as number]);
   }
@@ -53,7 +54,8 @@ function toRing(coords: unknown, where: string, walk: Walk): Ring {
 }
 
 function polygonFrom(coords: unknown, label: string, where: string, walk: Walk): AnnotationPolygon | null {
-  if (!Array.isArray(coords)) throw new Error(`${where}: Polygon coordinates must be an array of rings`);
+  if (!Array.isArray(coords))
+    throw new AnnotationError(`${where}: Polygon coordinates must be an array of rings`);
   const rings = coords.map((r) => toRing(r, where, walk)).filter((r) => r.length >= 3);
   return rings.length > 0 ? { label, rings } : null;
 }
@@ -67,17 +69,18 @@ function collect(
   depth = 0,
 ): void {
   if (depth > MAX_GEOJSON_DEPTH)
-    throw new Error(`${walk.source}: GeoJSON nested deeper than ${MAX_GEOJSON_DEPTH} levels`);
+    throw new AnnotationError(`${walk.source}: GeoJSON nested deeper than ${MAX_GEOJSON_DEPTH} levels`);
   const next = depth + 1;
   if (Array.isArray(node)) {
     for (const [i, n] of node.entries()) collect(n, label, out, `${where}[${i}]`, walk, next);
     return;
   }
-  if (!isObject(node)) throw new Error(`${where}: expected a GeoJSON object`);
+  if (!isObject(node)) throw new AnnotationError(`${where}: expected a GeoJSON object`);
   switch (node['type']) {
     case 'FeatureCollection': {
       const features = node['features'];
-      if (!Array.isArray(features)) throw new Error(`${where}: FeatureCollection without a features array`);
+      if (!Array.isArray(features))
+        throw new AnnotationError(`${where}: FeatureCollection without a features array`);
       for (const [i, f] of features.entries()) collect(f, label, out, `${where}.features[${i}]`, walk, next);
       return;
     }
@@ -87,7 +90,8 @@ function collect(
       return;
     case 'GeometryCollection': {
       const geometries = node['geometries'];
-      if (!Array.isArray(geometries)) throw new Error(`${where}: GeometryCollection without geometries`);
+      if (!Array.isArray(geometries))
+        throw new AnnotationError(`${where}: GeometryCollection without geometries`);
       for (const [i, g] of geometries.entries())
         collect(g, label, out, `${where}.geometries[${i}]`, walk, next);
       return;
@@ -100,7 +104,7 @@ function collect(
     case 'MultiPolygon': {
       const polys = node['coordinates'];
       if (!Array.isArray(polys))
-        throw new Error(`${where}: MultiPolygon coordinates must be an array of polygons`);
+        throw new AnnotationError(`${where}: MultiPolygon coordinates must be an array of polygons`);
       for (const coords of polys) {
         const p = polygonFrom(coords, label, where, walk);
         if (p) out.push(p);
@@ -113,7 +117,9 @@ function collect(
     case 'MultiLineString':
       return;
     default:
-      throw new Error(`${where}: unknown GeoJSON type ${JSON.stringify(node['type'])?.slice(0, 80)}`);
+      throw new AnnotationError(
+        `${where}: unknown GeoJSON type ${JSON.stringify(node['type'])?.slice(0, 80)}`,
+      );
   }
 }
 
@@ -124,7 +130,7 @@ export function parseGeoJSON(input: string | unknown, source = '<geojson>'): Ann
       doc = JSON.parse(input);
     } catch (e) {
       const why = e instanceof RangeError ? 'nested too deeply' : (e as Error).message;
-      throw new Error(`${source}: invalid JSON (${why})`);
+      throw new AnnotationError(`${source}: invalid JSON (${why})`);
     }
   }
   const polygons: AnnotationPolygon[] = [];

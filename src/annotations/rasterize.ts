@@ -3,6 +3,7 @@
  * value when its centre lies inside (half-open on the right and bottom, so shared edges are drawn once); later
  * polygons overwrite earlier ones.
  */
+import { AnnotationError } from './errors.ts';
 import { ringBounds } from './geometry.ts';
 import type { AnnotationPolygon, AnnotationSet } from './types.ts';
 
@@ -45,7 +46,9 @@ function regionDownsample(region: RasterRegion): number {
   if (region.level === undefined || region.level === 0) return 1;
   const level = region.levels?.[region.level];
   if (!level)
-    throw new Error(`rasterize: level ${region.level} needs 'levels' (the slide's levels) or 'downsample'`);
+    throw new AnnotationError(
+      `rasterize: level ${region.level} needs 'levels' (the slide's levels) or 'downsample'`,
+    );
   return level.downsample;
 }
 
@@ -263,12 +266,15 @@ export function rasterize(
 ): Uint8Array {
   const { width, height } = region;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 0 && height >= 0)) {
-    throw new Error(`rasterize: width and height must be non-negative integers, got ${width}x${height}`);
+    throw new AnnotationError(
+      `rasterize: width and height must be non-negative integers, got ${width}x${height}`,
+    );
   }
   const downsample = regionDownsample(region);
-  if (!(downsample > 0)) throw new Error(`rasterize: downsample must be positive, got ${downsample}`);
+  if (!(downsample > 0))
+    throw new AnnotationError(`rasterize: downsample must be positive, got ${downsample}`);
   const target = out ?? new Uint8Array(width * height);
-  if (target.length < width * height) throw new Error('rasterize: output buffer is too small');
+  if (target.length < width * height) throw new AnnotationError('rasterize: output buffer is too small');
   const polygons: readonly AnnotationPolygon[] =
     'polygons' in annotations ? annotations.polygons : annotations;
   const shift = region.vertexConvention === 'corner' ? 0 : 0.5;
@@ -280,7 +286,7 @@ export function rasterize(
     const value = classValue(polygon.label, region.classMap);
     if (value === undefined || polygon.rings.length === 0) continue;
     if (!(Number.isInteger(value) && value >= 0 && value <= 255)) {
-      throw new Error(
+      throw new AnnotationError(
         `rasterize: class value for '${polygon.label}' must be an integer 0..255, got ${value}`,
       );
     }

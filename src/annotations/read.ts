@@ -2,6 +2,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isInside } from '../slide/confine.ts';
 import { parseAperioXml } from './aperio.ts';
+import { AnnotationError } from './errors.ts';
 import { parseGeoJSON } from './geojson.ts';
 import type { AnnotationSet } from './types.ts';
 
@@ -25,25 +26,26 @@ export async function readAnnotations(
     if (opts.root !== undefined) {
       const [rootReal, real] = await Promise.all([realpath(opts.root), realpath(path)]);
       if (!isInside(rootReal, real)) {
-        throw new Error(
+        throw new AnnotationError(
           `${path}: resolves to ${real}, outside ${opts.root} (annotation references must stay inside it)`,
         );
       }
     }
     const { size } = await stat(path);
     if (size > MAX_ANNOTATION_BYTES)
-      throw new Error(
+      throw new AnnotationError(
         `${path}: annotation file of ${size} bytes is too large (limit ${MAX_ANNOTATION_BYTES})`,
       );
     text = await readFile(path, 'utf8');
   } catch (e) {
-    if (e instanceof Error && e.message.startsWith(`${path}: `)) throw e;
-    throw new Error(
+    if (e instanceof AnnotationError) throw e;
+    throw new AnnotationError(
       `${path}: cannot read annotations (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      { cause: e },
     );
   }
   const start = text.trimStart().slice(0, 1);
   if (start === '<') return parseAperioXml(text, path);
   if (start === '{' || start === '[') return parseGeoJSON(text, path);
-  throw new Error(`${path}: not an annotation file (expected Aperio XML or GeoJSON)`);
+  throw new AnnotationError(`${path}: not an annotation file (expected Aperio XML or GeoJSON)`);
 }
