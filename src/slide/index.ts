@@ -1,6 +1,8 @@
+export { DecodeBudget, processDecodeBudget } from './budget.ts';
 export { type ByteSource, FileByteSource, HttpByteSource, type HttpOptions } from './bytesource.ts';
 export { BlockCache, sharedBlockCache } from './cache.ts';
 export { SlideError } from './errors.ts';
+export type { HttpLimits } from './http.ts';
 export { type OpenSlideOptions, openSlide } from './open.ts';
 export { MAX_REGION_PIXELS, PyramidSlide } from './pyramid.ts';
 export { openTiffSource } from './tiff/open.ts';
