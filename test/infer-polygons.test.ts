@@ -258,3 +258,46 @@ test('labelPolygons (in-memory maps) uses the same tracer: valid in shapely, cla
   assert.equal(areas.b, counts[2]! * 6);
   assert.equal(labelPolygons(mask, W, H, { 1: 'a' }, { minPixels: 1e9 }).length, 0);
 });
+
+test('Douglas–Peucker never makes an invalid polygon: an object it would break keeps its exact outline', async () => {
+  // Blobby regions (smoothed noise): narrow necks and holes near the outline, where simplification crosses rings.
+  const W = 160;
+  const H = 160;
+  let fallbacks = 0;
+  let simplified = 0;
+  for (const seed of [1, 2, 3]) {
+    const r = rng(seed);
+    const noise = Float32Array.from({ length: W * H }, () => r());
+    const mask = new Uint8Array(W * H);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        let s = 0;
+        let n = 0;
+        for (let dy = -3; dy <= 3; dy++) {
+          for (let dx = -3; dx <= 3; dx++) {
+            if (y + dy >= 0 && x + dx >= 0 && y + dy < H && x + dx < W) {
+              s += noise[(y + dy) * W + x + dx]!;
+              n++;
+            }
+          }
+        }
+        mask[y * W + x] = s / n > 0.5 ? 1 : 0;
+      }
+    }
+    for (const tolerance of [1, 2, 4]) {
+      const exact = await polygonsOf(mask, W, H, 16);
+      const { path, doc, summary } = await polygonsOf(mask, W, H, 16, { simplify: tolerance });
+      assert.deepEqual(
+        shapely(path).filter((v) => !v[0]),
+        [],
+        `seed ${seed}, tolerance ${tolerance}`,
+      );
+      fallbacks += summary.simplifyFallbacks;
+      const vertices = (d: { features: { geometry: { coordinates: unknown } }[] }) =>
+        JSON.stringify(d.features.map((f) => f.geometry.coordinates)).length;
+      if (vertices(doc) < vertices(exact.doc)) simplified++;
+    }
+  }
+  assert.ok(fallbacks > 0, 'some objects needed their exact outline');
+  assert.equal(simplified, 9, 'and the rest were simplified');
+});

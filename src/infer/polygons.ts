@@ -61,6 +61,8 @@ export interface PolygonStreamSummary {
   objects: number;
   /** Rings split where they touched themselves. */
   splits: number;
+  /** Objects written with their exact outline because simplifying made them invalid. */
+  simplifyFallbacks: number;
 }
 
 interface Run {
@@ -381,6 +383,93 @@ export class ComponentScanner {
   }
 }
 
+/**
+ * True when every ring has at least 3 distinct vertices and no two segments of any rings meet, except consecutive
+ * segments of a ring at their shared vertex (and those do not fold back onto each other). Stricter than OGC (which
+ * lets a hole touch its shell at a point) so that it is simple to check; segments are bucketed on a grid so the
+ * check is near-linear. Coordinates are label-grid corners (integers), so the arithmetic is exact.
+ */
+export function ringsAreValid(rings: readonly Ring[]): boolean {
+  type Seg = { r: number; i: number; ax: number; ay: number; bx: number; by: number };
+  const segs: Seg[] = [];
+  let minX = Number.POSITIVE_INFINITY;
+  let minY = Number.POSITIVE_INFINITY;
+  let maxX = Number.NEGATIVE_INFINITY;
+  let maxY = Number.NEGATIVE_INFINITY;
+  let total = 0;
+  for (const [r, ring] of rings.entries()) {
+    if (ring.length < 3) return false;
+    for (let i = 0; i < ring.length; i++) {
+      const [ax, ay] = ring[i]!;
+      const [bx, by] = ring[(i + 1) % ring.length]!;
+      if (ax === bx && ay === by) return false;
+      segs.push({ r, i, ax, ay, bx, by });
+      minX = Math.min(minX, ax);
+      minY = Math.min(minY, ay);
+      maxX = Math.max(maxX, ax);
+      maxY = Math.max(maxY, ay);
+      total += Math.abs(bx - ax) + Math.abs(by - ay);
+    }
+  }
+  const cell = Math.max(1, (2 * total) / Math.max(1, segs.length));
+  const cols = Math.floor((maxX - minX) / cell) + 1;
+  const grid = new Map<number, Seg[]>();
+  const orient = (px: number, py: number, qx: number, qy: number, rx: number, ry: number) =>
+    Math.sign((qx - px) * (ry - py) - (qy - py) * (rx - px));
+  const onSeg = (px: number, py: number, s: Seg) =>
+    Math.min(s.ax, s.bx) <= px &&
+    px <= Math.max(s.ax, s.bx) &&
+    Math.min(s.ay, s.by) <= py &&
+    py <= Math.max(s.ay, s.by);
+  const meet = (s: Seg, t: Seg) => {
+    const o1 = orient(s.ax, s.ay, s.bx, s.by, t.ax, t.ay);
+    const o2 = orient(s.ax, s.ay, s.bx, s.by, t.bx, t.by);
+    const o3 = orient(t.ax, t.ay, t.bx, t.by, s.ax, s.ay);
+    const o4 = orient(t.ax, t.ay, t.bx, t.by, s.bx, s.by);
+    if (o1 !== o2 && o3 !== o4) return true;
+    return (
+      (o1 === 0 && onSeg(t.ax, t.ay, s)) ||
+      (o2 === 0 && onSeg(t.bx, t.by, s)) ||
+      (o3 === 0 && onSeg(s.ax, s.ay, t)) ||
+      (o4 === 0 && onSeg(s.bx, s.by, t))
+    );
+  };
+  for (const s of segs) {
+    const c0 = Math.floor((Math.min(s.ax, s.bx) - minX) / cell);
+    const c1 = Math.floor((Math.max(s.ax, s.bx) - minX) / cell);
+    const r0 = Math.floor((Math.min(s.ay, s.by) - minY) / cell);
+    const r1 = Math.floor((Math.max(s.ay, s.by) - minY) / cell);
+    const seen = new Set<Seg>();
+    for (let cy = r0; cy <= r1; cy++) {
+      for (let cx = c0; cx <= c1; cx++) {
+        const key = cy * cols + cx;
+        const bucket = grid.get(key);
+        for (const t of bucket ?? []) {
+          if (seen.has(t)) continue;
+          seen.add(t);
+          const n = rings[s.r]!.length;
+          const adjacent = t.r === s.r && ((t.i + 1) % n === s.i || (s.i + 1) % n === t.i);
+          if (adjacent) {
+            // Consecutive segments share one vertex; they must not fold back along each other.
+            const shared = (t.i + 1) % n === s.i ? [s.ax, s.ay] : [s.bx, s.by];
+            const [ox, oy] = shared[0] === s.ax && shared[1] === s.ay ? [s.bx, s.by] : [s.ax, s.ay];
+            const [px, py] = shared[0] === t.ax && shared[1] === t.ay ? [t.bx, t.by] : [t.ax, t.ay];
+            if (orient(shared[0]!, shared[1]!, ox, oy, px, py) === 0) {
+              const dot = (ox - shared[0]!) * (px - shared[0]!) + (oy - shared[1]!) * (py - shared[1]!);
+              if (dot > 0) return false;
+            }
+            continue;
+          }
+          if (meet(s, t)) return false;
+        }
+        if (bucket) bucket.push(s);
+        else grid.set(key, [s]);
+      }
+    }
+  }
+  return true;
+}
+
 /** Streams bands of a label map in and GeoJSON features out; see the module comment. */
 export class PolygonStreamer {
   readonly #o: PolygonStreamOptions;
@@ -391,6 +480,7 @@ export class PolygonStreamer {
   #features = 0;
   #objects = 0;
   #splits = 0;
+  #simplifyFallbacks = 0;
   #factor: number;
 
   constructor(o: PolygonStreamOptions) {
@@ -417,7 +507,7 @@ export class PolygonStreamer {
     this.#objects++;
     this.#splits += splits;
     const cls = this.#o.classes[comp.value]!;
-    const coords = polygons.map((p) => p.map((r) => this.#ring(r)));
+    const coords = this.#simplified(polygons).map((p) => p.map((r) => this.#ring(r)));
     if (this.#o.mode === 'objects') {
       const mpp = this.#o.mpp ?? 1;
       const geometry =
@@ -446,8 +536,21 @@ export class PolygonStreamer {
     }
   }
 
+  /**
+   * Douglas–Peucker on every ring, kept only when the result is still valid (simple rings that neither cross nor
+   * touch each other): otherwise the exact pixel outline is written, which always is.
+   */
+  #simplified(polygons: PixelPolygon[]): PixelPolygon[] {
+    const tol = this.#o.simplify ?? 0;
+    if (tol <= 0) return polygons;
+    const simple = polygons.map((p) => p.map((r) => simplifyRing(r, tol)));
+    if (ringsAreValid(simple.flat())) return simple;
+    this.#simplifyFallbacks++;
+    return polygons;
+  }
+
   #ring(ring: Ring): number[][] {
-    const r = this.#o.simplify ? simplifyRing(ring, this.#o.simplify) : ring;
+    const r = ring;
     const sx = this.#o.scaleX ?? 1;
     const sy = this.#o.scaleY ?? 1;
     const f = this.#factor;
@@ -492,7 +595,13 @@ export class PolygonStreamer {
     } finally {
       for (const s of this.#spools.values()) await rm(s.path, { force: true });
     }
-    return { path: this.#o.path, features: this.#features, objects: this.#objects, splits: this.#splits };
+    return {
+      path: this.#o.path,
+      features: this.#features,
+      objects: this.#objects,
+      splits: this.#splits,
+      simplifyFallbacks: this.#simplifyFallbacks,
+    };
   }
 
   /** Drops the partial output (on error). */
