@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -45,6 +47,47 @@ test('slides given directly: names from the file names, nothing else attached', 
       ['image', join(ROOT, 'samples', 'image.png'), undefined, undefined],
     ],
   );
+});
+
+test('a slide given by URL (HTTP range requests) serves the same tiles as the local file', async () => {
+  const bytes = await readFile(CMU);
+  // A static server with Range support, as object stores and web servers answer.
+  const server = createServer((req, res) => {
+    if (req.url !== '/slides/cmu-1-small-region.svs') {
+      res.writeHead(404).end();
+      return;
+    }
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (!m) {
+      res.writeHead(200, { 'content-length': bytes.length, 'accept-ranges': 'bytes' }).end(bytes);
+      return;
+    }
+    const start = Number(m[1]);
+    const end = m[2] ? Math.min(Number(m[2]), bytes.length - 1) : bytes.length - 1;
+    res
+      .writeHead(206, {
+        'content-range': `bytes ${start}-${end}/${bytes.length}`,
+        'content-length': end - start + 1,
+        'accept-ranges': 'bytes',
+      })
+      .end(bytes.subarray(start, end + 1));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slides/cmu-1-small-region.svs`;
+  const remote = await startViewer({ slides: await collectSlides([url]) });
+  const local = await startViewer({ slides: await collectSlides([CMU]) });
+  try {
+    for (const tile of ['cmu-1-small-region_files/12/1_2.jpeg', 'cmu-1-small-region_files/9/0_0.jpeg']) {
+      const a = Buffer.from(await (await fetch(`${remote.url}slides/${tile}`)).arrayBuffer());
+      const b = Buffer.from(await (await fetch(`${local.url}slides/${tile}`)).arrayBuffer());
+      assert.ok(a.length > 1000 && a.equals(b), tile);
+    }
+  } finally {
+    await remote.close();
+    await local.close();
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
 });
 
 test('an OME-Zarr given directly brings its labels as the overlay', async () => {
