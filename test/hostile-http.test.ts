@@ -110,6 +110,19 @@ before(async () => {
     if (url === '/pong.svs') return void res.writeHead(302, { location: '/ping.svs' }).end();
     if (url === '/redirect.svs') return void res.writeHead(302, { location: '/good/cmu.svs' }).end();
     if (url === '/good/cmu.svs') return serveRange(res, req.headers.range, SAMPLE);
+    if (url === '/shifted.svs') {
+      // Answers every range after the size probe with the bytes one further on, and says so.
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '') as RegExpExecArray;
+      const shift = m[1] === '0' && m[2] === '0' ? 0 : 1;
+      const start = Number(m[1]) + shift;
+      const end = Number(m[2]) + shift;
+      return void res
+        .writeHead(206, {
+          'content-range': `bytes ${start}-${end}/${SAMPLE.length}`,
+          'content-length': end - start + 1,
+        })
+        .end(SAMPLE.subarray(start, end + 1));
+    }
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -186,6 +199,13 @@ describe('misbehaving HTTP servers', { timeout: 120_000 }, () => {
     } finally {
       await good.close();
     }
+  });
+
+  test('bytes of another range than the one asked for are refused', async () => {
+    await failsClearly(
+      `${base}/shifted.svs`,
+      /server answered the range 0-15 with Content-Range "bytes 1-16\/1938955"/,
+    );
   });
 
   test('a Content-Length beyond the range is refused before reading the body', async () => {

@@ -128,6 +128,14 @@ export class HttpByteSource implements ByteSource {
     }
     this.requests++;
     this.bytesFetched += res.body.length;
+    // Bytes of another range with the right length would be wrong pixels: the answer must say it is this range.
+    const answered = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range'] ?? ''));
+    if (!answered || Number(answered[1]) !== offset || Number(answered[2]) !== offset + length - 1) {
+      throw new SlideError(
+        this.name,
+        `server answered the range ${offset}-${offset + length - 1} with Content-Range ${JSON.stringify(res.headers['content-range'] ?? null)}`,
+      );
+    }
     if (res.body.length !== length) {
       throw new SlideError(this.name, `server sent ${res.body.length} bytes for a ${length}-byte range`);
     }

@@ -116,6 +116,13 @@ export class HttpStore implements AsyncReadable {
       throw new Error(
         `HTTP ${res.status} ${res.statusText} for bytes ${offset}-${offset + length - 1}`.trim(),
       );
+    const answered = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range'] ?? ''));
+    if (!answered || Number(answered[1]) !== offset || Number(answered[2]) !== offset + length - 1)
+      throw new Error(
+        `${key.slice(1)}: server answered bytes ${offset}-${offset + length - 1} with another range`,
+      );
+    if (res.body.length !== length)
+      throw new Error(`${key.slice(1)}: server sent ${res.body.length} bytes for a ${length}-byte range`);
     return res.body;
   }
 }
