@@ -2,11 +2,11 @@
  * Reads a Hugging Face SegFormer checkpoint folder (config.json + model.safetensors, or a sharded
  * model.safetensors.index.json) into a validated architecture description and a weight lookup.
  */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type SafeTensor, toFloat32 } from '../io/safetensors.ts';
-import { readSafetensors } from '../io/safetensors-file.ts';
+import { CONFIG_FILE, readCheckpointTensors } from '../models/segformer/checkpoint.ts';
+import { BATCH_NORM_EPS, LAYER_NORM_EPS, normalizeConfig, numLabels } from '../models/segformer/config.ts';
+import { readSegformerConfig } from '../models/segformer/config-file.ts';
 
 /** The `SegformerConfig` fields the architecture depends on. */
 export interface SegformerArchitecture {
@@ -35,113 +35,37 @@ export interface SegformerCheckpoint {
   weights: Map<string, SafeTensor>;
 }
 
-/** Validates a config.json object; `file` names the source in error messages. */
+/**
+ * The architecture of a config.json object, parsed by the one SegFormer config parser (`normalizeConfig`: the same
+ * defaults and checks as the TF.js model and the checkpoint loader); `file` names the source in error messages.
+ */
 export function parseSegformerConfig(
   config: Record<string, unknown>,
   file = 'config.json',
 ): SegformerArchitecture {
-  const fail = (reason: string): never => {
-    throw new Error(`${file}: ${reason}`);
+  const c = normalizeConfig(config, file);
+  return {
+    numChannels: c.num_channels,
+    hiddenSizes: c.hidden_sizes,
+    depths: c.depths,
+    numAttentionHeads: c.num_attention_heads,
+    srRatios: c.sr_ratios,
+    patchSizes: c.patch_sizes,
+    strides: c.strides,
+    mlpRatios: c.mlp_ratios,
+    decoderHiddenSize: c.decoder_hidden_size,
+    numLabels: numLabels(c),
+    layerNormEps: LAYER_NORM_EPS,
+    batchNormEps: BATCH_NORM_EPS,
   };
-  if (config.model_type !== undefined && config.model_type !== 'segformer') {
-    fail(`model_type is '${String(config.model_type)}', expected 'segformer'`);
-  }
-  const numBlocks = intField(config, 'num_encoder_blocks', 4, fail);
-  const list = (key: string, fallback?: number[]): number[] => {
-    const value = config[key] ?? fallback;
-    if (
-      !Array.isArray(value) ||
-      value.length !== numBlocks ||
-      !value.every((v) => Number.isFinite(v) && v > 0)
-    ) {
-      return fail(`'${key}' must be a list of ${numBlocks} positive numbers (got ${JSON.stringify(value)})`);
-    }
-    return value as number[];
-  };
-  const arch: SegformerArchitecture = {
-    numChannels: intField(config, 'num_channels', 3, fail),
-    hiddenSizes: list('hidden_sizes'),
-    depths: list('depths'),
-    numAttentionHeads: list('num_attention_heads'),
-    srRatios: list('sr_ratios', [8, 4, 2, 1].slice(0, numBlocks)),
-    patchSizes: list('patch_sizes', [7, 3, 3, 3].slice(0, numBlocks)),
-    strides: list('strides', [4, 2, 2, 2].slice(0, numBlocks)),
-    mlpRatios: list('mlp_ratios', [4, 4, 4, 4].slice(0, numBlocks)),
-    decoderHiddenSize: intField(config, 'decoder_hidden_size', 256, fail),
-    numLabels: numLabelsOf(config, fail),
-    layerNormEps: 1e-5,
-    batchNormEps: 1e-5,
-  };
-  arch.hiddenSizes.forEach((size, i) => {
-    if (size % arch.numAttentionHeads[i]! !== 0) {
-      fail(
-        `hidden_sizes[${i}] = ${size} is not a multiple of num_attention_heads[${i}] = ${arch.numAttentionHeads[i]}`,
-      );
-    }
-  });
-  const act = config.hidden_act ?? 'gelu';
-  if (act !== 'gelu') fail(`hidden_act '${String(act)}' is not supported (only exact 'gelu')`);
-  if (config.reshape_last_stage === false) fail('reshape_last_stage = false is not supported');
-  return arch;
 }
 
-function intField(
-  config: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  fail: (r: string) => never,
-): number {
-  const value = config[key] ?? fallback;
-  if (!Number.isInteger(value) || (value as number) <= 0)
-    fail(`'${key}' must be a positive integer (got ${value})`);
-  return value as number;
-}
-
-function numLabelsOf(config: Record<string, unknown>, fail: (r: string) => never): number {
-  if (config.id2label && typeof config.id2label === 'object') {
-    const n = Object.keys(config.id2label).length;
-    if (n > 0) return n;
-  }
-  if (Number.isInteger(config.num_labels) && (config.num_labels as number) > 0)
-    return config.num_labels as number;
-  return fail("has neither 'id2label' nor 'num_labels'");
-}
-
-/** Reads config.json and the weights (single file or sharded index) from a checkpoint folder. */
+/** Reads config.json and the weights (single file or sharded index) with the checkpoint loader's own readers. */
 export async function readSegformerCheckpoint(dir: string): Promise<SegformerCheckpoint> {
-  const configPath = join(dir, 'config.json');
-  let config: Record<string, unknown>;
-  try {
-    config = JSON.parse(await readFile(configPath, 'utf8'));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(`${configPath}: ${err.code === 'ENOENT' ? 'not found' : `cannot read (${err.message})`}`);
-  }
-  if (config == null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new Error(`${configPath}: not a JSON object`);
-  }
-  // Validate the architecture before reading (possibly large) weights.
-  parseSegformerConfig(config, configPath);
-  const single = join(dir, 'model.safetensors');
-  const index = join(dir, 'model.safetensors.index.json');
-  if (existsSync(single)) return { config, weights: (await readSafetensors(single)).tensors };
-  if (existsSync(index)) return { config, weights: await readShardedWeights(dir, index) };
-  throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json`);
-}
-
-async function readShardedWeights(dir: string, indexPath: string): Promise<Map<string, SafeTensor>> {
-  let weightMap: Record<string, string>;
-  try {
-    weightMap = JSON.parse(await readFile(indexPath, 'utf8')).weight_map;
-  } catch (e) {
-    throw new Error(`${indexPath}: cannot read (${(e as Error).message})`);
-  }
-  if (!weightMap || typeof weightMap !== 'object') throw new Error(`${indexPath}: no 'weight_map' object`);
-  const weights = new Map<string, SafeTensor>();
-  for (const shard of new Set(Object.values(weightMap))) {
-    for (const [key, tensor] of (await readSafetensors(join(dir, shard))).tensors) weights.set(key, tensor);
-  }
-  return weights;
+  // Parsed (and so validated) before reading the possibly large weights.
+  const config = await readSegformerConfig(join(dir, CONFIG_FILE));
+  const { tensors } = await readCheckpointTensors(dir);
+  return { config: config as unknown as Record<string, unknown>, weights: tensors };
 }
 
 /** Looks weights up by name, checking shapes, and converts them to float32. */

@@ -56,8 +56,11 @@ export interface LoadOptions {
 /** The preprocessor config a model was loaded with, so a save can write it back. */
 const knownPreprocessor = new WeakMap<Segformer, PreprocessorConfig>();
 
-/** Reads every tensor of a folder's checkpoint (single file or shards), remembering which file each came from. */
-async function readCheckpointTensors(
+/**
+ * Every tensor of a folder's checkpoint: model.safetensors, or the shards a model.safetensors.index.json lists (the
+ * one sharded-weights reader, used by the loader and the ONNX export).
+ */
+export async function readCheckpointTensors(
   dir: string,
 ): Promise<{ files: string[]; tensors: Map<string, SafeTensor> }> {
   const single = join(dir, WEIGHTS_FILE);

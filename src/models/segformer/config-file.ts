@@ -2,13 +2,15 @@
 import { readFile } from 'node:fs/promises';
 import { normalizeConfig, type SegformerConfig } from './config.ts';
 
+/** Reads and parses a checkpoint's config.json (one-line errors naming the file). */
 export async function readSegformerConfig(path: string): Promise<SegformerConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
     throw new Error(
-      `${path}: cannot read config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      code === 'ENOENT' ? `${path}: not found` : `${path}: cannot read config (${code ?? (e as Error).message})`,
     );
   }
   let raw: unknown;

@@ -109,6 +109,17 @@ export function numLabels(config: SegformerConfig): number {
   return Object.keys(config.id2label).length;
 }
 
+/** transformers' `SegformerConfig` defaults for the per-stage lists (MiT-B0). */
+const HF_STAGE_DEFAULTS = {
+  depths: [2, 2, 2, 2],
+  sr_ratios: [8, 4, 2, 1],
+  hidden_sizes: [32, 64, 160, 256],
+  patch_sizes: [7, 3, 3, 3],
+  strides: [4, 2, 2, 2],
+  num_attention_heads: [1, 2, 5, 8],
+  mlp_ratios: [4, 4, 4, 4],
+};
+
 const STAGE_LISTS = [
   'depths',
   'sr_ratios',
@@ -120,8 +131,9 @@ const STAGE_LISTS = [
 ] as const;
 
 /**
- * Validates a raw config object and fills id2label/label2id the way `PretrainedConfig` does. `source` names the
- * file (or preset) in error messages.
+ * The one SegFormer config parser (TF.js model, checkpoints, ONNX export): validates a raw config object, fills what
+ * it leaves out with transformers' `SegformerConfig` defaults (the MiT-B0 architecture, 2 labels) and id2label/
+ * label2id the way `PretrainedConfig` does. `source` names the file (or preset) in error messages.
  */
 export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
   if (raw == null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -131,6 +143,9 @@ export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
   const fail = (why: string): never => {
     throw new Error(`${source}: invalid SegFormer config: ${why}`);
   };
+  if (c.model_type !== undefined && c.model_type !== 'segformer') {
+    throw new Error(`${source}: model_type is '${String(c.model_type)}', expected 'segformer'`);
+  }
   const defaults: Record<string, unknown> = {
     num_channels: 3,
     num_encoder_blocks: 4,
@@ -143,6 +158,7 @@ export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
     layer_norm_eps: 1e-6,
     decoder_hidden_size: 256,
     semantic_loss_ignore_index: 255,
+    ...HF_STAGE_DEFAULTS,
   };
   for (const [k, v] of Object.entries(defaults)) if (c[k] === undefined) c[k] = v;
   const blocks = c.num_encoder_blocks;
@@ -150,7 +166,7 @@ export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
   for (const key of STAGE_LISTS) {
     const v = c[key];
     if (!Array.isArray(v) || v.length !== blocks || !v.every((x) => Number.isFinite(x) && x > 0)) {
-      fail(`${key} must be ${String(blocks)} positive numbers (got ${JSON.stringify(v)})`);
+      fail(`${key} = ${JSON.stringify(v)}: '${key}' must be a list of ${String(blocks)} positive numbers`);
     }
   }
   const cfg = c as SegformerConfig;
