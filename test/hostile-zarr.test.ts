@@ -192,13 +192,13 @@ describe('chunks must decode to their declared size', () => {
       'compressor null over zlib bytes',
       {},
       (b) => deflateSync(b),
-      /decodes to \d+ values where the chunk shape 3x32x32 holds 3072/,
+      /chunk 0\/0\/0\/0: \d+ bytes where an uncompressed chunk holds 3072/,
     ],
     [
       'a zlib chunk of too few bytes',
       { compressor: 'zlib' },
       () => deflateSync(new Uint8Array(100)),
-      /decodes to 100 values/,
+      /decodes to 100 values where the chunk shape 3x32x32 holds 3072/,
     ],
     [
       'a truncated zlib chunk',
@@ -207,8 +207,24 @@ describe('chunks must decode to their declared size', () => {
       /Failed to decode deflate/,
     ],
     ['a garbage zlib chunk', { compressor: 'zlib' }, (b) => b.map(() => 7), /Failed to decode deflate/],
-    ['a short raw v3 chunk', { format: 3 }, (b) => b.subarray(0, 100), /decodes to 100 values/],
-    ['a long raw chunk', {}, (b) => new Uint8Array(b.length * 2), /decodes to 6144 values/],
+    [
+      'a short raw v3 chunk',
+      { format: 3 },
+      (b) => b.subarray(0, 100),
+      /chunk 0\/c\/0\/0\/0: 100 bytes where an uncompressed chunk holds 3072/,
+    ],
+    [
+      'a long raw chunk',
+      {},
+      (b) => new Uint8Array(b.length * 2),
+      /6144 bytes where an uncompressed chunk holds 3072/,
+    ],
+    [
+      'a uint16 chunk one byte too long (it would read as the right number of values)',
+      { arrayMeta: { dtype: '<u2' } },
+      () => new Uint8Array(6145),
+      /6145 bytes where an uncompressed chunk holds 6144/,
+    ],
   ];
   for (const [name, opts, mutate, reason] of cases) {
     test(name, async () => {

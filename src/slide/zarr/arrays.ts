@@ -40,7 +40,7 @@ export async function openLevelArrays(
     const where = `${source}/${path}`;
     if (image.zarrFormat === 2) await checkV2(store, path, where);
     else await checkV3(store, path, where);
-    await registerBloscCheck(store, path, image.zarrFormat);
+    await registerChunkCheck(store, path, image.zarrFormat);
     await limitChunkBodies(store, path, image.zarrFormat);
     let array: zarr.Array<zarr.DataType, MemoStore>;
     try {
@@ -111,30 +111,43 @@ async function checkV3(store: MemoStore, path: string, where: string): Promise<v
 }
 
 /**
- * Blosc frames carry their compressed and uncompressed sizes (16-byte header): a truncated or padded frame, or one
+ * Raw chunks must have exactly the chunk's byte size (9 bytes of a 2x2 uint16 chunk would otherwise read as 4
+ * values). Blosc frames carry their compressed and uncompressed sizes (16-byte header): a truncated or padded frame, or one
  * that would expand to other than a chunk's bytes, is refused before the Blosc decoder runs on it (it may
  * otherwise return garbage of the right length).
  */
-async function registerBloscCheck(store: MemoStore, path: string, format: 2 | 3): Promise<void> {
+async function registerChunkCheck(store: MemoStore, path: string, format: 2 | 3): Promise<void> {
   const meta = await store.json(format === 2 ? `${path}/.zarray` : `${path}/zarr.json`);
   if (!meta) return;
   let blosc = false;
   let plain = true; // the Blosc frame holds the chunk itself (no filter or codec changing its size)
+  let raw = false; // the chunk is stored as its bytes, nothing else
   let chunkElements = 0;
   let itemBytes = 0;
   if (format === 2) {
     const compressor = meta.compressor as { id?: unknown } | null;
     blosc = compressor?.id === 'blosc';
     plain = !Array.isArray(meta.filters) || meta.filters.length === 0;
+    raw = !compressor && plain;
     chunkElements = (meta.chunks as number[]).reduce((p, v) => p * v, 1);
     itemBytes = DTYPE_BYTES[V2_DTYPES[String(meta.dtype).slice(1)]] ?? 0;
   } else {
     const codecs = (meta.codecs as { name: string }[]) ?? [];
     blosc = codecs.some((c) => c.name === 'blosc');
     plain = codecs.length === 2 && codecs[0].name === 'bytes' && codecs[1].name === 'blosc';
+    raw = codecs.every((c) => c.name === 'bytes' || c.name === 'transpose');
     const grid = meta.chunk_grid as { configuration: { chunk_shape: number[] } };
     chunkElements = grid.configuration.chunk_shape.reduce((p, v) => p * v, 1);
     itemBytes = DTYPE_BYTES[String(meta.data_type)] ?? 0;
+  }
+  if (raw && itemBytes > 0) {
+    // A raw chunk is exactly its elements' bytes: a short or long one is not a chunk of this array.
+    const bytes = chunkElements * itemBytes;
+    store.checkChunks(`/${path}/`, (key, data) => {
+      if (data.length !== bytes)
+        throw new Error(`chunk ${key}: ${data.length} bytes where an uncompressed chunk holds ${bytes}`);
+    });
+    return;
   }
   if (!blosc) return;
   const expected = plain && itemBytes > 0 ? chunkElements * itemBytes : null;
