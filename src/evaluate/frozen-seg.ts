@@ -19,6 +19,7 @@ import {
   loadPreprocessorConfig,
   loadSegformer,
 } from '../models/segformer/index.ts';
+import { segformerKeys } from '../models/segformer/keys.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import { augment } from '../train/augment.ts';
 import { listPairs, loadPair, splitNames } from '../train/data.ts';
@@ -87,7 +88,7 @@ export async function evalEncoderSegmentation(o: FrozenSegOptions): Promise<Froz
   const named = model.namedWeights();
   const decoder = new Set(model.decoderVariables());
   const params = new Map([...named].filter(([, v]) => decoder.has(v)));
-  const encoderKeys = [...named.keys()].filter((k) => k.startsWith('segformer.encoder.'));
+  const encoderKeys = [...named.keys()].filter((k) => k.startsWith(segformerKeys.encoderPrefix));
   const before = new Map(encoderKeys.map((k) => [k, named.get(k)!.dataSync().slice() as Float32Array]));
   const opt = new AdamW([{ params }], { lr: o.lr ?? 1e-3, weightDecay: 0.01 });
   const loss = buildLoss([{ name: 'ce' }], C, ignore);

@@ -10,7 +10,9 @@
  * the attention scale 1/sqrt(head_dim) is folded into the query projection, and the decoder's eval-mode
  * BatchNorm is folded into the bias-free 1×1 fuse convolution.
  */
+
 import { rename, writeFile } from 'node:fs/promises';
+import { type BlockKeys, segformerKeys as K } from '../models/segformer/keys.ts';
 import {
   parseSegformerConfig,
   readSegformerCheckpoint,
@@ -134,56 +136,47 @@ class SegformerGraph {
     const { g, arch } = this;
     const c = arch.hiddenSizes[s]!;
     const k = arch.patchSizes[s]!;
-    const prefix = `segformer.encoder.patch_embeddings.${s}`;
-    const embedded = this.conv(
-      `${prefix}.proj`,
-      input,
-      inChannels,
-      c,
-      k,
-      arch.strides[s]!,
-      Math.floor(k / 2),
-    );
+    const pe = K.patchEmbedding(s);
+    const embedded = this.conv(pe.proj, input, inChannels, c, k, arch.strides[s]!, Math.floor(k / 2));
     // [H, W] of this stage, taken from the data so that every input size works.
     const hw = g.node('Shape', [embedded], { start: 2, end: 4 });
-    let tokens = this.layerNorm(`${prefix}.layer_norm`, this.mapToTokens(embedded, c), c);
+    let tokens = this.layerNorm(pe.norm, this.mapToTokens(embedded, c), c);
     for (let j = 0; j < arch.depths[s]!; j++) tokens = this.block(s, j, tokens, hw);
-    tokens = this.layerNorm(`segformer.encoder.layer_norm.${s}`, tokens, c);
+    tokens = this.layerNorm(K.stageNorm(s), tokens, c);
     return this.tokensToMap(tokens, c, hw);
   }
 
   private block(s: number, j: number, tokens: string, hw: string): string {
     const { g, arch } = this;
     const c = arch.hiddenSizes[s]!;
-    const prefix = `segformer.encoder.block.${s}.${j}`;
-    const attended = this.attention(prefix, this.layerNorm(`${prefix}.layer_norm_1`, tokens, c), s, hw);
+    const b = K.block(s, j);
+    const attended = this.attention(b, this.layerNorm(b.norm1, tokens, c), s, hw);
     tokens = g.node('Add', [attended, tokens]);
     const hidden = Math.trunc(c * arch.mlpRatios[s]!);
-    const normed = this.layerNorm(`${prefix}.layer_norm_2`, tokens, c);
-    let mlp = this.linear(`${prefix}.mlp.dense1`, normed, c, hidden);
+    const normed = this.layerNorm(b.norm2, tokens, c);
+    let mlp = this.linear(b.dense1, normed, c, hidden);
     const map = this.tokensToMap(mlp, hidden, hw);
-    const dw = this.conv(`${prefix}.mlp.dwconv.dwconv`, map, hidden, hidden, 3, 1, 1, hidden);
+    const dw = this.conv(b.dwconv, map, hidden, hidden, 3, 1, 1, hidden);
     mlp = this.gelu(this.mapToTokens(dw, hidden));
-    mlp = this.linear(`${prefix}.mlp.dense2`, mlp, hidden, c);
+    mlp = this.linear(b.dense2, mlp, hidden, c);
     return g.node('Add', [mlp, tokens]);
   }
 
   /** Efficient self-attention: keys/values come from the sequence reduced by a strided conv. */
-  private attention(prefix: string, tokens: string, s: number, hw: string): string {
+  private attention(b: BlockKeys, tokens: string, s: number, hw: string): string {
     const { g, arch } = this;
     const c = arch.hiddenSizes[s]!;
     const heads = arch.numAttentionHeads[s]!;
     const headDim = c / heads;
     const sr = arch.srRatios[s]!;
-    const self = `${prefix}.attention.self`;
-    const query = this.linear(`${self}.query`, tokens, c, c, 1 / Math.sqrt(headDim));
+    const query = this.linear(b.query, tokens, c, c, 1 / Math.sqrt(headDim));
     let kvSource = tokens;
     if (sr > 1) {
-      const reduced = this.conv(`${self}.sr`, this.tokensToMap(tokens, c, hw), c, c, sr, sr, 0);
-      kvSource = this.layerNorm(`${self}.layer_norm`, this.mapToTokens(reduced, c), c);
+      const reduced = this.conv(b.sr, this.tokensToMap(tokens, c, hw), c, c, sr, sr, 0);
+      kvSource = this.layerNorm(b.srNorm, this.mapToTokens(reduced, c), c);
     }
-    const key = this.linear(`${self}.key`, kvSource, c, c);
-    const value = this.linear(`${self}.value`, kvSource, c, c);
+    const key = this.linear(b.key, kvSource, c, c);
+    const value = this.linear(b.value, kvSource, c, c);
     const splitHeads = g.int64s([0, -1, heads, headDim]);
     const q = g.node('Transpose', [g.node('Reshape', [query, splitHeads])], { perm: [0, 2, 1, 3] });
     const kT = g.node('Transpose', [g.node('Reshape', [key, splitHeads])], { perm: [0, 2, 3, 1] });
@@ -191,7 +184,7 @@ class SegformerGraph {
     const probs = g.node('Softmax', [g.node('MatMul', [q, kT])], { axis: -1 });
     const context = g.node('Transpose', [g.node('MatMul', [probs, v])], { perm: [0, 2, 1, 3] });
     const merged = g.node('Reshape', [context, g.int64s([0, 0, c])]);
-    return this.linear(`${prefix}.attention.output.dense`, merged, c, c);
+    return this.linear(b.attentionOutput, merged, c, c);
   }
 
   /** All-MLP head: per-stage Linear → bilinear resize to stage-1 size → concat [c4..c1] → fuse → classify. */
@@ -201,14 +194,14 @@ class SegformerGraph {
     const n = stages.length;
     const fuse = this.batchNormFoldedFuse(n * d);
     const hidden = this.foldDecoder ? this.foldedFusion(stages, fuse) : this.faithfulFusion(stages, fuse);
-    const classifier = this.w.get('decode_head.classifier.weight', [arch.numLabels, d, 1, 1]);
-    const classifierBias = this.w.get('decode_head.classifier.bias', [arch.numLabels]);
+    const classifier = this.w.get(`${K.classifier}.weight`, [arch.numLabels, d, 1, 1]);
+    const classifierBias = this.w.get(`${K.classifier}.bias`, [arch.numLabels]);
     return g.node(
       'Conv',
       [
         g.node('Relu', [hidden]),
-        g.weight('decode_head.classifier.weight', classifier, [arch.numLabels, d, 1, 1]),
-        g.weight('decode_head.classifier.bias', classifierBias, [arch.numLabels]),
+        g.weight(`${K.classifier}.weight`, classifier, [arch.numLabels, d, 1, 1]),
+        g.weight(`${K.classifier}.bias`, classifierBias, [arch.numLabels]),
       ],
       {},
       'logits',
@@ -221,11 +214,11 @@ class SegformerGraph {
    */
   private batchNormFoldedFuse(fanIn: number): { weight: Float64Array; bias: Float64Array } {
     const d = this.arch.decoderHiddenSize;
-    const fuseWeight = this.w.get('decode_head.linear_fuse.weight', [d, fanIn, 1, 1]);
-    const gamma = this.w.get('decode_head.batch_norm.weight', [d]);
-    const beta = this.w.get('decode_head.batch_norm.bias', [d]);
-    const mean = this.w.get('decode_head.batch_norm.running_mean', [d]);
-    const variance = this.w.get('decode_head.batch_norm.running_var', [d]);
+    const fuseWeight = this.w.get(`${K.linearFuse}.weight`, [d, fanIn, 1, 1]);
+    const gamma = this.w.get(`${K.batchNorm}.weight`, [d]);
+    const beta = this.w.get(`${K.batchNorm}.bias`, [d]);
+    const mean = this.w.get(`${K.batchNorm}.running_mean`, [d]);
+    const variance = this.w.get(`${K.batchNorm}.running_var`, [d]);
     const weight = new Float64Array(d * fanIn);
     const bias = new Float64Array(d);
     for (let o = 0; o < d; o++) {
@@ -240,8 +233,8 @@ class SegformerGraph {
   private stageProjection(i: number, channels: number) {
     const d = this.arch.decoderHiddenSize;
     return {
-      weight: this.w.get(`decode_head.linear_c.${i}.proj.weight`, [d, channels]),
-      bias: this.w.get(`decode_head.linear_c.${i}.proj.bias`, [d]),
+      weight: this.w.get(`${K.decoderLinear(i)}.weight`, [d, channels]),
+      bias: this.w.get(`${K.decoderLinear(i)}.bias`, [d]),
     };
   }
 
@@ -267,8 +260,8 @@ class SegformerGraph {
       const { weight, bias } = this.stageProjection(i, channels);
       const projected = g.node('Conv', [
         map,
-        g.weight(`decode_head.linear_c.${i}.proj.weight`, weight, [d, channels, 1, 1]),
-        g.weight(`decode_head.linear_c.${i}.proj.bias`, bias, [d]),
+        g.weight(`${K.decoderLinear(i)}.weight`, weight, [d, channels, 1, 1]),
+        g.weight(`${K.decoderLinear(i)}.bias`, bias, [d]),
       ]);
       // Resizing stage 1 to its own size is the identity, so it is skipped.
       return i === 0 ? projected : this.resizeTo(projected, stage1Size);
@@ -276,8 +269,8 @@ class SegformerGraph {
     const fanIn = stages.length * d;
     return g.node('Conv', [
       g.node('Concat', upsampled.reverse(), { axis: 1 }),
-      g.weight('decode_head.linear_fuse.weight.bn_folded', Float32Array.from(fuse.weight), [d, fanIn, 1, 1]),
-      g.weight('decode_head.linear_fuse.bias.bn_folded', Float32Array.from(fuse.bias), [d]),
+      g.weight(`${K.linearFuse}.weight.bn_folded`, Float32Array.from(fuse.weight), [d, fanIn, 1, 1]),
+      g.weight(`${K.linearFuse}.bias.bn_folded`, Float32Array.from(fuse.bias), [d]),
     ]);
   }
 
@@ -315,14 +308,14 @@ class SegformerGraph {
       }
       const projected = g.node('Conv', [
         map,
-        g.weight(`decode_head.linear_c.${i}.proj.weight.fuse_folded`, combined, [d, channels, 1, 1]),
+        g.weight(`${K.decoderLinear(i)}.weight.fuse_folded`, combined, [d, channels, 1, 1]),
       ]);
       return i === 0 ? projected : this.resizeTo(projected, stage1Size);
     });
     const sum = g.node('Sum', terms);
     return g.node('Add', [
       sum,
-      g.weight('decode_head.fuse_bias.folded', Float32Array.from(totalBias), [1, d, 1, 1]),
+      g.weight(`${K.decoderPrefix}fuse_bias.folded`, Float32Array.from(totalBias), [1, d, 1, 1]),
     ]);
   }
 

@@ -9,6 +9,7 @@
  * Reproducibility: every random draw of step s (patches, views, drop path) comes from generators seeded by
  * (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
+
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
@@ -26,6 +27,7 @@ import {
   segformerPreset,
   trainingPreprocessorConfig,
 } from '../models/segformer/index.ts';
+import { segformerKeys } from '../models/segformer/keys.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
 import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
@@ -54,7 +56,7 @@ export interface PretrainResult {
   lastLoss: number | null;
 }
 
-const ENCODER_PREFIX = 'segformer.encoder.';
+const ENCODER_PREFIX = segformerKeys.encoderPrefix;
 /** The pretraining model computes the decode head too (its forward always does), so keep it tiny. */
 const SCRATCH_DECODER_SIZE = 4;
 

@@ -5,6 +5,7 @@
  * Reproducibility: every random draw of step s (which images, which crops, which augmentations, dropout) comes
  * from generators seeded by (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
+
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready, tf } from '../engine/index.ts';
@@ -23,6 +24,7 @@ import {
   trainingPreprocessorConfig,
   twoClassLogits,
 } from '../models/segformer/index.ts';
+import { segformerKeys } from '../models/segformer/keys.ts';
 import {
   checkSlideLabels,
   labelledPatches,
@@ -77,7 +79,7 @@ function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
   };
   for (const [key, v] of model.namedWeights()) {
     if (!trainable.has(v)) continue;
-    const isDecoder = key.startsWith('decode_head.');
+    const isDecoder = key.startsWith(segformerKeys.decoderPrefix);
     const noDecay = cfg.optim.noDecayOnNorms && /norm/.test(key);
     const g = isDecoder
       ? noDecay

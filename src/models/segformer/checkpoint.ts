@@ -3,6 +3,7 @@
  * model.safetensors.index.json), optionally preprocessor_config.json. Tensors keep HF key names, dtypes and
  * PyTorch layouts in the file, so `from_pretrained` reads what we write and we read what it writes.
  */
+
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { readSafetensors, writeSafetensors } from '../../io/safetensors-file.ts'
 import type { SegformerConfig } from './config.ts';
 import { normalizeConfig, numLabels, serializeConfig } from './config.ts';
 import { readSegformerConfig } from './config-file.ts';
+import { segformerKeys as K } from './keys.ts';
 import { Segformer } from './model.ts';
 import type { ParamSpec } from './params.ts';
 import { segformerParamSpecs, tfShape, toFilePerm, toTfPerm } from './params.ts';
@@ -157,12 +159,14 @@ export async function loadSegformer(
   // A bare SegformerModel checkpoint has no 'segformer.' prefix (HF's base_model_prefix).
   let tensors = fileTensors;
   const keys = [...tensors.keys()];
-  if (!keys.some((k) => k.startsWith('segformer.')) && keys.some((k) => k.startsWith('encoder.'))) {
-    tensors = new Map(keys.map((k) => [k.startsWith('encoder.') ? `segformer.${k}` : k, tensors.get(k)!]));
+  if (!keys.some((k) => k.startsWith(K.basePrefix)) && keys.some((k) => k.startsWith('encoder.'))) {
+    tensors = new Map(
+      keys.map((k) => [k.startsWith('encoder.') ? `${K.basePrefix}${k}` : k, tensors.get(k)!]),
+    );
   }
   report.encoderOnly =
-    [...tensors.keys()].some((k) => k.startsWith('segformer.encoder.')) &&
-    ![...tensors.keys()].some((k) => k.startsWith('decode_head.'));
+    [...tensors.keys()].some((k) => k.startsWith(K.encoderPrefix)) &&
+    ![...tensors.keys()].some((k) => k.startsWith(K.decoderPrefix));
 
   const before = numLabels(config);
   if (opts.numLabels != null && opts.numLabels !== before) {
@@ -191,7 +195,7 @@ export async function loadSegformer(
       }
       const converted = convert(spec, t);
       if (typeof converted === 'string') {
-        const isClassifier = spec.key.startsWith('decode_head.classifier.');
+        const isClassifier = spec.key.startsWith(`${K.classifier}.`);
         if (isClassifier && report.labelsChanged) report.freshlyInitialised.push(spec.key);
         else report.mismatched.push({ key: spec.key, expected: describe(spec), found: converted });
         continue;

@@ -10,7 +10,9 @@ export async function readSegformerConfig(path: string): Promise<SegformerConfig
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(
-      code === 'ENOENT' ? `${path}: not found` : `${path}: cannot read config (${code ?? (e as Error).message})`,
+      code === 'ENOENT'
+        ? `${path}: not found`
+        : `${path}: cannot read config (${code ?? (e as Error).message})`,
     );
   }
   let raw: unknown;

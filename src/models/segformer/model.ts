@@ -5,9 +5,11 @@
  * Tokens are kept as [batch * height * width, channels] matrices, which is NHWC memory order, so moving between
  * the token view (linear layers, attention) and the image view (convolutions) is a free reshape.
  */
+
 import { tf } from '../../engine/tf.ts';
 import type { SegformerConfig } from './config.ts';
 import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, LAYER_NORM_EPS, normalizeConfig } from './config.ts';
+import { type BlockKeys, segformerKeys as K } from './keys.ts';
 import { dropout, gelu, layerNorm, linear, resizeBilinear } from './ops.ts';
 import type { ParamSpec } from './params.ts';
 import { segformerParamSpecs, tfShape } from './params.ts';
@@ -183,13 +185,13 @@ export class Segformer {
     const outputs: tf.Tensor4D[] = [];
     let x: tf.Tensor4D = pixelValues;
     for (let i = 0; i < c.num_encoder_blocks; i++) {
-      const pe = `segformer.encoder.patch_embeddings.${i}`;
+      const pe = K.patchEmbedding(i);
       const pad = Math.floor(c.patch_sizes[i] / 2);
       // Symmetric padding k//2 as nn.Conv2d(padding=k//2); output floor((H + 2p - k) / s) + 1.
       const emb = tf.fused.conv2d({
         x,
-        filter: this.w<tf.Rank.R4>(`${pe}.proj.weight`),
-        bias: this.w<tf.Rank.R1>(`${pe}.proj.bias`),
+        filter: this.w<tf.Rank.R4>(`${pe.proj}.weight`),
+        bias: this.w<tf.Rank.R1>(`${pe.proj}.bias`),
         strides: c.strides[i],
         pad: [
           [0, 0],
@@ -201,14 +203,14 @@ export class Segformer {
       const [n, h, w, ch] = emb.shape;
       let tokens = layerNorm(
         tf.reshape(emb, [n * h * w, ch]) as tf.Tensor2D,
-        this.w(`${pe}.layer_norm.weight`),
-        this.w(`${pe}.layer_norm.bias`),
+        this.w(`${pe.norm}.weight`),
+        this.w(`${pe.norm}.bias`),
         LAYER_NORM_EPS,
       );
       for (let j = 0; j < c.depths[i]; j++) {
         tokens = this.block(tokens, [n, h, w], i, j, pass);
       }
-      const ln = `segformer.encoder.layer_norm.${i}`;
+      const ln = K.stageNorm(i);
       tokens = layerNorm(tokens, this.w(`${ln}.weight`), this.w(`${ln}.bias`), LAYER_NORM_EPS);
       x = tf.reshape(tokens, [n, h, w, ch]);
       outputs.push(x);
@@ -224,44 +226,30 @@ export class Segformer {
     index: number,
     pass: Pass,
   ): tf.Tensor2D {
-    const b = `segformer.encoder.block.${stage}.${index}`;
+    const b = K.block(stage, index);
     const c = this.config;
     const pDrop = pass.training ? this.dropPath[stage][index] : 0;
     const hiddenDrop = pass.training ? c.hidden_dropout_prob : 0;
 
-    const a = layerNorm(
-      x,
-      this.w(`${b}.layer_norm_1.weight`),
-      this.w(`${b}.layer_norm_1.bias`),
-      LAYER_NORM_EPS,
-    );
+    const a = layerNorm(x, this.w(`${b.norm1}.weight`), this.w(`${b.norm1}.bias`), LAYER_NORM_EPS);
     let attn = this.attention(a, [n, h, w], stage, b, pass);
-    attn = linear(
-      attn,
-      this.w(`${b}.attention.output.dense.weight`),
-      this.w(`${b}.attention.output.dense.bias`),
-    );
+    attn = linear(attn, this.w(`${b.attentionOutput}.weight`), this.w(`${b.attentionOutput}.bias`));
     attn = dropout(attn, hiddenDrop, pass.rng.nextSeed());
     x = tf.add(x, this.dropPath2d(attn, n, pDrop, pass));
 
-    const m0 = layerNorm(
-      x,
-      this.w(`${b}.layer_norm_2.weight`),
-      this.w(`${b}.layer_norm_2.bias`),
-      LAYER_NORM_EPS,
-    );
-    const m1 = linear(m0, this.w(`${b}.mlp.dense1.weight`), this.w(`${b}.mlp.dense1.bias`));
+    const m0 = layerNorm(x, this.w(`${b.norm2}.weight`), this.w(`${b.norm2}.bias`), LAYER_NORM_EPS);
+    const m1 = linear(m0, this.w(`${b.dense1}.weight`), this.w(`${b.dense1}.bias`));
     const hidden = m1.shape[1];
     const conv = tf.fused.depthwiseConv2d({
       x: tf.reshape(m1, [n, h, w, hidden]) as tf.Tensor4D,
-      filter: this.w<tf.Rank.R4>(`${b}.mlp.dwconv.dwconv.weight`),
-      bias: this.w<tf.Rank.R1>(`${b}.mlp.dwconv.dwconv.bias`),
+      filter: this.w<tf.Rank.R4>(`${b.dwconv}.weight`),
+      bias: this.w<tf.Rank.R1>(`${b.dwconv}.bias`),
       strides: 1,
       pad: 'same', // 3×3, stride 1: symmetric padding 1, as the PyTorch conv
     });
     let m = gelu(tf.reshape(conv, [n * h * w, hidden]) as tf.Tensor2D);
     m = dropout(m, hiddenDrop, pass.rng.nextSeed());
-    m = linear(m, this.w(`${b}.mlp.dense2.weight`), this.w(`${b}.mlp.dense2.bias`));
+    m = linear(m, this.w(`${b.dense2}.weight`), this.w(`${b.dense2}.bias`));
     m = dropout(m, hiddenDrop, pass.rng.nextSeed());
     return tf.add(x, this.dropPath2d(m, n, pDrop, pass));
   }
@@ -279,7 +267,7 @@ export class Segformer {
     x: tf.Tensor2D,
     [n, h, w]: [number, number, number],
     stage: number,
-    b: string,
+    b: BlockKeys,
     pass: Pass,
   ): tf.Tensor2D {
     const c = this.config;
@@ -287,27 +275,26 @@ export class Segformer {
     const heads = c.num_attention_heads[stage];
     const d = ch / heads;
     const sr = c.sr_ratios[stage];
-    const s = `${b}.attention.self`;
-    const q = linear(x, this.w(`${s}.query.weight`), this.w(`${s}.query.bias`));
+    const q = linear(x, this.w(`${b.query}.weight`), this.w(`${b.query}.bias`));
     let kv: tf.Tensor2D = x;
     if (sr > 1) {
       const reduced = tf.fused.conv2d({
         x: tf.reshape(x, [n, h, w, ch]) as tf.Tensor4D,
-        filter: this.w<tf.Rank.R4>(`${s}.sr.weight`),
-        bias: this.w<tf.Rank.R1>(`${s}.sr.bias`),
+        filter: this.w<tf.Rank.R4>(`${b.sr}.weight`),
+        bias: this.w<tf.Rank.R1>(`${b.sr}.bias`),
         strides: sr,
         pad: 'valid',
       });
       const [, rh, rw] = reduced.shape;
       kv = layerNorm(
         tf.reshape(reduced, [n * rh * rw, ch]) as tf.Tensor2D,
-        this.w(`${s}.layer_norm.weight`),
-        this.w(`${s}.layer_norm.bias`),
+        this.w(`${b.srNorm}.weight`),
+        this.w(`${b.srNorm}.bias`),
         LAYER_NORM_EPS,
       );
     }
-    const k = linear(kv, this.w(`${s}.key.weight`), this.w(`${s}.key.bias`));
-    const v = linear(kv, this.w(`${s}.value.weight`), this.w(`${s}.value.bias`));
+    const k = linear(kv, this.w(`${b.key}.weight`), this.w(`${b.key}.bias`));
+    const v = linear(kv, this.w(`${b.value}.weight`), this.w(`${b.value}.bias`));
     const lq = h * w;
     const lk = kv.shape[0] / n;
     // [rows, heads*d] -> [n, heads, L, d]; with one head this is a free reshape.
@@ -333,9 +320,9 @@ export class Segformer {
     let y = pass.unfoldedDecoder ? this.fuseLayerByLayer(stages, pass) : this.fuseFolded(stages, pass);
     y = tf.relu(y);
     if (pass.training) y = dropout(y, c.classifier_dropout_prob, pass.rng.nextSeed());
-    const clsW = this.w<tf.Rank.R4>('decode_head.classifier.weight');
+    const clsW = this.w<tf.Rank.R4>(`${K.classifier}.weight`);
     const labels = clsW.shape[3];
-    const logits = linear(y, tf.reshape(clsW, [dim, labels]), this.w('decode_head.classifier.bias'));
+    const logits = linear(y, tf.reshape(clsW, [dim, labels]), this.w(`${K.classifier}.bias`));
     return tf.reshape(logits, [n, h1, w1, labels]);
   }
 
@@ -350,16 +337,13 @@ export class Segformer {
       const [, h, w, ch] = st.shape;
       const proj = linear(
         tf.reshape(st, [n * h * w, ch]) as tf.Tensor2D,
-        this.w(`decode_head.linear_c.${i}.proj.weight`),
-        this.w(`decode_head.linear_c.${i}.proj.bias`),
+        this.w(`${K.decoderLinear(i)}.weight`),
+        this.w(`${K.decoderLinear(i)}.bias`),
       );
       return resizeBilinear(tf.reshape(proj, [n, h, w, dim]) as tf.Tensor4D, [h1, w1]);
     });
     const fusedIn = tf.concat(upsampled.reverse(), 3); // [c4, c3, c2, c1]
-    const fuseW = tf.reshape(this.w('decode_head.linear_fuse.weight'), [
-      dim * stages.length,
-      dim,
-    ]) as tf.Tensor2D;
+    const fuseW = tf.reshape(this.w(`${K.linearFuse}.weight`), [dim * stages.length, dim]) as tf.Tensor2D;
     const y: tf.Tensor2D = tf.matMul(
       tf.reshape(fusedIn, [n * h1 * w1, dim * stages.length]) as tf.Tensor2D,
       fuseW,
@@ -379,20 +363,20 @@ export class Segformer {
     const dim = this.config.decoder_hidden_size;
     const count = stages.length;
     const [n, h1, w1] = stages[0].shape;
-    const bn = 'decode_head.batch_norm';
+    const bn = K.batchNorm;
     // Eval: BN(y) = y * scale + shift with the running statistics.
     const scale = pass.training
       ? undefined
       : tf.mul(tf.rsqrt(tf.add(this.w(`${bn}.running_var`), BATCH_NORM_EPS)), this.w(`${bn}.weight`));
-    const fuseW = tf.reshape(this.w('decode_head.linear_fuse.weight'), [dim * count, dim]) as tf.Tensor2D;
+    const fuseW = tf.reshape(this.w(`${K.linearFuse}.weight`), [dim * count, dim]) as tf.Tensor2D;
     let sum: tf.Tensor4D | undefined;
     stages.forEach((st, i) => {
       const [, h, w, ch] = st.shape;
       // Rows of the fuse weight that multiply stage i's channels (the concatenation order is reversed).
       const rows = tf.slice(fuseW, [(count - 1 - i) * dim, 0], [dim, dim]);
       const block = scale ? (tf.mul(rows, scale) as tf.Tensor2D) : rows;
-      const m = tf.matMul(this.w<tf.Rank.R2>(`decode_head.linear_c.${i}.proj.weight`), block);
-      const bias = tf.matMul(tf.reshape(this.w(`decode_head.linear_c.${i}.proj.bias`), [1, dim]), block);
+      const m = tf.matMul(this.w<tf.Rank.R2>(`${K.decoderLinear(i)}.weight`), block);
+      const bias = tf.matMul(tf.reshape(this.w(`${K.decoderLinear(i)}.bias`), [1, dim]), block);
       const z = linear(tf.reshape(st, [n * h * w, ch]) as tf.Tensor2D, m, tf.reshape(bias, [dim]));
       const up = resizeBilinear(tf.reshape(z, [n, h, w, dim]) as tf.Tensor4D, [h1, w1]);
       sum = sum ? tf.add(sum, up) : up;
@@ -405,7 +389,7 @@ export class Segformer {
 
   /** BatchNorm2d over the rows of [N*H*W, C]; in training, batch statistics and a running-stat update. */
   private batchNorm(y: tf.Tensor2D, pass: Pass): tf.Tensor2D {
-    const bn = 'decode_head.batch_norm';
+    const bn = K.batchNorm;
     const gamma = this.w<tf.Rank.R1>(`${bn}.weight`);
     const beta = this.w<tf.Rank.R1>(`${bn}.bias`);
     const runningMean = this.w<tf.Rank.R1>(`${bn}.running_mean`);

@@ -4,6 +4,7 @@
  */
 import type { SegformerConfig } from './config.ts';
 import { numLabels } from './config.ts';
+import { segformerKeys as K } from './keys.ts';
 
 /**
  * How a tensor is stored in TF.js relative to the file:
@@ -90,52 +91,51 @@ export function segformerParamSpecs(config: SegformerConfig): ParamSpec[] {
     add('encoder', `${key}.weight`, [n], 'vector', 'ones');
     add('encoder', `${key}.bias`, [n], 'vector', 'zeros');
   };
-  const enc = 'segformer.encoder';
   const stages = config.num_encoder_blocks;
   for (let i = 0; i < stages; i++) {
     const inC = i === 0 ? config.num_channels : config.hidden_sizes[i - 1];
     const h = config.hidden_sizes[i];
     const k = config.patch_sizes[i];
-    add('encoder', `${enc}.patch_embeddings.${i}.proj.weight`, [h, inC, k, k], 'conv', 'normal');
-    add('encoder', `${enc}.patch_embeddings.${i}.proj.bias`, [h], 'vector', 'zeros');
-    layerNorm(`${enc}.patch_embeddings.${i}.layer_norm`, h);
+    const pe = K.patchEmbedding(i);
+    add('encoder', `${pe.proj}.weight`, [h, inC, k, k], 'conv', 'normal');
+    add('encoder', `${pe.proj}.bias`, [h], 'vector', 'zeros');
+    layerNorm(pe.norm, h);
   }
   for (let i = 0; i < stages; i++) {
     const h = config.hidden_sizes[i];
     const sr = config.sr_ratios[i];
     const mlp = Math.trunc(h * config.mlp_ratios[i]);
     for (let j = 0; j < config.depths[i]; j++) {
-      const b = `${enc}.block.${i}.${j}`;
-      layerNorm(`${b}.layer_norm_1`, h);
-      linear('encoder', `${b}.attention.self.query`, h, h);
-      linear('encoder', `${b}.attention.self.key`, h, h);
-      linear('encoder', `${b}.attention.self.value`, h, h);
+      const b = K.block(i, j);
+      layerNorm(b.norm1, h);
+      linear('encoder', b.query, h, h);
+      linear('encoder', b.key, h, h);
+      linear('encoder', b.value, h, h);
       if (sr > 1) {
-        add('encoder', `${b}.attention.self.sr.weight`, [h, h, sr, sr], 'conv', 'normal');
-        add('encoder', `${b}.attention.self.sr.bias`, [h], 'vector', 'zeros');
-        layerNorm(`${b}.attention.self.layer_norm`, h);
+        add('encoder', `${b.sr}.weight`, [h, h, sr, sr], 'conv', 'normal');
+        add('encoder', `${b.sr}.bias`, [h], 'vector', 'zeros');
+        layerNorm(b.srNorm, h);
       }
-      linear('encoder', `${b}.attention.output.dense`, h, h);
-      layerNorm(`${b}.layer_norm_2`, h);
-      linear('encoder', `${b}.mlp.dense1`, h, mlp);
-      add('encoder', `${b}.mlp.dwconv.dwconv.weight`, [mlp, 1, 3, 3], 'depthwise', 'normal');
-      add('encoder', `${b}.mlp.dwconv.dwconv.bias`, [mlp], 'vector', 'zeros');
-      linear('encoder', `${b}.mlp.dense2`, mlp, h);
+      linear('encoder', b.attentionOutput, h, h);
+      layerNorm(b.norm2, h);
+      linear('encoder', b.dense1, h, mlp);
+      add('encoder', `${b.dwconv}.weight`, [mlp, 1, 3, 3], 'depthwise', 'normal');
+      add('encoder', `${b.dwconv}.bias`, [mlp], 'vector', 'zeros');
+      linear('encoder', b.dense2, mlp, h);
     }
   }
-  for (let i = 0; i < stages; i++) layerNorm(`${enc}.layer_norm.${i}`, config.hidden_sizes[i]);
+  for (let i = 0; i < stages; i++) layerNorm(K.stageNorm(i), config.hidden_sizes[i]);
 
   const d = config.decoder_hidden_size;
-  for (let i = 0; i < stages; i++)
-    linear('decoder', `decode_head.linear_c.${i}.proj`, config.hidden_sizes[i], d);
-  add('decoder', 'decode_head.linear_fuse.weight', [d, d * stages, 1, 1], 'conv', 'normal');
-  add('decoder', 'decode_head.batch_norm.weight', [d], 'vector', 'ones');
-  add('decoder', 'decode_head.batch_norm.bias', [d], 'vector', 'zeros');
-  add('decoder', 'decode_head.batch_norm.running_mean', [d], 'vector', 'zeros', false);
-  add('decoder', 'decode_head.batch_norm.running_var', [d], 'vector', 'ones', false);
-  add('decoder', 'decode_head.batch_norm.num_batches_tracked', [], 'count', 'zeros', false);
+  for (let i = 0; i < stages; i++) linear('decoder', K.decoderLinear(i), config.hidden_sizes[i], d);
+  add('decoder', `${K.linearFuse}.weight`, [d, d * stages, 1, 1], 'conv', 'normal');
+  add('decoder', `${K.batchNorm}.weight`, [d], 'vector', 'ones');
+  add('decoder', `${K.batchNorm}.bias`, [d], 'vector', 'zeros');
+  add('decoder', `${K.batchNorm}.running_mean`, [d], 'vector', 'zeros', false);
+  add('decoder', `${K.batchNorm}.running_var`, [d], 'vector', 'ones', false);
+  add('decoder', `${K.batchNorm}.num_batches_tracked`, [], 'count', 'zeros', false);
   const labels = numLabels(config);
-  add('decoder', 'decode_head.classifier.weight', [labels, d, 1, 1], 'conv', 'normal');
-  add('decoder', 'decode_head.classifier.bias', [labels], 'vector', 'zeros');
+  add('decoder', `${K.classifier}.weight`, [labels, d, 1, 1], 'conv', 'normal');
+  add('decoder', `${K.classifier}.bias`, [labels], 'vector', 'zeros');
   return specs;
 }
