@@ -126,10 +126,11 @@ function getOnce(
       }
       const parts: Buffer[] = [];
       let received = 0;
-      let idle = setTimeout(() => fail(`no data for ${idleMs} ms`), idleMs);
+      // One idle timer, re-armed on every chunk (refresh keeps the same handle, so `timers` does not grow).
+      const idle = setTimeout(() => fail(`no data for ${idleMs} ms`), idleMs);
       timers.push(idle);
       res.on('data', (chunk: Buffer) => {
-        clearTimeout(idle);
+        if (settled) return; // data already in flight when the request failed: dropped, no timer re-armed
         received += chunk.length;
         if (received > cap) {
           if (ok) {
@@ -147,8 +148,7 @@ function getOnce(
           return;
         }
         parts.push(chunk);
-        idle = setTimeout(() => fail(`no data for ${idleMs} ms`), idleMs);
-        timers.push(idle);
+        idle.refresh();
       });
       res.on('error', (err) => fail(`connection failed while reading the body (${err.message})`));
       res.on('aborted', () => fail('connection closed before the body was complete'));
