@@ -35,8 +35,9 @@ for (const name of ['cmu-1.ome.zarr', 'cmu-1-5d.ome.zarr']) {
     skip: needs(['derived']),
   }, async () => {
     const slide = await openOmeZarr(fixture('derived', name));
-    const dir = fixture('openslide', 'cmu-1-small-region');
-    const { regions } = JSON.parse(await readFile(`${dir}/regions.json`, 'utf8')) as {
+    // Per file: the vendored copy of this folder lacks the large region-08.png, which the shared one has.
+    const goldenFile = (file: string) => fixture('openslide', 'cmu-1-small-region', file);
+    const { regions } = JSON.parse(await readFile(goldenFile('regions.json'), 'utf8')) as {
       regions: GoldenRegion[];
     };
     let compared = 0;
@@ -50,7 +51,7 @@ for (const name of ['cmu-1.ome.zarr', 'cmu-1-5d.ome.zarr']) {
       const y1 = Math.min(r.y + r.height, OFFSET.y + SIZE.height) - OFFSET.y;
       if (x1 <= x0 || y1 <= y0) continue;
       regionsUsed++;
-      const golden = await png(`${dir}/${r.file}`);
+      const golden = await png(goldenFile(r.file));
       const ours = await slide.readLevel(0, x0, y0, x1 - x0, y1 - y0);
       for (let y = y0; y < y1; y++) {
         for (let x = x0; x < x1; x++) {
