@@ -388,3 +388,29 @@ test('slide errors belong to the error family with code "slide"', async () => {
   assert.ok(isSlidesegError(err), String(err));
   assert.equal((err as SlideError).code, 'slide');
 });
+
+test('IFDs whose tags all point at the same megabyte cannot add up to gigabytes of tag values', async () => {
+  const data = 1024 * 1024;
+  const ifds = 300;
+  const bytes = new Uint8Array(8 + data + ifds * 18);
+  const v = new DataView(bytes.buffer);
+  bytes.set([0x49, 0x49, 42, 0]);
+  const first = 8 + data;
+  v.setUint32(4, first, true);
+  for (let i = 0; i < ifds; i++) {
+    const at = first + i * 18;
+    v.setUint16(at, 1, true);
+    v.setUint16(at + 2, 324, true); // TileOffsets
+    v.setUint16(at + 4, 4, true); // LONG
+    v.setUint32(at + 6, data / 4, true);
+    v.setUint32(at + 10, 8, true); // every IFD's values: the same megabyte
+    v.setUint32(at + 14, i + 1 < ifds ? at + 18 : 0, true);
+  }
+  const path = join(dir, 'shared-values.tif');
+  writeFileSync(path, bytes);
+  await assert.rejects(openSlide(path), (err: unknown) => {
+    oneLineSlideError(path)(err);
+    assert.match((err as Error).message, /TIFF tag values add up to more than 256 MiB/);
+    return true;
+  });
+});

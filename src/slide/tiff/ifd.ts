@@ -28,8 +28,13 @@ const TYPE_SIZE: Record<number, number> = {
 
 const MAX_IFDS = 4096;
 const MAX_ENTRIES = 4096;
-/** Largest tag value we read (tile offset arrays of very large slides stay well below). */
-const MAX_VALUE_BYTES = 256 * 1024 * 1024;
+/** Largest tag value we read (tile offsets of a 200k² slide take ~6 MB). */
+const MAX_VALUE_BYTES = 64 * 1024 * 1024;
+/**
+ * All tag values of a file together: tags of many IFDs may point at the same bytes, so the file size alone does
+ * not bound what parsing would hold.
+ */
+const MAX_TOTAL_VALUE_BYTES = 256 * 1024 * 1024;
 
 export interface TagEntry {
   type: number;
@@ -225,7 +230,7 @@ export async function parseTiff(src: ByteSource): Promise<TiffFile> {
     first = view.getUint32(4, little);
   }
   const visited = new Set<number>();
-  const ctx: ParseContext = { name, reader, little, bigTiff, visited, size: src.size };
+  const ctx: ParseContext = { name, reader, little, bigTiff, visited, size: src.size, valueBytes: 0 };
   const ifds = await readChain(ctx, first, 0);
   if (ifds.length === 0) throw new SlideError(name, 'TIFF file has no images (empty IFD chain)');
   return { bigTiff, littleEndian: little, ifds };
@@ -238,6 +243,8 @@ interface ParseContext {
   bigTiff: boolean;
   visited: Set<number>;
   size: number;
+  /** Bytes of out-of-line tag values read so far. */
+  valueBytes: number;
 }
 
 async function readChain(ctx: ParseContext, offset: number, depth: number, limit = Infinity): Promise<Ifd[]> {
@@ -297,6 +304,13 @@ async function readIfd(
       );
     }
     outOfLine.push({ tag, type, count, at, bytes });
+    ctx.valueBytes += bytes;
+    if (ctx.valueBytes > MAX_TOTAL_VALUE_BYTES) {
+      throw new SlideError(
+        ctx.name,
+        `TIFF tag values add up to more than ${MAX_TOTAL_VALUE_BYTES / 2 ** 20} MiB (IFD at byte ${offset}): corrupt or hostile`,
+      );
+    }
   }
   const values = await Promise.all(outOfLine.map((e) => reader.read(e.at, e.bytes)));
   outOfLine.forEach((e, i) => {
