@@ -76,7 +76,12 @@ test('--json gives machine-readable results', async () => {
     '--backend',
     'cpu',
   ]);
-  const r = JSON.parse(predict.stdout) as { width: number; height: number; counts: number[]; labels: string[] };
+  const r = JSON.parse(predict.stdout) as {
+    width: number;
+    height: number;
+    counts: number[];
+    labels: string[];
+  };
   assert.equal(
     r.counts.reduce((a, b) => a + b, 0),
     r.width * r.height,
