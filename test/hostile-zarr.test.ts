@@ -279,3 +279,12 @@ describe('Blosc frames are checked against their own sizes', () => {
     });
   }
 });
+
+test('a multiscales list of 100000 datasets is refused before any array is opened', async () => {
+  const { dir } = await store();
+  const attrs = JSON.parse(await readFile(join(dir, '.zattrs'), 'utf8'));
+  const one = attrs.multiscales[0].datasets[0];
+  attrs.multiscales[0].datasets = Array.from({ length: 100_000 }, () => one);
+  await writeFile(join(dir, '.zattrs'), JSON.stringify(attrs));
+  await failsClearly(dir, /lists 100000 datasets \(at most 64 levels\)/, () => readAll(dir));
+});

@@ -41,6 +41,10 @@ export interface NgffImage {
 
 type Json = Record<string, unknown>;
 
+/** Pyramid levels and axes accepted (a 2^31-pixel axis halves 31 times; NGFF images have at most 5 axes). */
+const MAX_LEVELS = 64;
+const MAX_AXES = 16;
+
 /** Micrometres per unit, for the NGFF (UDUNITS-2) length units a slide might use. */
 const MICROMETRES_PER_UNIT: Record<string, number> = {
   angstrom: 1e-4,
@@ -111,6 +115,11 @@ export async function readNgffImage(
   if (!Array.isArray(datasetsRaw) || datasetsRaw.length === 0) {
     throw new Error(`${where}: ${doc} multiscales[${multiscaleIndex}] lists no datasets`);
   }
+  if (datasetsRaw.length > MAX_LEVELS) {
+    throw new Error(
+      `${where}: ${doc} multiscales[${multiscaleIndex}] lists ${datasetsRaw.length} datasets (at most ${MAX_LEVELS} levels)`,
+    );
+  }
   const axes = parseAxes(ms.axes, where, doc);
   const globalScale = scaleOf(ms.coordinateTransformations);
   const datasets = datasetsRaw.map((d, i): NgffDataset => {
@@ -145,6 +154,7 @@ function parseAxes(raw: unknown, where: string, doc: string): NgffAxis[] {
   // NGFF 0.1/0.2 had no axes: arrays were always t,c,z,y,x.
   if (raw === undefined) return ['t', 'c', 'z', 'y', 'x'].map((name) => ({ name, type: null, unit: null }));
   if (!Array.isArray(raw)) throw new Error(`${where}: ${doc} "axes" is not a list`);
+  if (raw.length > MAX_AXES) throw new Error(`${where}: ${doc} has ${raw.length} axes (at most ${MAX_AXES})`);
   const axes = raw.map((a): NgffAxis => {
     if (typeof a === 'string') return { name: a, type: null, unit: null };
     if (isObject(a) && typeof a.name === 'string') {
