@@ -414,3 +414,23 @@ test('IFDs whose tags all point at the same megabyte cannot add up to gigabytes 
     return true;
   });
 });
+
+test('readRegionAtMpp refuses an output size beyond the region limit before reading or resampling', async () => {
+  const slide = await openSlide(SAMPLE);
+  try {
+    await assert.rejects(
+      slide.readRegionAtMpp({ x: 0, y: 0, mpp: 1000, width: 1_000_000, height: 1_000_000 }),
+      (err: unknown) => {
+        oneLineSlideError(SAMPLE)(err);
+        assert.match((err as Error).message, /readRegionAtMpp: 1000000x1000000 is too large/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      slide.readRegionAtMpp({ x: 0, y: 0, mpp: 1, width: 2.5, height: 4 }),
+      /width must be a non-negative integer/,
+    );
+  } finally {
+    await slide.close();
+  }
+});

@@ -203,21 +203,25 @@ export async function slidingWindowProbabilities(
   return acc;
 }
 
+/** Index of the largest of the `numLabels` scores of pixel `i` in an interleaved (…×C) map; ties go to the first. */
+export function argmaxAt(scores: Float32Array, i: number, numLabels: number): number {
+  const base = i * numLabels;
+  let best = 0;
+  let bv = scores[base]!;
+  for (let c = 1; c < numLabels; c++) {
+    const v = scores[base + c]!;
+    if (v > bv) {
+      bv = v;
+      best = c;
+    }
+  }
+  return best;
+}
+
 /** Argmax over the last axis of an H×W×C probability map. */
 export function argmaxLabels(probs: Float32Array, numLabels: number): Uint8Array {
   const n = probs.length / numLabels;
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bv = probs[i * numLabels]!;
-    for (let c = 1; c < numLabels; c++) {
-      const v = probs[i * numLabels + c]!;
-      if (v > bv) {
-        bv = v;
-        best = c;
-      }
-    }
-    out[i] = best;
-  }
+  for (let i = 0; i < n; i++) out[i] = argmaxAt(probs, i, numLabels);
   return out;
 }

@@ -167,6 +167,16 @@ export class PyramidSlide implements Slide {
     if (!this.mpp)
       throw new SlideError(this.source, 'readRegionAtMpp: the slide has no mpp (resolution unknown)');
     if (!(req.mpp > 0)) throw new SlideError(this.source, `readRegionAtMpp: invalid mpp ${req.mpp}`);
+    for (const [k, v] of Object.entries({ width: req.width, height: req.height })) {
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new SlideError(this.source, `readRegionAtMpp: ${k} must be a non-negative integer (got ${v})`);
+    }
+    if (req.width * req.height > MAX_REGION_PIXELS) {
+      throw new SlideError(
+        this.source,
+        `readRegionAtMpp: ${req.width}x${req.height} is too large (limit ${MAX_REGION_PIXELS} pixels)`,
+      );
+    }
     const dsx = req.mpp / this.mpp.x;
     const dsy = req.mpp / this.mpp.y;
     const level = this.getBestLevelForDownsample(Math.min(dsx, dsy));
