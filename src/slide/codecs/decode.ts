@@ -1,417 +1,52 @@
 /**
- * Decodes one TIFF block (tile or strip) to RGBA. Pure function of serialisable inputs, so it runs the same
- * in the main thread and in pool workers.
+ * Decodes one TIFF block (tile or strip) to RGBA in Node: the container logic of `block.ts` with Node's codecs
+ * (sharp/libvips for JPEG, zlib, OpenJPEG WASM for JPEG 2000). Pure function of serialisable inputs, so it runs the
+ * same in the main thread and in pool workers.
  */
 import { inflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { COMPRESSION_NAMES, Compression, Photometric } from '../tiff/tags.ts';
+import { type BlockJob, type CodecKit, decodeBlockWith } from './block.ts';
 import { decodeJpeg2000 } from './jp2k.ts';
-import { lzwDecode } from './lzw.ts';
 
-export interface BlockFormat {
-  compression: number;
-  photometric: number;
-  samplesPerPixel: number;
-  bitsPerSample: number;
-  /** 1 uint, 2 int, 3 float. */
-  sampleFormat: number;
-  predictor: number;
-  /** 1 chunky, 2 separate planes (one byte array per sample). */
-  planar: number;
-  littleEndian: boolean;
-  jpegTables?: Uint8Array;
-  /** Largest sample value, for scaling 16-bit data to 8 bits. */
-  maxSampleValue?: number;
-  colorMap?: number[];
-}
+export {
+  type BlockFormat,
+  type BlockJob,
+  j2kCodestreamSize,
+  jpegFrameSize,
+  MAX_BLOCK_BYTES,
+  spliceJpegTables,
+  unsupportedReason,
+} from './block.ts';
 
-export interface BlockJob {
-  format: BlockFormat;
-  /** Encoded bytes: one array, or one per plane when planar = 2. */
-  data: Uint8Array[];
-  /** Decoded block size (full tile size, or the strip's rows). */
-  width: number;
-  height: number;
-  /**
-   * Rows a JPEG/J2K stream of this block may declare (RowsPerStrip: a last strip may be coded at full strip height
-   * and is then cut to `height`); default `height`.
-   */
-  maxHeight?: number;
-}
-
-/** Largest block we agree to decode (RGBA bytes); guards against crafted headers. */
-export const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
-
-export function unsupportedReason(f: BlockFormat): string | null {
-  const known = [
-    Compression.None,
-    Compression.LZW,
-    Compression.JPEG,
-    Compression.AdobeDeflate,
-    Compression.Deflate,
-    Compression.PackBits,
-    Compression.ApertureJP2kYCbCr,
-    Compression.ApertureJP2kRGB,
-  ] as number[];
-  if (!known.includes(f.compression)) {
-    const name = COMPRESSION_NAMES[f.compression] ?? 'unknown';
-    return `unsupported compression ${f.compression} (${name})`;
-  }
-  if (f.bitsPerSample !== 8 && f.bitsPerSample !== 16) return `unsupported ${f.bitsPerSample}-bit samples`;
-  if (f.sampleFormat === 3) return 'unsupported floating-point samples';
-  if (f.predictor !== 1 && f.predictor !== 2) return `unsupported predictor ${f.predictor}`;
-  if (![0, 1, 2, 3, 6].includes(f.photometric))
-    return `unsupported photometric interpretation ${f.photometric}`;
-  if (f.photometric === Photometric.YCbCr && f.compression !== Compression.JPEG) {
-    return 'unsupported uncompressed YCbCr data';
-  }
-  return null;
-}
-
-export async function decodeBlock(job: BlockJob): Promise<Uint8Array> {
-  const { format: f, width, height } = job;
-  if (width * height * 4 > MAX_BLOCK_BYTES)
-    throw new Error(`block of ${width}x${height} pixels is too large`);
-  if (f.compression === Compression.JPEG) return decodeJpegBlock(job);
-  if (f.compression === Compression.ApertureJP2kRGB || f.compression === Compression.ApertureJP2kYCbCr) {
-    return decodeJp2kBlock(job);
-  }
-  const bytesPerSample = f.bitsPerSample / 8;
-  const planeSpp = f.planar === 2 ? 1 : f.samplesPerPixel;
-  const planeBytes = width * height * planeSpp * bytesPerSample;
-  const planes = job.data.map((d) => {
-    const raw = decompress(f.compression, d, planeBytes);
-    if (f.predictor === 2)
-      undoHorizontalPredictor(raw, width, height, planeSpp, bytesPerSample, f.littleEndian);
-    return raw;
-  });
-  return samplesToRgba(f, planes, width, height);
-}
-
-function decompress(compression: number, data: Uint8Array, expected: number): Uint8Array {
-  let out: Uint8Array;
-  switch (compression) {
-    case Compression.None:
-      out = data;
-      break;
-    case Compression.LZW:
-      return lzwDecode(data, expected);
-    case Compression.AdobeDeflate:
-    case Compression.Deflate:
-      try {
-        out = new Uint8Array(inflateSync(data, { maxOutputLength: Math.max(expected, 1) }));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ERR_BUFFER_TOO_LARGE')
-          throw new Error(`deflate data expands beyond the ${expected} bytes the block holds`);
-        throw new Error(`corrupt deflate data (${(err as Error).message})`);
-      }
-      break;
-    case Compression.PackBits:
-      return packBitsDecode(data, expected);
-    default:
-      throw new Error(`unsupported compression ${compression}`);
-  }
-  if (out.length < expected) {
-    // A short block would otherwise be zero-padded into plausible-looking black pixels.
-    throw new Error(`block holds ${out.length} bytes of samples where its size needs ${expected}`);
-  }
-  return out.length === expected ? out : out.subarray(0, expected);
-}
-
-function packBitsDecode(data: Uint8Array, expected: number): Uint8Array {
-  const out = new Uint8Array(expected);
-  let i = 0;
-  let o = 0;
-  while (i < data.length && o < expected) {
-    const n = (data[i++] << 24) >> 24;
-    if (n >= 0) {
-      const len = Math.min(n + 1, expected - o, data.length - i);
-      out.set(data.subarray(i, i + len), o);
-      i += n + 1;
-      o += len;
-    } else if (n !== -128) {
-      const len = Math.min(1 - n, expected - o);
-      out.fill(data[i++], o, o + len);
-      o += len;
+export const nodeCodecs: CodecKit = {
+  async inflate(data, maxBytes) {
+    try {
+      return new Uint8Array(inflateSync(data, { maxOutputLength: maxBytes }));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE')
+        throw new Error(`deflate data expands beyond the ${maxBytes} bytes the block holds`);
+      throw new Error(`corrupt deflate data (${(err as Error).message})`);
     }
-  }
-  if (o < expected) throw new Error(`PackBits data ends after ${o} of ${expected} bytes`);
-  return out;
-}
+  },
+  async decodeJpeg(stream, declared) {
+    const { data, info } = await sharp(stream, {
+      failOn: 'error',
+      limitInputPixels: declared.width * declared.height,
+      sequentialRead: true,
+    })
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return {
+      rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+    };
+  },
+  decodeJpeg2000,
+};
 
-function undoHorizontalPredictor(
-  raw: Uint8Array,
-  width: number,
-  height: number,
-  spp: number,
-  bytesPerSample: number,
-  little: boolean,
-): void {
-  const rowSamples = width * spp;
-  if (bytesPerSample === 1) {
-    for (let y = 0; y < height; y++) {
-      const row = y * rowSamples;
-      for (let i = spp; i < rowSamples; i++) raw[row + i] = (raw[row + i] + raw[row + i - spp]) & 0xff;
-    }
-    return;
-  }
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  for (let y = 0; y < height; y++) {
-    const row = y * rowSamples;
-    for (let i = spp; i < rowSamples; i++) {
-      const at = (row + i) * 2;
-      const v = (view.getUint16(at, little) + view.getUint16(at - spp * 2, little)) & 0xffff;
-      view.setUint16(at, v, little);
-    }
-  }
-}
-
-/** Converts decoded samples (8 or 16 bit, grey/RGB/palette, optional extra samples) to opaque RGBA. */
-function samplesToRgba(f: BlockFormat, planes: Uint8Array[], width: number, height: number): Uint8Array {
-  const n = width * height;
-  const spp = f.samplesPerPixel;
-  const out = new Uint8Array(n * 4);
-  const sample = sampleReader(f);
-  // Index of sample s of pixel p in plane array planeOf(s).
-  const planeOf = (s: number) => (f.planar === 2 ? planes[s] : planes[0]);
-  const indexOf = (p: number, s: number) => (f.planar === 2 ? p : p * spp + s);
-  if (f.photometric === Photometric.RGB && spp >= 3) {
-    const r = planeOf(0);
-    const g = planeOf(1);
-    const b = planeOf(2);
-    if (f.bitsPerSample === 8 && f.planar !== 2) {
-      for (let p = 0, i = 0; p < n; p++, i += spp) {
-        out[p * 4] = r[i];
-        out[p * 4 + 1] = r[i + 1];
-        out[p * 4 + 2] = r[i + 2];
-        out[p * 4 + 3] = 255;
-      }
-      return out;
-    }
-    for (let p = 0; p < n; p++) {
-      out[p * 4] = sample(r, indexOf(p, 0));
-      out[p * 4 + 1] = sample(g, indexOf(p, 1));
-      out[p * 4 + 2] = sample(b, indexOf(p, 2));
-      out[p * 4 + 3] = 255;
-    }
-    return out;
-  }
-  if (f.photometric === Photometric.Palette && f.colorMap) {
-    const map = f.colorMap;
-    const size = map.length / 3;
-    const plane = planes[0];
-    for (let p = 0; p < n; p++) {
-      const idx =
-        f.bitsPerSample === 8 ? plane[indexOf(p, 0)] : rawSample16(plane, indexOf(p, 0), f.littleEndian);
-      out[p * 4] = map[idx] >> 8;
-      out[p * 4 + 1] = map[size + idx] >> 8;
-      out[p * 4 + 2] = map[2 * size + idx] >> 8;
-      out[p * 4 + 3] = 255;
-    }
-    return out;
-  }
-  // Greyscale (first sample only; extra samples such as alpha are ignored: readers return opaque pixels).
-  const plane = planes[0];
-  const invert = f.photometric === Photometric.WhiteIsZero;
-  for (let p = 0; p < n; p++) {
-    let v = sample(plane, indexOf(p, 0));
-    if (invert) v = 255 - v;
-    out[p * 4] = v;
-    out[p * 4 + 1] = v;
-    out[p * 4 + 2] = v;
-    out[p * 4 + 3] = 255;
-  }
-  return out;
-}
-
-function rawSample16(plane: Uint8Array, i: number, little: boolean): number {
-  return little ? plane[i * 2] | (plane[i * 2 + 1] << 8) : (plane[i * 2] << 8) | plane[i * 2 + 1];
-}
-
-/** Reads sample i as an 8-bit display value: 16-bit data is scaled linearly from [0, max] to [0, 255]. */
-function sampleReader(f: BlockFormat): (plane: Uint8Array, i: number) => number {
-  if (f.bitsPerSample === 8) {
-    if (f.sampleFormat === 2) return (plane, i) => (plane[i] ^ 0x80) & 0xff;
-    return (plane, i) => plane[i];
-  }
-  const signed = f.sampleFormat === 2;
-  const max = f.maxSampleValue && f.maxSampleValue > 0 && !signed ? f.maxSampleValue : 65535;
-  const scale = 255 / max;
-  return (plane, i) => {
-    let v = rawSample16(plane, i, f.littleEndian);
-    if (signed) v = (v ^ 0x8000) & 0xffff;
-    const s = Math.round(v * scale);
-    return Math.min(s, 255);
-  };
-}
-
-/** Joins the shared JPEGTables (SOI, DQT, DHT, EOI) with an abbreviated tile stream (SOI ... EOI). */
-export function spliceJpegTables(tables: Uint8Array | undefined, tile: Uint8Array): Uint8Array {
-  if (!tables || tables.length < 4) return tile;
-  const head = tables.subarray(0, tables.length - 2); // drop the tables' EOI
-  const out = new Uint8Array(head.length + tile.length - 2);
-  out.set(head, 0);
-  out.set(tile.subarray(2), head.length); // drop the tile's SOI
-  return out;
-}
-
-/**
- * For Photometric RGB, libtiff (and so OpenSlide) decodes JPEG without colour conversion. libjpeg would
- * otherwise guess YCbCr for a 3-component stream without an Adobe marker, so we insert an Adobe APP14
- * marker with transform 0 (= RGB) right after SOI when the stream has none.
- */
-function forceRgbColourSpace(jpeg: Uint8Array): Uint8Array {
-  for (let i = 2; i + 4 < jpeg.length; ) {
-    if (jpeg[i] !== 0xff) break;
-    const marker = jpeg[i + 1];
-    if (marker === 0xee) return jpeg; // already has an Adobe marker
-    if (marker === 0xda) break; // start of scan: no more headers
-    i += 2 + ((jpeg[i + 2] << 8) | jpeg[i + 3]);
-  }
-  const adobe = [0xff, 0xee, 0, 14, 0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, 0];
-  const out = new Uint8Array(jpeg.length + adobe.length);
-  out.set(jpeg.subarray(0, 2), 0);
-  out.set(adobe, 2);
-  out.set(jpeg.subarray(2), 2 + adobe.length);
-  return out;
-}
-
-/** Width and height a JPEG stream's frame header (SOFn) declares, or null when it has none before the scan. */
-export function jpegFrameSize(jpeg: Uint8Array): { width: number; height: number } | null {
-  let i = 2;
-  while (i + 3 < jpeg.length) {
-    if (jpeg[i] !== 0xff) return null;
-    const marker = jpeg[i + 1];
-    if (marker === 0xff) {
-      i++; // fill byte
-      continue;
-    }
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      i += 2; // markers without a length (a second SOI appears when tables were spliced in)
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) return null;
-    const length = (jpeg[i + 2] << 8) | jpeg[i + 3];
-    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isFrame) {
-      if (i + 9 > jpeg.length) return null;
-      return { height: (jpeg[i + 5] << 8) | jpeg[i + 6], width: (jpeg[i + 7] << 8) | jpeg[i + 8] };
-    }
-    i += 2 + length;
-  }
-  return null;
-}
-
-/**
- * Width and height of a JPEG 2000 codestream from its SIZ segment (image area minus offset), or null when the
- * stream does not start with SOC + SIZ. Throws when SIZ declares what no slide tile has (more than 4 components,
- * samples over 16 bits, zero subsampling): OpenJPEG would otherwise size its buffers from those numbers.
- */
-export function j2kCodestreamSize(cs: Uint8Array): { width: number; height: number } | null {
-  if (cs.length < 42 || cs[0] !== 0xff || cs[1] !== 0x4f || cs[2] !== 0xff || cs[3] !== 0x51) return null;
-  const v = new DataView(cs.buffer, cs.byteOffset, cs.byteLength);
-  const width = v.getUint32(8) - v.getUint32(16);
-  const height = v.getUint32(12) - v.getUint32(20);
-  const components = v.getUint16(40);
-  if (components < 1 || components > 4 || cs.length < 42 + 3 * components)
-    throw new Error(`JPEG 2000 stream declares ${components} components`);
-  for (let c = 0; c < components; c++) {
-    const bits = (cs[42 + 3 * c] & 0x7f) + 1;
-    if (bits > 16 || cs[43 + 3 * c] === 0 || cs[44 + 3 * c] === 0)
-      throw new Error(
-        `JPEG 2000 stream declares component ${c} with ${bits}-bit samples or zero subsampling`,
-      );
-  }
-  return width > 0 && height > 0 ? { width, height } : null;
-}
-
-/**
- * The decode budget of a block: the size a codestream declares must be the block's size (a last strip may be
- * coded up to RowsPerStrip rows), checked before the decoder allocates anything for it.
- */
-function checkDeclaredSize(
-  kind: string,
-  declared: { width: number; height: number } | null,
-  job: BlockJob,
-): void {
-  if (!declared) throw new Error(`${kind} stream without a readable frame header`);
-  const maxHeight = Math.max(job.height, job.maxHeight ?? job.height);
-  if (declared.width !== job.width || declared.height < job.height || declared.height > maxHeight) {
-    throw new Error(
-      `${kind} stream declares ${declared.width}x${declared.height} pixels but the TIFF block is ${job.width}x${job.height}`,
-    );
-  }
-}
-
-async function decodeJpegBlock(job: BlockJob): Promise<Uint8Array> {
-  const f = job.format;
-  let stream = spliceJpegTables(f.jpegTables, job.data[0]);
-  const declared = jpegFrameSize(stream);
-  checkDeclaredSize('JPEG', declared, job);
-  const size = declared as { width: number; height: number };
-  if (f.photometric === Photometric.RGB) stream = forceRgbColourSpace(stream);
-  const { data, info } = await sharp(stream, {
-    failOn: 'error',
-    limitInputPixels: size.width * size.height,
-    sequentialRead: true,
-  })
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return exactBlock(
-    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    info.width,
-    info.height,
-    job,
-    'JPEG',
-  );
-}
-
-async function decodeJp2kBlock(job: BlockJob): Promise<Uint8Array> {
-  checkDeclaredSize('JPEG 2000', j2kCodestreamSize(job.data[0]), job);
-  const img = await decodeJpeg2000(job.data[0]);
-  const n = img.width * img.height;
-  const rgba = new Uint8Array(n * 4);
-  const c = img.components;
-  const src = img.data;
-  if (c >= 3 && job.format.compression === Compression.ApertureJP2kYCbCr) {
-    for (let p = 0; p < n; p++) {
-      const Y = src[p * c];
-      const cb = src[p * c + 1] - 128;
-      const cr = src[p * c + 2] - 128;
-      // OpenSlide's table-driven conversion: each chroma term rounded on its own, then added to Y.
-      rgba[p * 4] = clamp(Y + Math.round(1.402 * cr));
-      rgba[p * 4 + 1] = clamp(Y + Math.round(-0.34414 * cb - 0.71414 * cr));
-      rgba[p * 4 + 2] = clamp(Y + Math.round(1.772 * cb));
-      rgba[p * 4 + 3] = 255;
-    }
-  } else {
-    for (let p = 0; p < n; p++) {
-      rgba[p * 4] = src[p * c];
-      rgba[p * 4 + 1] = src[p * c + (c >= 3 ? 1 : 0)];
-      rgba[p * 4 + 2] = src[p * c + (c >= 3 ? 2 : 0)];
-      rgba[p * 4 + 3] = 255;
-    }
-  }
-  return exactBlock(rgba, img.width, img.height, job, 'JPEG 2000');
-}
-
-function clamp(v: number): number {
-  const r = Math.round(v);
-  return r < 0 ? 0 : Math.min(r, 255);
-}
-
-/**
- * The decoded image as the block: it must have the block's width and at least its rows (a last strip coded at
- * full strip height is cut); anything else is corrupt data, never cropped or padded into pixels.
- */
-function exactBlock(rgba: Uint8Array, w: number, h: number, job: BlockJob, kind: string): Uint8Array {
-  if (w === job.width && h === job.height) return rgba;
-  if (w !== job.width || h < job.height) {
-    throw new Error(
-      `${kind} data decodes to ${w}x${h} pixels but the TIFF block is ${job.width}x${job.height}`,
-    );
-  }
-  return rgba.subarray(0, job.width * job.height * 4);
+export function decodeBlock(job: BlockJob): Promise<Uint8Array> {
+  return decodeBlockWith(job, nodeCodecs);
 }

@@ -1,6 +1,6 @@
 /** One TIFF image (IFD) as a grid of blocks: tiles, or strips treated as full-width tiles. */
-import type { BlockFormat } from '../codecs/decode.ts';
-import { MAX_BLOCK_BYTES, unsupportedReason } from '../codecs/decode.ts';
+import type { BlockFormat } from '../codecs/block.ts';
+import { MAX_BLOCK_BYTES, unsupportedReason } from '../codecs/block.ts';
 import { SlideError } from '../errors.ts';
 import type { Ifd } from './ifd.ts';
 import { Compression, Photometric, Tag } from './tags.ts';
