@@ -7,8 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ready } from '../src/engine/index.ts';
+import { listPairs, loadPair } from '../src/patching/pairs.ts';
 import { loadTrainConfig } from '../src/train/config.ts';
-import { listPairs, loadPair } from '../src/train/data.ts';
 import { makeBatch } from '../src/train/step.ts';
 
 const { values } = parseArgs({

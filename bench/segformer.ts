@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { ready, tf } from '../src/engine/index.ts';
 import { Segformer, segformerPreset } from '../src/models/segformer/index.ts';
-import { AdamW } from '../src/train/optim.ts';
+import { AdamW } from '../src/optim/adamw.ts';
 
 export interface SegformerTiming {
   backend: string;

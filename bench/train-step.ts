@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ready, tf } from '../src/engine/index.ts';
 import { Segformer, segformerPreset } from '../src/models/segformer/index.ts';
-import type { Sample } from '../src/train/augment.ts';
+import { AdamW } from '../src/optim/adamw.ts';
+import type { Sample } from '../src/patching/augment.ts';
 import { DEFAULTS, type TrainConfig } from '../src/train/config.ts';
 import { buildLoss } from '../src/train/loss.ts';
-import { AdamW } from '../src/train/optim.ts';
 import { GradientWorkers } from '../src/train/parallel.ts';
 import { type ShardContext, shardContextKeys, shardGradients } from '../src/train/step.ts';
 

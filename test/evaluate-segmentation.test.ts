@@ -15,7 +15,7 @@ import { evaluate } from '../src/evaluate/index.ts';
 import { argmaxLabels, slidingWindowProbabilities } from '../src/infer/sliding.ts';
 import { ConfusionMatrix } from '../src/metrics/index.ts';
 import { loadSegformer } from '../src/models/segformer/index.ts';
-import { tileModelOf } from '../src/train/trainer.ts';
+import { tileModelOf } from '../src/models/segformer/tile-model.ts';
 import { fixture, needs, ROOT } from './fixtures.ts';
 
 const MODEL = fixture('segformer', 'segformer-tiny-odd');

@@ -19,8 +19,8 @@ import {
   segformerParamSpecs,
   segformerPreset,
 } from '../src/models/segformer/index.ts';
+import { AdamW } from '../src/optim/adamw.ts';
 import { createRng } from '../src/patching/random.ts';
-import { AdamW } from '../src/train/optim.ts';
 import { contrastiveFeatures, pretrain, singleKeyStages } from '../src/train/pretrain.ts';
 import { loadPretrainConfig, type PretrainConfig } from '../src/train/pretrain-config.ts';
 import { openPatchSource, twoViews } from '../src/train/pretrain-data.ts';

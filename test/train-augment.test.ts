@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { augment, rgbToHed, type Sample } from '../src/patching/augment.ts';
 import { createRng } from '../src/patching/random.ts';
-import { augment, rgbToHed, type Sample } from '../src/train/augment.ts';
 
 const W = 160;
 const H = 112;

@@ -8,11 +8,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inferSlide } from '../infer/slide-infer.ts';
 import { foregroundRandomSampler, patchStream } from '../patching/index.ts';
+import type { NamedSample } from '../patching/pairs.ts';
 import { writeContactSheet, writeMaskPng, writeTissueOverlayPng } from '../patching/preview.ts';
 import { detectTissueWithView } from '../patching/tissue.ts';
 import { openSlide } from '../slide/index.ts';
 import { DEFAULTS, type TrainConfig } from '../train/config.ts';
-import type { NamedSample } from '../train/data.ts';
 import { train } from '../train/trainer.ts';
 import { nucleiThreshold, weakNucleiMask } from './weak-labels.ts';
 

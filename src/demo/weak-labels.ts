@@ -4,8 +4,9 @@
  * nuclei threshold is Otsu's on the densities of tissue pixels of a low-resolution view, so one threshold
  * serves the whole slide; a 3×3 median filter removes speckle.
  */
+
+import { rgbToHed } from '../patching/augment.ts';
 import { medianFilter, otsuThreshold } from '../patching/tissue.ts';
-import { rgbToHed } from '../train/augment.ts';
 
 /** Otsu threshold (as a haematoxylin density) of the tissue pixels of an RGBA view and its tissue mask. */
 export function nucleiThreshold(

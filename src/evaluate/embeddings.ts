@@ -4,11 +4,12 @@
  * A run whose encoder and data hashes match the manifest reads the files instead of running the encoder.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { Progress } from '../core/progress.ts';
 import { toFloat32 } from '../io/safetensors.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
-import { Progress } from '../train/progress.ts';
 import { datasetHash, readSample, type SampleRef, type Split } from './dataset.ts';
 import type { ImageEncoder } from './encoder.ts';
 
@@ -134,8 +135,6 @@ export async function embedSplits(
     out[split] = emb;
     computed.push(split);
   }
-  const tmp = `${manifestPath}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(tmp, manifestPath);
+  await writeJsonAtomic(manifestPath, manifest);
   return { splits: out, reused, computed };
 }

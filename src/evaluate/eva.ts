@@ -4,8 +4,9 @@
  * `{ metrics: { val: [{ 'val/<metric>': { mean, stdev, values } }], test: [...] } }` with the sample standard
  * deviation (Python's `statistics.stdev`, 0 for one run) — plus the per-run details.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../core/atomic-write.ts';
 import { ready } from '../engine/index.ts';
 import type { ClassificationMetrics } from '../metrics/index.ts';
 import { mixSeed } from '../patching/random.ts';
@@ -130,7 +131,6 @@ export async function evalEncoder(o: EvalEncoderOptions): Promise<EvalEncoderRes
   };
   await mkdir(o.out, { recursive: true });
   const file = join(o.out, 'results.json');
-  await writeFile(`${file}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  await writeJsonAtomic(file, out);
   return out;
 }

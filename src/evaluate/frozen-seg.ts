@@ -9,10 +9,13 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { Progress } from '../core/progress.ts';
 import { ready, tf } from '../engine/index.ts';
 import { argmaxLabels, normaliseImage, slidingWindowProbabilities } from '../infer/sliding.ts';
+import { buildLoss } from '../losses/registry.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import {
   defaultPreprocessorConfig,
@@ -20,13 +23,11 @@ import {
   loadSegformer,
 } from '../models/segformer/index.ts';
 import { segformerKeys } from '../models/segformer/keys.ts';
+import { tileModelOf } from '../models/segformer/tile-model.ts';
+import { AdamW } from '../optim/adamw.ts';
+import { augment } from '../patching/augment.ts';
+import { listPairs, loadPair, splitNames } from '../patching/pairs.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
-import { augment } from '../train/augment.ts';
-import { listPairs, loadPair, splitNames } from '../train/data.ts';
-import { buildLoss } from '../train/loss.ts';
-import { AdamW } from '../train/optim.ts';
-import { Progress } from '../train/progress.ts';
-import { tileModelOf } from '../train/trainer.ts';
 import { normalisationOf } from './normalisation.ts';
 
 export interface FrozenSegOptions {
@@ -157,8 +158,7 @@ export async function evalEncoderSegmentation(o: FrozenSegOptions): Promise<Froz
     };
     await mkdir(o.out, { recursive: true });
     const file = join(o.out, 'results.json');
-    await writeFile(`${file}.tmp`, `${JSON.stringify(result, null, 2)}\n`);
-    await rename(`${file}.tmp`, file);
+    await writeJsonAtomic(file, result);
     return result;
   } finally {
     opt.dispose();

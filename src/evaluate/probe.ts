@@ -5,8 +5,8 @@
  */
 import { tf } from '../engine/index.ts';
 import { type ClassificationMetrics, classificationMetrics } from '../metrics/index.ts';
+import { AdamW } from '../optim/adamw.ts';
 import { createRng, type Rng } from '../patching/random.ts';
-import { AdamW } from '../train/optim.ts';
 import type { SplitEmbeddings } from './embeddings.ts';
 
 export interface ProbeOptions {

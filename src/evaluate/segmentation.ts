@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
+import { Progress } from '../core/progress.ts';
 import { ready } from '../engine/index.ts';
 import { argmaxLabels, type Normalisation, slidingWindowProbabilities } from '../infer/sliding.ts';
 import { type TestTimeAugmentation, ttaViews } from '../infer/tta.ts';
@@ -18,6 +19,8 @@ import {
   numLabels as numLabelsOf,
   twoClassNames,
 } from '../models/segformer/index.ts';
+import { tileModelOf } from '../models/segformer/tile-model.ts';
+import { loadPair } from '../patching/pairs.ts';
 import {
   checkSlideLabels,
   labelledPatches,
@@ -26,9 +29,6 @@ import {
   slideName,
   splitSlides,
 } from '../patching/slide-dataset.ts';
-import { loadPair } from '../train/data.ts';
-import { Progress } from '../train/progress.ts';
-import { tileModelOf } from '../train/trainer.ts';
 import { errorOverlay, writePNG } from '../viz/index.ts';
 import { normalisationOf } from './normalisation.ts';
 

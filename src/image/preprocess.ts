@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../core/imagenet.ts';
 import type { RGBImage } from './read.ts';
 
 /** The fields of `preprocessor_config.json` that image preparation uses. */
@@ -28,9 +29,6 @@ export interface PixelValues {
   data: Float32Array;
   shape: [1, number, number, 3];
 }
-
-const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 /** Reads and checks `preprocessor_config.json`. */
 export async function readImagePreprocessing(path: string): Promise<ImagePreprocessing> {
@@ -52,12 +50,12 @@ export async function readImagePreprocessing(path: string): Promise<ImagePreproc
   return cfg as ImagePreprocessing;
 }
 
-function perChannel(v: number[] | number | undefined, fallback: number[], what: string): number[] {
+function perChannel(v: number[] | number | undefined, fallback: readonly number[], what: string): number[] {
   const list = v == null ? fallback : typeof v === 'number' ? [v, v, v] : v;
   if (list.length !== 3 || !list.every((x) => typeof x === 'number' && Number.isFinite(x))) {
     throw new Error(`preprocessor config: ${what} must be 3 numbers, got ${JSON.stringify(v)}`);
   }
-  return list;
+  return [...list];
 }
 
 /** The output size of a resize, or null when the image keeps its size. */

@@ -3,6 +3,7 @@
  * smooth window that falls off towards tile borders (no seams), then argmax. The model is any `TileModel`,
  * so the same code serves TF.js models (training validation, evaluate) and ONNX Runtime sessions.
  */
+import { IMAGENET_MEAN, IMAGENET_STD } from '../core/imagenet.ts';
 import { tf } from '../engine/index.ts';
 import { isIdentity, type TestTimeAugmentation, ttaViews, type View } from './tta.ts';
 
@@ -18,7 +19,7 @@ export interface Normalisation {
   std: [number, number, number];
 }
 
-export const IMAGENET: Normalisation = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+export const IMAGENET: Normalisation = { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
 
 export interface SlidingOptions {
   tile: number;

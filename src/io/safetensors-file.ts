@@ -1,5 +1,6 @@
 /** Reading and writing `.safetensors` files (Node only; the format itself is in `safetensors.ts`). */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import {
   parseSafetensors,
   type SafeTensor,
@@ -28,7 +29,5 @@ export async function writeSafetensors(
   tensors: Iterable<[string, SafeTensor]>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, serializeSafetensors(tensors, metadata));
-  await rename(tmp, path);
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }

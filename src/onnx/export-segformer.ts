@@ -11,7 +11,7 @@
  * BatchNorm is folded into the bias-free 1×1 fuse convolution.
  */
 
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import { type BlockKeys, segformerKeys as K } from '../models/segformer/keys.ts';
 import {
   parseSegformerConfig,
@@ -96,13 +96,11 @@ export async function exportSegformerOnnx(
     options,
     typeof src === 'string' ? src : 'checkpoint',
   );
-  const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await writeFile(tmp, model);
+    await writeFileAtomic(out, model);
   } catch (e) {
     throw new Error(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  await rename(tmp, out);
   return result;
 }
 

@@ -3,14 +3,9 @@
  * `latest.json` (itself written to a temporary file and renamed) then points at it. A process killed at any
  * moment therefore leaves `latest.json` naming a complete checkpoint, old or new.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, path);
-}
+import { writeJsonAtomic } from '../core/atomic-write.ts';
 
 /** Writes a checkpoint folder via `write(tmpDir)`, renames it to `name`, then points `pointer` at it. */
 export async function commitFolder(

@@ -1,3 +1,4 @@
+export { type AugmentOptions, augment, rgbToHed, type Sample } from './augment.ts';
 export { TissueCoverage } from './coverage.ts';
 export {
   bestLevelForDownsample,
@@ -5,6 +6,7 @@ export {
   imageSlide,
   openImageAsSlide,
 } from './image-slide.ts';
+export { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from './pairs.ts';
 export { writeContactSheet, writeMaskPng, writePatchOverview, writeTissueOverlayPng } from './preview.ts';
 export { createRng, mixSeed, type Rng } from './random.ts';
 export {

@@ -1,5 +1,6 @@
 /** Pictures for people: tissue overlays, patch contact sheets and patch-location overviews, as PNG via sharp. */
 import sharp from 'sharp';
+import { classColour } from '../core/palette.ts';
 import type { RGBAImage } from '../slide/types.ts';
 import type { Patch } from './stream.ts';
 import type { TissueMask } from './tissue.ts';
@@ -49,18 +50,6 @@ export async function writeTissueOverlayPng(
     .toFile(path);
 }
 
-/** A palette for label maps: class 1 red, 2 blue, 3 yellow, ... */
-const PALETTE: [number, number, number][] = [
-  [230, 25, 75],
-  [0, 130, 200],
-  [255, 225, 25],
-  [60, 180, 75],
-  [145, 30, 180],
-  [245, 130, 48],
-  [70, 240, 240],
-  [240, 50, 230],
-];
-
 /** Patch pixels with its mask, if any, blended in (40%) so alignment can be checked by eye. */
 function patchRgb(p: Patch): Buffer {
   const out = Buffer.from(p.image);
@@ -68,7 +57,7 @@ function patchRgb(p: Patch): Buffer {
   for (let i = 0; i < p.mask.length; i++) {
     const v = p.mask[i];
     if (!v) continue;
-    const c = PALETTE[(v - 1) % PALETTE.length];
+    const c = classColour(v);
     for (let k = 0; k < 3; k++) out[i * 3 + k] = out[i * 3 + k] * 0.6 + c[k] * 0.4;
   }
   return out;

@@ -3,8 +3,8 @@
  * and every seed's value as a dot, so seed-to-seed noise is visible next to the differences. SVG → PNG via libvips.
  */
 
+import { classColour, hex } from '../core/palette.ts';
 import { niceTicks } from '../viz/chart.ts';
-import { classColour, hex } from '../viz/palette.ts';
 import { encodePNG } from '../viz/png.ts';
 import { escapeXml, FONT, renderSvg } from '../viz/svg.ts';
 

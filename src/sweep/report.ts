@@ -1,8 +1,8 @@
 /** The sweep's outputs: sweep.csv, report.md with the mean ± sd table, a bar chart per metric and all curves. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { classColour } from '../core/palette.ts';
 import { plotCurves, type Series } from '../viz/chart.ts';
-import { classColour } from '../viz/palette.ts';
 import { barChart } from './bars.ts';
 import type { SweepSpec } from './file.ts';
 import { metricColumns, type RunResult, summarise, sweepCsv } from './results.ts';

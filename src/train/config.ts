@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { lossEntry, trainingMode } from '../losses/registry.ts';
 import type { SegformerInit } from '../models/segformer/index.ts';
-import type { AugmentOptions } from './augment.ts';
+import type { AugmentOptions } from '../patching/augment.ts';
 
 export interface LossSpec {
   /** dice | jaccard | tversky | focal | lovasz | mcc | bce | soft-bce | ce | soft-ce */

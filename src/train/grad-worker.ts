@@ -1,7 +1,7 @@
 /** A gradient worker thread (see parallel.ts): a model replica computing the gradient of one batch slice. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ready, tf } from '../engine/index.ts';
-import type { Sample } from './augment.ts';
+import type { Sample } from '../patching/augment.ts';
 import type { TrainConfig } from './config.ts';
 import { buildLoss } from './loss.ts';
 import type { Slot } from './parallel.ts';

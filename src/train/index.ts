@@ -1,11 +1,12 @@
-export { type AugmentOptions, augment, rgbToHed, type Sample } from './augment.ts';
+export { copyEncoderWeights } from '../models/segformer/encoder-weights.ts';
+export { AdamW, type AdamWOptions, clipGradNorm, type ParamGroup } from '../optim/adamw.ts';
+export { learningRate, type ScheduleOptions } from '../optim/schedule.ts';
+export { type AugmentOptions, augment, rgbToHed, type Sample } from '../patching/augment.ts';
+export { listPairs, loadPair, type NamedSample, splitNames } from '../patching/pairs.ts';
 export { DEFAULTS as TRAIN_DEFAULTS, type LossSpec, loadTrainConfig, type TrainConfig } from './config.ts';
-export { listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 export { buildLoss } from './loss.ts';
-export { AdamW, type AdamWOptions, clipGradNorm, type ParamGroup } from './optim.ts';
-export { copyEncoderWeights, pretrain, saveEncoder } from './pretrain.ts';
+export { pretrain, saveEncoder } from './pretrain.ts';
 export { loadPretrainConfig, type PretrainConfig } from './pretrain-config.ts';
 export { majorityLabel, openPatchSource } from './pretrain-data.ts';
 export { ProjectionHead } from './pretrain-head.ts';
-export { learningRate, type ScheduleOptions } from './schedule.ts';
 export { type TrainOptions, type TrainResult, train, validate } from './trainer.ts';

@@ -12,6 +12,7 @@
 import { rasterize } from '../annotations/rasterize.ts';
 import type { AnnotationSet } from '../annotations/types.ts';
 import { TissueCoverage } from '../patching/coverage.ts';
+import type { NamedSample } from '../patching/pairs.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import { createSampler, epochPermutation, type PatchSpec, type Sampler } from '../patching/samplers.ts';
 import {
@@ -27,7 +28,6 @@ import {
 import { readPatch, rgbaToRgbOnWhite } from '../patching/stream.ts';
 import { detectTissue } from '../patching/tissue.ts';
 import type { Slide } from '../slide/types.ts';
-import type { NamedSample } from './data.ts';
 
 export const ONLINE_SAMPLERS = ['random', 'foreground-random', 'grid', 'multi-magnification'] as const;
 export type OnlineSamplerName = (typeof ONLINE_SAMPLERS)[number];

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerSource } from '../core/modules.ts';
 import { tf } from '../engine/index.ts';
-import type { Sample } from './augment.ts';
+import type { Sample } from '../patching/augment.ts';
 import type { TrainConfig } from './config.ts';
 
 export interface Slot {

@@ -3,7 +3,7 @@
  * SupCon with temperature 0.1 on two strongly augmented views of each patch, a 2-layer projection head to
  * 128-d, AdamW with a cosine schedule after a linear warm-up.
  */
-import type { AugmentOptions } from './augment.ts';
+import type { AugmentOptions } from '../patching/augment.ts';
 import { type Json, readConfig } from './config.ts';
 
 /** Where patch labels come from: the mask's majority class, a CSV column, or nowhere (SimCLR). */

@@ -10,15 +10,15 @@ import sharp from 'sharp';
 import { readAnnotations } from '../annotations/index.ts';
 import { rasterize } from '../annotations/rasterize.ts';
 import type { AnnotationSet } from '../annotations/types.ts';
+import { augment, type Sample } from '../patching/augment.ts';
 import { TissueCoverage } from '../patching/coverage.ts';
 import { createSampler, detectTissue, mixSeed, openSlideByPath, patchStream } from '../patching/index.ts';
+import { listPairs, loadPair, type NamedSample } from '../patching/pairs.ts';
 import { createRng, type Rng } from '../patching/random.ts';
 import { epochPermutation, type PatchSpec } from '../patching/samplers.ts';
 import { readPatch, rgbaToRgbOnWhite } from '../patching/stream.ts';
 import type { TissueMask } from '../patching/tissue.ts';
 import type { Slide } from '../slide/types.ts';
-import { augment, type Sample } from './augment.ts';
-import { listPairs, loadPair, type NamedSample } from './data.ts';
 import { labelSource, type PretrainConfig } from './pretrain-config.ts';
 
 /** One patch (HWC RGB, patch × patch) and its label (-1 when the patch has none: SimCLR). */

@@ -12,6 +12,8 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { Progress } from '../core/progress.ts';
 import { ready, tf } from '../engine/index.ts';
 import { normaliseImage } from '../infer/sliding.ts';
 import { fromFloat32, type SafeTensor, toFloat32 } from '../io/safetensors.ts';
@@ -21,23 +23,18 @@ import { segformerStateDict } from '../models/segformer/checkpoint.ts';
 import type { SegformerConfig, SegformerPresetName } from '../models/segformer/config.ts';
 import { serializeConfig } from '../models/segformer/config.ts';
 import { readSegformerConfig } from '../models/segformer/config-file.ts';
-import {
-  loadSegformer,
-  Segformer,
-  segformerPreset,
-  trainingPreprocessorConfig,
-} from '../models/segformer/index.ts';
+import { copyEncoderWeights } from '../models/segformer/encoder-weights.ts';
+import { Segformer, segformerPreset, trainingPreprocessorConfig } from '../models/segformer/index.ts';
 import { segformerKeys } from '../models/segformer/keys.ts';
+import { AdamW, applyGradients, type ParamGroup } from '../optim/adamw.ts';
+import { commitFolder, pruneFolders, readPointer } from '../optim/checkpoint.ts';
+import { type LogRecord, openMetricsLog } from '../optim/metrics-log.ts';
+import { learningRate, scheduleOf } from '../optim/schedule.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
-import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
-import { type LogRecord, openMetricsLog } from './metrics-log.ts';
-import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { labelSource, type PretrainConfig } from './pretrain-config.ts';
 import { openPatchSource, streamSeed, twoViews } from './pretrain-data.ts';
 import { HEAD_FILE, ProjectionHead } from './pretrain-head.ts';
-import { Progress } from './progress.ts';
-import { learningRate, scheduleOf } from './schedule.ts';
 
 export interface PretrainOptions {
   /** Continue from `<out>/checkpoints/latest.json` if it exists. */
@@ -78,31 +75,6 @@ async function encoderConfig(cfg: PretrainConfig): Promise<SegformerConfig> {
 /** The config.json of an encoder checkpoint: the MiT fields, as Hugging Face's SegformerForImageClassification. */
 export function encoderCheckpointConfig(config: SegformerConfig): SegformerConfig {
   return { ...config, architectures: ['SegformerForImageClassification'], model_type: 'segformer' };
-}
-
-/** Copies the `segformer.encoder.*` weights of a checkpoint folder (full or encoder-only) into `model`. */
-export async function copyEncoderWeights(model: Segformer, dir: string): Promise<number> {
-  const { model: src, report } = await loadSegformer(dir, { allowPartial: true });
-  try {
-    const bad = [...report.missing, ...report.mismatched.map((m) => m.key)].filter((k) =>
-      k.startsWith(ENCODER_PREFIX),
-    );
-    if (bad.length > 0)
-      throw new Error(`${dir}: encoder weights missing or mis-shaped: ${bad.slice(0, 5).join(', ')}`);
-    const from = src.namedWeights();
-    let n = 0;
-    for (const [key, v] of model.namedWeights()) {
-      if (!key.startsWith(ENCODER_PREFIX)) continue;
-      const s = from.get(key);
-      if (!s || !tf.util.arraysEqual(s.shape, v.shape))
-        throw new Error(`${dir}: '${key}' does not fit the encoder (shape [${s?.shape}] vs [${v.shape}])`);
-      v.assign(s);
-      n++;
-    }
-    return n;
-  } finally {
-    src.dispose();
-  }
 }
 
 /**

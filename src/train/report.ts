@@ -4,8 +4,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { NamedSample } from '../patching/pairs.ts';
 import * as viz from '../viz/index.ts';
-import type { NamedSample } from './data.ts';
 import type { LogRecord } from './trainer.ts';
 
 function csv(history: LogRecord[]): string {

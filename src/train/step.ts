@@ -6,8 +6,8 @@
 import { tf } from '../engine/index.ts';
 import { normaliseInto } from '../infer/sliding.ts';
 import type { Segformer } from '../models/segformer/index.ts';
+import { augment, type Sample } from '../patching/augment.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
-import { augment, type Sample } from './augment.ts';
 import type { TrainConfig } from './config.ts';
 
 /** Sample indices [start, end) of shard `shard` out of `shards` for a batch of `batch` samples. */

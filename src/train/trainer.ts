@@ -8,23 +8,30 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ready, tf } from '../engine/index.ts';
-import { argmaxLabels, slidingWindowProbabilities, type TileModel } from '../infer/sliding.ts';
+import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { Progress } from '../core/progress.ts';
+import { ready, type tf } from '../engine/index.ts';
+import { argmaxLabels, slidingWindowProbabilities } from '../infer/sliding.ts';
 import { fromFloat32, toFloat32 } from '../io/safetensors.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
+import { copyEncoderWeights } from '../models/segformer/encoder-weights.ts';
 import {
   labelClasses,
   loadSegformer,
-  numLabels,
   Segformer,
   saveSegformer,
   segformerPreset,
   trainingPreprocessorConfig,
-  twoClassLogits,
 } from '../models/segformer/index.ts';
 import { segformerKeys } from '../models/segformer/keys.ts';
+import { tileModelOf } from '../models/segformer/tile-model.ts';
+import { AdamW, applyGradients, type ParamGroup } from '../optim/adamw.ts';
+import { commitFolder, pruneFolders, readPointer } from '../optim/checkpoint.ts';
+import { openMetricsLog } from '../optim/metrics-log.ts';
+import { learningRate, scheduleOf } from '../optim/schedule.ts';
+import { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from '../patching/pairs.ts';
 import {
   checkSlideLabels,
   labelledPatches,
@@ -33,18 +40,11 @@ import {
   slideName,
   splitSlides,
 } from '../patching/slide-dataset.ts';
-import { commitFolder, pruneFolders, readPointer, writeJsonAtomic } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
-import { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from './data.ts';
 import { buildLoss } from './loss.ts';
-import { openMetricsLog } from './metrics-log.ts';
 import { type OnlinePatches, openOnlinePatches, type SamplerState } from './online-patches.ts';
-import { AdamW, applyGradients, type ParamGroup } from './optim.ts';
 import { autoWorkers, GradientWorkers } from './parallel.ts';
-import { copyEncoderWeights } from './pretrain.ts';
-import { Progress } from './progress.ts';
 import { writeRunPictures } from './report.ts';
-import { learningRate, scheduleOf } from './schedule.ts';
 import { type ShardContext, shardContextKeys, shardGradients } from './step.ts';
 
 export interface TrainOptions {
@@ -65,7 +65,7 @@ export interface TrainResult {
   lastVal: Record<string, unknown> | null;
 }
 
-export type { LogRecord } from './metrics-log.ts';
+export type { LogRecord } from '../optim/metrics-log.ts';
 
 const PREPROCESSOR = trainingPreprocessorConfig();
 
@@ -97,21 +97,6 @@ function paramGroups(model: Segformer, cfg: TrainConfig): ParamGroup[] {
     { params: groups.dec, lrMultiplier: m },
     { params: groups.decNoDecay, lrMultiplier: m, weightDecay: 0 },
   ];
-}
-
-/**
- * The model in eval mode as a sliding-window tile model. A one-logit model is presented as two classes
- * (background, foreground at σ(z) > threshold), see models/segformer/binary.ts.
- */
-export function tileModelOf(model: Segformer, threshold = 0.5): TileModel {
-  const binary = numLabels(model.config) === 1;
-  return {
-    numLabels: labelClasses(numLabels(model.config)),
-    logits: (x) =>
-      binary
-        ? tf.tidy(() => twoClassLogits(model.forward(x, { training: false }).logits, threshold))
-        : model.forward(x, { training: false }).logits,
-  };
 }
 
 /** Sliding-window validation over whole images; returns metrics and the predicted label maps of the first few. */

@@ -9,9 +9,9 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { classColour } from '../core/palette.ts';
 import { defaultPreprocessorConfig, loadPreprocessorConfig } from '../models/segformer/preprocessor.ts';
 import { exportSegformerOnnx } from '../onnx/index.ts';
-import { classColour } from '../viz/palette.ts';
 
 export interface ViewModelMeta {
   classes: { name: string; rgb: [number, number, number] }[];

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { classColour, hex, type RGB } from './palette.ts';
+import { classColour, hex, type RGB } from '../core/palette.ts';
 import { escapeXml, FONT } from './svg.ts';
 
 export interface Series {

@@ -1,3 +1,4 @@
+export { classColour, hex, hsvToRgb, makePalette, type RGB } from '../core/palette.ts';
 export { MARGIN as CHART_MARGIN, niceTicks, type PlotOptions, plotCurves, type Series } from './chart.ts';
 export { type LegendEntry, legendEntries, renderLegend, withLegend } from './legend.ts';
 export {
@@ -9,7 +10,6 @@ export {
   type OverlayOptions,
   overlay,
 } from './masks.ts';
-export { classColour, hex, hsvToRgb, makePalette, type RGB } from './palette.ts';
 export { encodePNG, writeMaskPNG, writePNG } from './png.ts';
 export { type ContactSheetOptions, contactSheet } from './sheet.ts';
 export { type LabelMap, type PixelImage, type RGBAImage, toRGBA } from './types.ts';

@@ -1,5 +1,5 @@
 /** A legend panel (colour swatch + class name per row) placed to the right of an image. */
-import { classColour, hex, type RGB } from './palette.ts';
+import { classColour, hex, type RGB } from '../core/palette.ts';
 import { escapeXml, FONT, renderSvg } from './svg.ts';
 import { type PixelImage, type RGBAImage, toRGBA } from './types.ts';
 

@@ -2,7 +2,7 @@
  * Label maps as pictures: colour masks, masks blended over the image, and evaluation error maps
  * (true positive / false positive / false negative pixels).
  */
-import { classColour, type RGB } from './palette.ts';
+import { classColour, type RGB } from '../core/palette.ts';
 import { type LabelMap, type PixelImage, type RGBAImage, toRGBA } from './types.ts';
 
 function sameSize(a: { width: number; height: number }, b: LabelMap, what: string): void {

@@ -5,8 +5,9 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../core/atomic-write.ts';
 import { tf } from '../../engine/index.ts';
 import type { SafeTensor } from '../../io/safetensors.ts';
 import { toFloat32 } from '../../io/safetensors.ts';
@@ -254,12 +255,6 @@ export function segformerStateDict(model: Segformer): [string, SafeTensor][] {
   });
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
 /**
  * Writes config.json, model.safetensors and (when given or known from loading) preprocessor_config.json, each
  * through a temporary file and a rename.
@@ -271,7 +266,7 @@ export async function saveSegformer(
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeSafetensors(join(dir, WEIGHTS_FILE), segformerStateDict(model), { format: 'pt' });
-  await writeAtomic(join(dir, CONFIG_FILE), serializeConfig(model.config));
+  await writeFileAtomic(join(dir, CONFIG_FILE), serializeConfig(model.config));
   const pre = opts.preprocessor ?? knownPreprocessor.get(model);
-  if (pre) await writeAtomic(join(dir, PREPROCESSOR_FILE), `${JSON.stringify(pre, null, 2)}\n`);
+  if (pre) await writeFileAtomic(join(dir, PREPROCESSOR_FILE), `${JSON.stringify(pre, null, 2)}\n`);
 }

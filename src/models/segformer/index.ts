@@ -23,6 +23,7 @@ export {
   segformerPreset,
 } from './config.ts';
 export { readSegformerConfig } from './config-file.ts';
+export { copyEncoderWeights } from './encoder-weights.ts';
 export type { SegformerForwardOptions, SegformerInit, SegformerOptions, SegformerOutput } from './model.ts';
 export { Segformer } from './model.ts';
 export type { ParamLayout, ParamSpec } from './params.ts';
@@ -33,3 +34,4 @@ export {
   loadPreprocessorConfig,
   trainingPreprocessorConfig,
 } from './preprocessor.ts';
+export { type SegformerTileModel, tileModelOf } from './tile-model.ts';

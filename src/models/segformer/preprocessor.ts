@@ -3,6 +3,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../core/imagenet.ts';
 
 export interface PreprocessorConfig {
   do_resize: boolean;
@@ -26,8 +27,8 @@ export function defaultPreprocessorConfig(): PreprocessorConfig {
     do_rescale: true,
     rescale_factor: 1 / 255,
     do_normalize: true,
-    image_mean: [0.485, 0.456, 0.406],
-    image_std: [0.229, 0.224, 0.225],
+    image_mean: [...IMAGENET_MEAN],
+    image_std: [...IMAGENET_STD],
     do_reduce_labels: false,
   };
 }

@@ -5,8 +5,8 @@
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
-import { createRng, mixSeed } from '../patching/random.ts';
 import type { Sample } from './augment.ts';
+import { createRng, mixSeed } from './random.ts';
 
 export interface NamedSample extends Sample {
   name: string;

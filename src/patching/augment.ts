@@ -3,7 +3,7 @@
  * and H&E stain jitter. Geometry is applied identically to image and mask (nearest for masks); colour only to
  * the image. Everything draws from the given seeded generator, so a run is reproducible.
  */
-import type { Rng } from '../patching/random.ts';
+import type { Rng } from './random.ts';
 
 export interface Sample {
   /** HWC RGB uint8. */
