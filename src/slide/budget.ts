@@ -9,7 +9,8 @@ import { SlideError } from './errors.ts';
 const DEFAULT_BUDGET_BYTES = 2 * 1024 * 1024 * 1024;
 
 function configuredBudget(): number {
-  const mb = Number(process.env.SLIDESEG_DECODE_BUDGET_MB);
+  // `globalThis.process`: this module runs in browsers too, where there is no process.
+  const mb = Number(globalThis.process?.env?.SLIDESEG_DECODE_BUDGET_MB);
   return Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : DEFAULT_BUDGET_BYTES;
 }
 

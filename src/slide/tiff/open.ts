@@ -13,8 +13,8 @@ import { Tag } from './tags.ts';
 
 export async function openTiffSource(
   bytes: ByteSource,
-  cache?: BlockCache,
-  decoder?: BlockDecoder,
+  cache: BlockCache | undefined,
+  decoder: BlockDecoder,
 ): Promise<TiffPyramidSource> {
   const tiff = await parseTiff(bytes);
   const first = tiff.ifds[0];

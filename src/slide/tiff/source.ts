@@ -6,7 +6,8 @@
 import { processDecodeBudget } from '../budget.ts';
 import type { ByteRange, ByteSource } from '../bytesource.ts';
 import { type BlockCache, sharedBlockCache } from '../cache.ts';
-import { type BlockDecoder, inThreadDecoder } from '../decoder.ts';
+// The decoder is given by the caller (Node's in-thread or pool decoder, or the browser's): no platform import here.
+import type { BlockDecoder } from '../decoder.ts';
 import { SlideError } from '../errors.ts';
 import type { PyramidSource, RGBAImage, SlideLevel } from '../types.ts';
 import type { TiffImage } from './image.ts';
@@ -40,14 +41,16 @@ export class TiffPyramidSource implements PyramidSource {
   private readonly images: TiffImage[];
   private readonly associated: Map<string, TiffImage>;
   private readonly keyPrefix = `tiff${nextSourceId++}:`;
+  private readonly cache: BlockCache;
   private closed = false;
 
   constructor(
     private readonly bytes: ByteSource,
     parts: TiffSourceParts,
-    private readonly cache: BlockCache = sharedBlockCache,
-    private readonly decoder: BlockDecoder = inThreadDecoder,
+    cache: BlockCache | undefined,
+    private readonly decoder: BlockDecoder,
   ) {
+    this.cache = cache ?? sharedBlockCache;
     this.source = bytes.name;
     this.format = parts.format;
     this.images = parts.levels;
