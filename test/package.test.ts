@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { ROOT } from './fixtures.ts';
+import { fixture, ROOT } from './fixtures.ts';
 
 const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   exports: Record<string, string | { types: string; default: string }>;
 };
 const SAMPLE = join(ROOT, 'samples', 'cmu-1-small-region.svs');
+const ZARR = fixture('zarr', 'blobs-v04.ome.zarr');
 
 before(() => {
   // `npm test` builds first (pretest); a lone run of this file builds if dist/ is missing.
@@ -35,7 +36,10 @@ test("plain node imports 'slideseg' from dist/ and reads the sample slide", asyn
     const m = await import('slideseg');
     const s = await m.openSlide(${JSON.stringify(SAMPLE)});
     const r = await s.readRegion({ x: 0, y: 0, level: 0, width: 8, height: 8 });
-    console.log(JSON.stringify({ format: s.format, size: [s.levels[0].width, s.levels[0].height], px: r.data.length,
+    const z = await m.openSlide(${JSON.stringify(ZARR)});
+    const zarrLevels = z.levels.length;
+    await z.close();
+    console.log(JSON.stringify({ format: s.format, size: [s.levels[0].width, s.levels[0].height], px: r.data.length, zarrLevels,
       api: ['Segformer', 'diceLoss', 'train', 'inferSlide', 'predict', 'ConfusionMatrix'].map((k) => typeof m[k]),
       names: Object.keys(m) }));
     await s.close();`);
@@ -43,12 +47,14 @@ test("plain node imports 'slideseg' from dist/ and reads the sample slide", asyn
     format: string;
     size: number[];
     px: number;
+    zarrLevels: number;
     api: string[];
     names: string[];
   };
   assert.equal(r.format, 'aperio-svs');
   assert.deepEqual(r.size, [2220, 2967]);
   assert.equal(r.px, 8 * 8 * 4);
+  assert.ok(r.zarrLevels >= 1, 'OME-Zarr opens from the compiled package (its reader is loaded lazily)');
   assert.deepEqual(r.api, ['function', 'function', 'function', 'function', 'function', 'function']);
   // The root is a curated list: nothing from the CLI, the demo or the queue.
   for (const internal of [

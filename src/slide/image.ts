@@ -1,5 +1,5 @@
 /** Flat PNG/JPEG images (decoded once by sharp) as a one-level PyramidSource. */
-import sharp from 'sharp';
+import { loadSharp } from '../core/sharp.ts';
 import { SlideError } from './errors.ts';
 import type { PyramidSource, RGBAImage, SlideLevel } from './types.ts';
 
@@ -10,6 +10,7 @@ export async function openFlatImage(source: string, bytes: Uint8Array): Promise<
   let data: Buffer;
   let info: { width: number; height: number };
   try {
+    const sharp = await loadSharp();
     const meta = await sharp(bytes).metadata();
     if ((meta.width ?? 0) * (meta.height ?? 0) > MAX_FLAT_PIXELS) {
       throw new Error(

@@ -69,11 +69,11 @@ async function isZarr(source: string): Promise<boolean> {
 }
 
 async function openZarr(source: string, opts: OpenSlideOptions): Promise<PyramidSource> {
-  // Imported lazily: the OME-Zarr reader lives in ./zarr and loads zarrita only when needed.
-  const path = './zarr/index.ts';
+  // Imported lazily: the OME-Zarr reader lives in ./zarr and loads zarrita only when needed. A string literal, so
+  // the build rewrites it to the compiled module.
   let mod: { openOmeZarr?: (s: string, o: OmeZarrOpenOptions) => Promise<PyramidSource> };
   try {
-    mod = await import(path);
+    mod = await import('./zarr/index.ts');
   } catch (err) {
     throw new SlideError(
       source,

@@ -6,7 +6,7 @@ export const command: Command = {
   summary: 'Show a slide’s format, levels, resolution, associated images and properties',
   usage: 'slideseg info SLIDE [--json]\n  SLIDE: .svs/.tif/.ome.tif/.ome.zarr/.png/.jpg file or http(s) URL',
   async run(args) {
-    const { openSlide } = await import('../../slide/index.ts');
+    const { openSlide } = await import('../../slide/open.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

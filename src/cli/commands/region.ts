@@ -10,7 +10,7 @@ export const command: Command = {
     '  X, Y: top-left in level-0 pixels; W, H: size in pixels of level L; outside the slide is transparent',
   async run(args) {
     const { default: sharp } = await import('sharp');
-    const { openSlide } = await import('../../slide/index.ts');
+    const { openSlide } = await import('../../slide/open.ts');
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

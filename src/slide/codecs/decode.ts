@@ -4,7 +4,7 @@
  * same in the main thread and in pool workers.
  */
 import { inflateSync } from 'node:zlib';
-import sharp from 'sharp';
+import { loadSharp } from '../../core/sharp.ts';
 import { type BlockJob, type CodecKit, decodeBlockWith } from './block.ts';
 import { decodeJpeg2000 } from './jp2k.ts';
 
@@ -30,6 +30,7 @@ export const nodeCodecs: CodecKit = {
     }
   },
   async decodeJpeg(stream, declared) {
+    const sharp = await loadSharp();
     const { data, info } = await sharp(stream, {
       failOn: 'error',
       limitInputPixels: declared.width * declared.height,
