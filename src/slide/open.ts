@@ -26,14 +26,22 @@ export interface OpenSlideOptions {
 
 const MAX_FLAT_IMAGE_BYTES = 512 * 1024 * 1024;
 
-export async function openSlide(source: string, opts: OpenSlideOptions = {}): Promise<Slide> {
-  if (await isZarr(source)) return new PyramidSlide(await openZarr(source, opts));
-  let bytes: ByteSource | undefined;
-  try {
-    bytes = await openByteSource(source, opts.http);
-    if (bytes.size === 0) throw new SlideError(source, 'empty file');
-    const head = await bytes.read(0, Math.min(16, bytes.size));
-    if (isTiffMagic(head)) {
+/**
+ * One byte-stream format: recognised by the file's first bytes, opened into a pyramid. Tried in table order (as
+ * OpenSlide's format table): the first whose `detect` says yes opens the file. OME-Zarr is a folder, not a byte
+ * stream, and is recognised before any of these.
+ */
+interface ByteFormat {
+  name: string;
+  detect(head: Uint8Array): boolean;
+  open(bytes: ByteSource, opts: OpenSlideOptions): Promise<PyramidSlide>;
+}
+
+const BYTE_FORMATS: ByteFormat[] = [
+  {
+    name: 'TIFF family (Aperio SVS, OME-TIFF, pyramidal TIFF/BigTIFF)',
+    detect: isTiffMagic,
+    async open(bytes, opts) {
       const cache = opts.cacheBytes !== undefined ? new BlockCache(opts.cacheBytes) : sharedBlockCache;
       const decoder = createDecoder(opts.workers ?? 0);
       try {
@@ -43,15 +51,32 @@ export async function openSlide(source: string, opts: OpenSlideOptions = {}): Pr
         await decoder.close();
         throw err;
       }
-    }
-    if (isPng(head) || isJpeg(head)) {
+    },
+  },
+  {
+    name: 'PNG or JPEG image',
+    detect: (head) => isPng(head) || isJpeg(head),
+    async open(bytes) {
       if (bytes.size > MAX_FLAT_IMAGE_BYTES)
-        throw new SlideError(source, `image file of ${bytes.size} bytes is too large`);
+        throw new SlideError(bytes.name, `image file of ${bytes.size} bytes is too large`);
       const all = await bytes.read(0, bytes.size);
       await bytes.close();
-      return new PyramidSlide(await openFlatImage(source, all));
-    }
-    throw new SlideError(source, 'unrecognised slide format (not TIFF/SVS, OME-Zarr, PNG or JPEG)');
+      return new PyramidSlide(await openFlatImage(bytes.name, all));
+    },
+  },
+];
+
+export async function openSlide(source: string, opts: OpenSlideOptions = {}): Promise<Slide> {
+  if (await isZarr(source)) return new PyramidSlide(await openZarr(source, opts));
+  let bytes: ByteSource | undefined;
+  try {
+    bytes = await openByteSource(source, opts.http);
+    if (bytes.size === 0) throw new SlideError(source, 'empty file');
+    const head = await bytes.read(0, Math.min(16, bytes.size));
+    const format = BYTE_FORMATS.find((f) => f.detect(head));
+    if (!format)
+      throw new SlideError(source, 'unrecognised slide format (not TIFF/SVS, OME-Zarr, PNG or JPEG)');
+    return await format.open(bytes, opts);
   } catch (err) {
     await bytes?.close().catch(() => {});
     throw asSlideError(source, err);

@@ -19,15 +19,31 @@ export async function openTiffSource(
   const tiff = await parseTiff(bytes);
   const first = tiff.ifds[0];
   const image = (ifd: Ifd) => new TiffImage(bytes.name, ifd, tiff.littleEndian, bytes.size);
-  let parts: TiffSourceParts;
-  if (first.description.startsWith('Aperio')) parts = aperio(tiff, image);
-  else if (first.description.includes('<OME')) parts = omeTiff(bytes.name, tiff, image);
-  else parts = generic(tiff, image);
+  const vendor = TIFF_VENDORS.find((v) => v.detect(first))!;
+  const parts = vendor.parts(bytes.name, tiff, image);
   addLevelProperties(parts);
   return new TiffPyramidSource(bytes, parts, cache, decoder);
 }
 
 type MakeImage = (ifd: Ifd) => TiffImage;
+
+/**
+ * The TIFF flavours, one vendor per function below, tried in order on the first directory (as OpenSlide's vendor
+ * table); the generic pyramid comes last and takes any TIFF.
+ */
+const TIFF_VENDORS: {
+  name: string;
+  detect(first: Ifd): boolean;
+  parts(name: string, tiff: TiffFile, image: MakeImage): TiffSourceParts;
+}[] = [
+  {
+    name: 'aperio',
+    detect: (first) => first.description.startsWith('Aperio'),
+    parts: (_, t, i) => aperio(t, i),
+  },
+  { name: 'ome-tiff', detect: (first) => first.description.includes('<OME'), parts: omeTiff },
+  { name: 'generic-tiff', detect: () => true, parts: (_, t, i) => generic(t, i) },
+];
 
 function aperio(tiff: TiffFile, image: MakeImage): TiffSourceParts {
   const levels: TiffImage[] = [];
