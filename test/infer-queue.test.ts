@@ -191,7 +191,7 @@ test('two workers, one killed mid-slide: every slide finished exactly once, noth
   }
   // The same cohort on one machine: everything is finished already, so everything is skipped.
   const many = await inferMany(join(dir, 'manifest.csv'), out, {
-    inferArgs: ['--model', model],
+    options: { model },
     workers: 2,
     log: () => {},
   });

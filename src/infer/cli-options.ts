@@ -74,20 +74,3 @@ export function slideJobOptions(
   set('polygonSimplify', 'polygon-simplify');
   return o;
 }
-
-/** The same options as `slideseg infer` arguments. */
-export function inferArgsOf(o: SlideJobOptions): string[] {
-  const args = ['--model', o.model, '--runtime', o.backend ?? 'onnx', '--tissue', o.tissue ?? 'auto'];
-  if (o.mpp !== undefined) args.push('--mpp', String(o.mpp));
-  if (o.tile !== undefined) args.push('--tile', String(o.tile));
-  if (o.overlap !== undefined) args.push('--overlap', String(o.overlap));
-  if (o.batch !== undefined) args.push('--batch', String(o.batch));
-  if (o.tta !== undefined) args.push('--tta', o.tta);
-  if (o.slideMpp !== undefined) args.push('--slide-mpp', String(o.slideMpp));
-  if (o.image !== undefined) args.push('--image', o.image);
-  if (o.zarrFormat !== undefined) args.push('--ngff', o.zarrFormat === 3 ? '0.5' : '0.4');
-  if (o.polygons !== undefined) args.push('--polygons', o.polygons);
-  if (o.polygonPrecision !== undefined) args.push('--polygon-precision', String(o.polygonPrecision));
-  if (o.polygonSimplify !== undefined) args.push('--polygon-simplify', String(o.polygonSimplify));
-  return args;
-}

@@ -2,12 +2,16 @@
  * Cohorts: a manifest of slides, each segmented into its own folder `<out>/<name>/`. A slide's outputs are written
  * to a temporary folder and renamed into place only when complete, so a folder that exists is finished (a rerun
  * skips it) and an interrupted slide leaves nothing but a `.tmp-` folder, removed when the slide is next started.
+ * `inferMany` runs each slide's `inferSlide` in a worker process of its own (cohort-worker.ts), given the options
+ * directly.
  */
-import { spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { needsTsx, siblingModule } from '../core/modules.ts';
+import type { CohortWorkerJob, CohortWorkerReply } from './cohort-worker.ts';
 import { type InferSlideOptions, type InferSummary, inferSlide, slideBaseName } from './slide-infer.ts';
 
 export interface ManifestEntry {
@@ -98,9 +102,12 @@ export async function runSlideJob(
 }
 
 export interface InferManyOptions {
-  /** Arguments passed to each `slideseg infer` child (model, mpp, tile, …), without SLIDE, --out, --name. */
-  inferArgs: string[];
-  /** Child processes running at once (default 1). */
+  /**
+   * How each slide is segmented (model, mpp, tile, …), as for `inferSlide`. Sent to the worker processes as data:
+   * callbacks, `signal` and `runner` stay in this process and are not used.
+   */
+  options: SlideJobOptions;
+  /** Worker processes running at once (default 1). */
   workers?: number;
   log?: (line: string) => void;
 }
@@ -111,9 +118,9 @@ export interface InferManyResult {
   failed: { name: string; error: string }[];
 }
 
-const CLI = fileURLToPath(new URL('../../bin/slideseg.js', import.meta.url));
+const WORKER = siblingModule(import.meta.url, 'cohort-worker');
 
-/** Runs a manifest on this machine with N child processes, one slide each at a time. */
+/** Runs a manifest on this machine with N worker processes, one slide each at a time (a fresh process per slide). */
 export async function inferMany(
   manifest: string,
   outDir: string,
@@ -124,6 +131,7 @@ export async function inferMany(
   if (!Number.isInteger(workers) || workers < 1)
     throw new Error(`workers must be a positive integer, got ${workers}`);
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const options = plainOptions(o.options);
   await mkdir(outDir, { recursive: true });
   const result: InferManyResult = { done: [], skipped: [], failed: [] };
   const todo = entries.filter((e) => {
@@ -138,16 +146,7 @@ export async function inferMany(
       const entry = todo[next++]!;
       await removeStaleTemps(outDir, entry.name);
       const tmp = join(outDir, `.tmp-${entry.name}-${process.pid}-${next}`);
-      const err = await runChild([
-        CLI,
-        'infer',
-        entry.slide,
-        '--out',
-        tmp,
-        '--name',
-        entry.name,
-        ...o.inferArgs,
-      ]);
+      const err = await runWorkerProcess({ slide: entry.slide, out: tmp, name: entry.name, options });
       if (err) {
         await rm(tmp, { recursive: true, force: true });
         result.failed.push({ name: entry.name, error: err });
@@ -172,16 +171,50 @@ export async function inferMany(
   return result;
 }
 
-/** Runs the CLI in a child process; resolves to null on success or the last stderr line on failure. */
-function runChild(args: string[]): Promise<string | null> {
+/** The options without what cannot cross a process boundary (callbacks, the abort signal, a loaded runner). */
+function plainOptions(o: SlideJobOptions): SlideJobOptions {
+  const {
+    signal: _signal,
+    onProgress: _onProgress,
+    onTile: _onTile,
+    log: _log,
+    runner: _runner,
+    ...data
+  } = o;
+  return data;
+}
+
+/**
+ * `execArgv` of a worker process running `url`: for a TypeScript entry, tsx's loader by absolute URL (so it is
+ * found whatever the working directory) unless this process already loads it.
+ */
+function workerProcessArgv(url: URL): string[] {
+  if (!needsTsx(url) || process.execArgv.some((a) => a.includes('tsx'))) return process.execArgv;
+  return [...process.execArgv, '--import', import.meta.resolve('tsx')];
+}
+
+/** Segments one slide in a fresh worker process; resolves to null on success or the reason it failed. */
+function runWorkerProcess(job: CohortWorkerJob): Promise<string | null> {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = fork(fileURLToPath(WORKER), [], {
+      execArgv: workerProcessArgv(WORKER),
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let reply: CohortWorkerReply | undefined;
     let last = '';
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       const lines = d.toString().trim().split('\n');
       last = lines[lines.length - 1] ?? last;
     });
+    child.on('message', (m: CohortWorkerReply) => {
+      reply = m;
+    });
     child.on('error', (e) => resolveRun(e.message));
-    child.on('close', (code) => resolveRun(code === 0 ? null : last || `exit code ${code}`));
+    child.on('close', (code, signal) => {
+      if (reply && 'ok' in reply && code === 0) resolveRun(null);
+      else if (reply && 'error' in reply) resolveRun(reply.error);
+      else resolveRun(last || (signal ? `killed by ${signal}` : `exit code ${code}`));
+    });
+    child.send(job);
   });
 }

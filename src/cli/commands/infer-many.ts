@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { inferArgsOf, SLIDE_JOB_OPTIONS, SLIDE_JOB_USAGE, slideJobOptions } from '../../infer/cli-options.ts';
+import { SLIDE_JOB_OPTIONS, SLIDE_JOB_USAGE, slideJobOptions } from '../../infer/cli-options.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const USAGE = `slideseg infer-many manifest.csv --out DIR --model DIR|model.onnx [--workers N] [options]
 
-Segments every slide of a CSV manifest (header 'slide[,name]') into DIR/<name>/ with N child processes.
+Segments every slide of a CSV manifest (header 'slide[,name]') into DIR/<name>/ with N worker processes.
 Finished slides are skipped; a slide's folder appears only when complete (temporary folder + rename).
 ${SLIDE_JOB_USAGE}`;
 
@@ -24,7 +24,7 @@ export const command: Command = {
       throw new UsageError(`infer-many: manifest and --out are required\n${USAGE}`);
     const options = slideJobOptions(values, (p) => resolve(p));
     const workers = Number(values.workers ?? 1);
-    const r = await inferMany(positionals[0]!, values.out, { inferArgs: inferArgsOf(options), workers });
+    const r = await inferMany(positionals[0]!, values.out, { options, workers });
     console.log(`done ${r.done.length}, skipped ${r.skipped.length}, failed ${r.failed.length}`);
     for (const f of r.failed) console.log(`failed ${f.name}: ${f.error}`);
     return r.failed.length ? 1 : 0;

@@ -1,0 +1,123 @@
+/**
+ * Cohorts on one machine (`inferMany`): every slide segmented by `inferSlide` in a worker process of its own, given
+ * the options object itself (a chunk size the CLI has no flag for reaches the worker). A slide that fails is
+ * reported with its reason and leaves nothing behind; the others finish, each exactly once; a rerun skips them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { type InferSummary, inferMany, inferSlide, type SlideJobOptions } from '../src/infer/index.ts';
+import { openSlide } from '../src/slide/index.ts';
+import { fixture } from './fixtures.ts';
+
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'infer-cohort-'));
+  // Two small tissue crops of CMU-1 as tiled TIFFs (with their mpp), and a file that is no slide at all.
+  const slide = await openSlide(fixture('slides', 'cmu-1-small-region.svs'));
+  const pxPerMm = 1000 / slide.mpp!.x;
+  for (const [i, name] of ['a', 'b'].entries()) {
+    const r = await slide.readRegion({
+      x: 600 + 400 * i,
+      y: 900 + 300 * i,
+      level: 0,
+      width: 512,
+      height: 512,
+    });
+    await sharp(r.data, { raw: { width: 512, height: 512, channels: 4 } })
+      .removeAlpha()
+      .tiff({
+        tile: true,
+        tileWidth: 128,
+        tileHeight: 128,
+        xres: pxPerMm,
+        yres: pxPerMm,
+        resolutionUnit: 'cm',
+      })
+      .toFile(join(dir, `${name}.tif`));
+  }
+  await slide.close();
+  await writeFile(join(dir, 'broken.tif'), 'not a TIFF\n');
+  await writeFile(join(dir, 'manifest.csv'), 'slide,name\na.tif,a\nbroken.tif,broken\nb.tif,b\n');
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const summaryOf = async (out: string, name: string): Promise<InferSummary> =>
+  JSON.parse(await readFile(join(out, name, `${name}.summary.json`), 'utf8')) as InferSummary;
+
+test('worker processes run inferSlide with the options object; a failing slide is reported, the rest finish once', async () => {
+  const out = join(dir, 'out');
+  const options: SlideJobOptions = {
+    model: fixture('segformer', 'segformer-tiny'),
+    mpp: 0.5,
+    tile: 128,
+    overlap: 32,
+    batch: 2,
+    tissue: 'all',
+    chunkSize: 128,
+    polygons: 'classes',
+  };
+  const lines: string[] = [];
+  const r = await inferMany(join(dir, 'manifest.csv'), out, {
+    options,
+    workers: 2,
+    log: (l) => lines.push(l),
+  });
+  assert.deepEqual([...r.done].sort(), ['a', 'b']);
+  assert.deepEqual(r.skipped, []);
+  assert.equal(r.failed.length, 1);
+  assert.equal(r.failed[0]!.name, 'broken');
+  assert.match(r.failed[0]!.error, /broken\.tif/, r.failed[0]!.error);
+  assert.ok(
+    lines.some((l) => l.includes('broken failed')),
+    lines.join('\n'),
+  );
+
+  // Same result as inferSlide in this process with the same options.
+  const direct = await inferSlide(join(dir, 'a.tif'), {
+    ...options,
+    out: join(dir, 'direct'),
+    name: 'a',
+    log: null,
+  });
+  for (const name of ['a', 'b']) {
+    const s = await summaryOf(out, name);
+    assert.equal(s.name, name);
+    assert.equal(s.grid.chunkSize, 128, 'chunkSize (no CLI flag) reached the worker');
+    assert.equal(s.polygons.mode, 'classes');
+  }
+  const a = await summaryOf(out, 'a');
+  assert.deepEqual(a.areas, direct.areas);
+  assert.deepEqual(a.tiles, direct.tiles);
+  assert.equal(a.unlabelledPixels, direct.unlabelledPixels);
+
+  const entries = await readdir(out);
+  assert.deepEqual(
+    entries.filter((e) => e.startsWith('.tmp-')),
+    [],
+    'no partial output left',
+  );
+  assert.ok(!entries.includes('broken'));
+  assert.ok(!(await readdir(join(out, 'a'))).includes('.cache'), 'the ONNX export cache is not kept');
+  const completions = (await readFile(join(out, 'completions.log'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t')[0]);
+  assert.deepEqual([...completions].sort(), ['a', 'b']);
+
+  // A rerun skips the finished slides and tries the failed one again.
+  const again = await inferMany(join(dir, 'manifest.csv'), out, { options, workers: 2, log: () => {} });
+  assert.deepEqual([...again.skipped].sort(), ['a', 'b']);
+  assert.deepEqual(again.done, []);
+  assert.deepEqual(
+    again.failed.map((f) => f.name),
+    ['broken'],
+  );
+});
