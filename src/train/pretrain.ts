@@ -10,14 +10,11 @@
  * (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../core/atomic-write.ts';
-import { Progress } from '../core/progress.ts';
 import { ready, tf } from '../engine/index.ts';
 import { normaliseImage } from '../infer/sliding.ts';
-import { fromFloat32, type SafeTensor, toFloat32 } from '../io/safetensors.ts';
-import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
+import { writeSafetensors } from '../io/safetensors-file.ts';
 import { supConLoss } from '../losses/index.ts';
 import { segformerStateDict } from '../models/segformer/checkpoint.ts';
 import type { SegformerConfig, SegformerPresetName } from '../models/segformer/config.ts';
@@ -26,10 +23,11 @@ import { readSegformerConfig } from '../models/segformer/config-file.ts';
 import { copyEncoderWeights } from '../models/segformer/encoder-weights.ts';
 import { Segformer, segformerPreset, trainingPreprocessorConfig } from '../models/segformer/index.ts';
 import { segformerKeys } from '../models/segformer/keys.ts';
-import { AdamW, applyGradients, type ParamGroup } from '../optim/adamw.ts';
-import { commitFolder, pruneFolders, readPointer } from '../optim/checkpoint.ts';
-import { type LogRecord, openMetricsLog } from '../optim/metrics-log.ts';
-import { learningRate, scheduleOf } from '../optim/schedule.ts';
+import { AdamW, type ParamGroup } from '../optim/adamw.ts';
+import { commitFolder } from '../optim/checkpoint.ts';
+import { runTrainingLoop } from '../optim/loop.ts';
+import type { LogRecord } from '../optim/metrics-log.ts';
+import { scheduleOf } from '../optim/schedule.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
 import { labelSource, type PretrainConfig } from './pretrain-config.ts';
@@ -177,7 +175,6 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
   const backend = await ready();
   log(`backend: ${backend}`);
   await mkdir(cfg.out, { recursive: true });
-  const ckptDir = join(cfg.out, 'checkpoints');
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
 
   const source = await openPatchSource(cfg);
@@ -219,109 +216,62 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
   for (const [key, v] of model.namedWeights()) varKey.set(v.name, key);
   for (const [key, v] of head.vars) varKey.set(v.name, key);
 
-  let start = 0;
-  if (opts.resume) {
-    const latest = await readPointer(ckptDir, 'latest.json');
-    if (latest) {
-      await copyEncoderWeights(model, latest.dir);
-      await head.load(join(latest.dir, HEAD_FILE));
-      const optState = (await readSafetensors(join(latest.dir, 'optimizer.safetensors'))).tensors;
-      const state = JSON.parse(await readFile(join(latest.dir, 'trainer_state.json'), 'utf8'));
-      opt.loadState(new Map([...optState].map(([k, t]) => [k, toFloat32(t, k)])), state.optimizerStep);
-      start = state.step;
-      log(`resumed from ${latest.dir} at step ${start}`);
-    }
-  }
-
-  const { history, record } = await openMetricsLog(join(cfg.out, 'metrics.jsonl'), start);
-
-  const saveCheckpoint = async (step: number) => {
-    const name = `step-${String(step).padStart(7, '0')}`;
-    await commitFolder(
-      ckptDir,
-      name,
-      'latest.json',
-      async (dir) => {
+  try {
+    const { history, stopAt, lastLoss } = await runTrainingLoop({
+      label: 'pretrain',
+      out: cfg.out,
+      opt,
+      schedule: scheduleOf(cfg.optim, cfg.steps),
+      steps: cfg.steps,
+      stopAtStep: opts.stopAtStep,
+      clipGradNorm: cfg.optim.clipGradNorm,
+      logEvery: cfg.logEvery,
+      saveEvery: cfg.saveEvery,
+      keepCheckpoints: cfg.keepCheckpoints,
+      resume: opts.resume,
+      quiet: opts.quiet,
+      log,
+      restoreWeights: async (dir) => {
+        await copyEncoderWeights(model, dir);
+        await head.load(join(dir, HEAD_FILE));
+      },
+      saveWeights: async (dir) => {
         await saveEncoder(model, config, dir);
         await head.save(join(dir, HEAD_FILE));
-        await writeSafetensors(
-          join(dir, 'optimizer.safetensors'),
-          [...opt.stateTensors()].map(([k, t]): [string, SafeTensor] => [
-            k,
-            fromFloat32(Float32Array.from(t.dataSync() as Float32Array), t.shape),
-          ]),
-        );
-        await writeJsonAtomic(join(dir, 'trainer_state.json'), {
-          step,
-          optimizerStep: opt.stepCount,
-          seed: cfg.seed,
-        });
       },
-      { step },
-    );
-    await pruneFolders(ckptDir, 'step-', cfg.keepCheckpoints, [name]);
-  };
-
-  const stopAt = Math.min(cfg.steps, opts.stopAtStep ?? cfg.steps);
-  const progress = new Progress('pretrain', cfg.steps, start);
-  let lossSum = 0;
-  let lossCount = 0;
-  let lastLoss: number | null = null;
-  const t0 = performance.now();
-  try {
-    for (let step = start; step < stopAt; step++) {
-      opt.lr = learningRate(step, scheduleOf(cfg.optim, cfg.steps));
-      const rng = createRng(mixSeed(cfg.seed, step));
-      const patches = await source.draw(cfg.batchSize, rng, streamSeed(cfg.seed, step), step);
-      const { views, labels } = twoViews(patches, cfg, rng);
-      const x = viewBatch(views, cfg.patch);
-      const y = labels ? tf.tensor1d(labels, 'int32') : null;
-      const dropSeed = mixSeed(cfg.seed ^ 0xd0, step);
-      let step_: { value: tf.Scalar; grads: tf.NamedTensorMap };
-      try {
-        step_ = tf.variableGrads(
-          () => lossFn(contrastiveFeatures(model, head, x, { training: true, seed: dropSeed }), y),
-          trainable,
-        );
-      } catch (e) {
-        // The wasm heap is bounded (a few GiB); running out aborts the module with no message of its own.
-        if (/Aborted|out of memory/i.test((e as Error).message))
-          throw new Error(
-            `the ${backend} backend ran out of memory on ${2 * cfg.batchSize} views of ${cfg.patch} px: lower batchSize or patch`,
+      state: () => ({ seed: cfg.seed }),
+      microBatch: async (step, _k, acc) => {
+        const rng = createRng(mixSeed(cfg.seed, step));
+        const patches = await source.draw(cfg.batchSize, rng, streamSeed(cfg.seed, step), step);
+        const { views, labels } = twoViews(patches, cfg, rng);
+        const x = viewBatch(views, cfg.patch);
+        const y = labels ? tf.tensor1d(labels, 'int32') : null;
+        const dropSeed = mixSeed(cfg.seed ^ 0xd0, step);
+        let step_: { value: tf.Scalar; grads: tf.NamedTensorMap };
+        try {
+          step_ = tf.variableGrads(
+            () => lossFn(contrastiveFeatures(model, head, x, { training: true, seed: dropSeed }), y),
+            trainable,
           );
-        throw e;
-      }
-      const { value, grads: g } = step_;
-      const lv = value.dataSync()[0]!;
-      tf.dispose([x, value, ...(y ? [y] : [])]);
-      if (!Number.isFinite(lv)) {
-        tf.dispose(Object.values(g));
-        throw new Error(`loss is ${lv} at step ${step}: lower optim.lr or check the data`);
-      }
-      const grads = new Map(Object.entries(g).map(([name, t]) => [varKey.get(name)!, t]));
-      const gradNorm = applyGradients(opt, grads, cfg.optim.clipGradNorm);
-
-      const done = step + 1;
-      lossSum += lv;
-      lossCount++;
-      if (done % cfg.logEvery === 0 || done === stopAt) {
-        const r = {
-          type: 'train' as const,
-          step: done,
-          loss: lossSum / lossCount,
-          lr: opt.lr,
-          ...(gradNorm != null ? { gradNorm } : {}),
-          stepsPerSec: (done - start) / ((performance.now() - t0) / 1000),
-        };
-        await record(r);
-        lastLoss = r.loss;
-        lossSum = 0;
-        lossCount = 0;
-      }
-      if (!opts.quiet) progress.update(done, { loss: lv, lr: opt.lr }, done === stopAt);
-      if (done % cfg.saveEvery === 0 || done === stopAt) await saveCheckpoint(done);
-    }
-    if (!opts.quiet) progress.done();
+        } catch (e) {
+          // The wasm heap is bounded (a few GiB); running out aborts the module with no message of its own.
+          if (/Aborted|out of memory/i.test((e as Error).message))
+            throw new Error(
+              `the ${backend} backend ran out of memory on ${2 * cfg.batchSize} views of ${cfg.patch} px: lower batchSize or patch`,
+            );
+          throw e;
+        }
+        const { value, grads: g } = step_;
+        const lv = value.dataSync()[0]!;
+        tf.dispose([x, value, ...(y ? [y] : [])]);
+        if (!Number.isFinite(lv)) {
+          tf.dispose(Object.values(g));
+          throw new Error(`loss is ${lv} at step ${step}: lower optim.lr or check the data`);
+        }
+        acc.addLoss(lv);
+        acc.addGradients(Object.entries(g).map(([name, t]) => [varKey.get(name)!, t]));
+      },
+    });
     await writeCurves(cfg.out, history);
     let encoder: string | null = null;
     if (stopAt === cfg.steps) {

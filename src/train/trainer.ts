@@ -6,14 +6,11 @@
  * from generators seeded by (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
-import { Progress } from '../core/progress.ts';
 import { ready, type tf } from '../engine/index.ts';
 import { argmaxLabels, slidingWindowProbabilities } from '../infer/sliding.ts';
-import { fromFloat32, toFloat32 } from '../io/safetensors.ts';
-import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
 import { copyEncoderWeights } from '../models/segformer/encoder-weights.ts';
@@ -27,10 +24,10 @@ import {
 } from '../models/segformer/index.ts';
 import { segformerKeys } from '../models/segformer/keys.ts';
 import { tileModelOf } from '../models/segformer/tile-model.ts';
-import { AdamW, applyGradients, type ParamGroup } from '../optim/adamw.ts';
-import { commitFolder, pruneFolders, readPointer } from '../optim/checkpoint.ts';
-import { openMetricsLog } from '../optim/metrics-log.ts';
-import { learningRate, scheduleOf } from '../optim/schedule.ts';
+import { AdamW, type ParamGroup } from '../optim/adamw.ts';
+import { commitFolder, readPointer } from '../optim/checkpoint.ts';
+import { runTrainingLoop } from '../optim/loop.ts';
+import { scheduleOf } from '../optim/schedule.ts';
 import { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from '../patching/pairs.ts';
 import {
   checkSlideLabels,
@@ -271,11 +268,8 @@ export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Pr
   return model;
 }
 
-async function loadCheckpoint(
-  model: Segformer,
-  opt: AdamW,
-  dir: string,
-): Promise<{ step: number; best: TrainResult['best']; sampler: SamplerState | null }> {
+/** Loads every weight of `model` from the checkpoint folder `dir`. */
+async function restoreWeights(model: Segformer, dir: string): Promise<void> {
   const { model: loaded } = await loadSegformer(dir);
   try {
     const src = loaded.namedWeights();
@@ -287,10 +281,6 @@ async function loadCheckpoint(
   } finally {
     loaded.dispose();
   }
-  const optState = (await readSafetensors(join(dir, 'optimizer.safetensors'))).tensors;
-  const state = JSON.parse(await readFile(join(dir, 'trainer_state.json'), 'utf8'));
-  opt.loadState(new Map([...optState].map(([k, t]) => [k, toFloat32(t, k)])), state.optimizerStep);
-  return { step: state.step, best: state.best ?? null, sampler: state.sampler ?? null };
 }
 
 export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
@@ -300,7 +290,6 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const backend = await ready();
   log(`backend: ${backend}`);
   await mkdir(cfg.out, { recursive: true });
-  const ckptDir = join(cfg.out, 'checkpoints');
 
   // Data
   const { trainSamples, valSamples, split, online } = opts.samples
@@ -317,7 +306,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
 
   // Model, optimiser, loss
-  let pending: Promise<NamedSample[]> | null = null;
+  // The next micro-batch of online patches, read while the current one trains.
+  const prefetch: { next: Promise<NamedSample[]> | null } = { next: null };
   let model: Segformer;
   try {
     model = await buildModel(cfg, log);
@@ -348,142 +338,96 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       : null;
   if (workers) log(`data parallel: ${workers.size + 1} threads`);
   try {
-    let start = 0;
     let best: TrainResult['best'] = null;
-    if (opts.resume) {
-      const latest = await readPointer(ckptDir, 'latest.json');
-      if (latest) {
-        let sampler: SamplerState | null;
-        ({ step: start, best, sampler } = await loadCheckpoint(model, opt, latest.dir));
-        // Patches are a function of (seed, step), so the step is the sampler's whole state; what can differ is
-        // the sampler itself or the grid (other slides, another patch size), and then the run would not be exact.
-        const now = online?.state(start) ?? null;
-        if ((sampler?.sampler ?? null) !== (now?.sampler ?? null) || sampler?.cells !== now?.cells) {
-          throw new Error(
-            `${latest.dir}: the checkpoint was trained with ${sampler ? `the ${sampler.sampler} sampler${sampler.cells ? ` over ${sampler.cells} grid cells` : ''}` : 'in-memory samples'}, the config now gives ${now ? `the ${now.sampler} sampler${now.cells ? ` over ${now.cells} grid cells` : ''}` : 'in-memory samples'}: resume with the same data settings`,
-          );
-        }
-        log(`resumed from ${latest.dir} at step ${start}`);
-      }
-    }
-    const { history, record } = await openMetricsLog(join(cfg.out, 'metrics.jsonl'), start);
-
-    const saveCheckpoint = async (step: number) => {
-      const name = `step-${String(step).padStart(7, '0')}`;
-      await commitFolder(
-        ckptDir,
-        name,
-        'latest.json',
-        async (dir) => {
-          await saveSegformer(model, dir, { preprocessor: PREPROCESSOR });
-          const state = opt.stateTensors();
-          await writeSafetensors(
-            join(dir, 'optimizer.safetensors'),
-            [...state].map(([k, t]) => [k, fromFloat32(t.dataSync() as Float32Array, t.shape)] as const),
-          );
-          await writeJsonAtomic(join(dir, 'trainer_state.json'), {
-            step,
-            optimizerStep: opt.stepCount,
-            best,
-            seed: cfg.seed,
-            ...(online ? { sampler: online.state(step) } : {}),
-          });
-        },
-        { step },
-      );
-      await pruneFolders(ckptDir, 'step-', cfg.keepCheckpoints, [name]);
-    };
-
-    const runValidation = async (step: number) => {
-      if (valSamples.length === 0) return null;
-      const { metrics, previews } = await validate(model, valSamples, cfg);
-      await record({ type: 'val', step, ...metrics });
-      const value = metrics[cfg.bestMetric] as number | null;
-      if (value != null && (best == null || value > best.value)) {
-        best = { metric: cfg.bestMetric, value, step };
-        await commitFolder(
-          cfg.out,
-          'best',
-          'best.json',
-          (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
-          { ...best },
-        );
-      }
-      await writeRunPictures(cfg.out, history, previews, step, labelClasses(cfg.model.numLabels));
-      return metrics;
-    };
-
-    const stopAt = Math.min(cfg.steps, opts.stopAtStep ?? cfg.steps);
-    const progress = new Progress('train', cfg.steps, start);
     let lastVal: Record<string, unknown> | null = null;
-    let lossSum = 0;
-    let lossCount = 0;
     // Time spent waiting for online patches (the next micro-batch is read while the current one trains).
     let dataWait = 0;
-    let intervalStart = performance.now();
-    const t0 = performance.now();
-    pending = online && start < stopAt ? online.batch(start, 0) : null;
-    pending?.catch(() => {});
-    for (let step = start; step < stopAt; step++) {
-      opt.lr = learningRate(step, scheduleOf(cfg.optim, cfg.steps));
-      const grads = new Map<string, tf.Tensor>();
-      let stepLoss = 0;
-      const shards = (workers?.size ?? 0) + 1;
-      for (let k = 0; k < cfg.optim.accumulate; k++) {
+    let stopAt = 0;
+    const { history, stopAt: stoppedAt } = await runTrainingLoop({
+      label: 'train',
+      out: cfg.out,
+      opt,
+      schedule: scheduleOf(cfg.optim, cfg.steps),
+      steps: cfg.steps,
+      stopAtStep: opts.stopAtStep,
+      accumulate: cfg.optim.accumulate,
+      clipGradNorm: cfg.optim.clipGradNorm,
+      logEvery: cfg.logEvery,
+      saveEvery: cfg.saveEvery,
+      keepCheckpoints: cfg.keepCheckpoints,
+      resume: opts.resume,
+      quiet: opts.quiet,
+      log,
+      restoreWeights: (dir) => restoreWeights(model, dir),
+      resumed: (state, dir) => {
+        best = (state.best as TrainResult['best']) ?? null;
+        const sampler = (state.sampler as SamplerState | undefined) ?? null;
+        // Patches are a function of (seed, step), so the step is the sampler's whole state; what can differ is
+        // the sampler itself or the grid (other slides, another patch size), and then the run would not be exact.
+        const now = online?.state(state.step) ?? null;
+        if ((sampler?.sampler ?? null) !== (now?.sampler ?? null) || sampler?.cells !== now?.cells) {
+          throw new Error(
+            `${dir}: the checkpoint was trained with ${sampler ? `the ${sampler.sampler} sampler${sampler.cells ? ` over ${sampler.cells} grid cells` : ''}` : 'in-memory samples'}, the config now gives ${now ? `the ${now.sampler} sampler${now.cells ? ` over ${now.cells} grid cells` : ''}` : 'in-memory samples'}: resume with the same data settings`,
+          );
+        }
+      },
+      saveWeights: (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
+      state: (step) => ({ best, seed: cfg.seed, ...(online ? { sampler: online.state(step) } : {}) }),
+      begin: (start, end) => {
+        stopAt = end;
+        prefetch.next = online && start < end ? online.batch(start, 0) : null;
+        prefetch.next?.catch(() => {});
+      },
+      microBatch: async (step, k, acc) => {
         let batch: NamedSample[] | undefined;
         if (online) {
           const w0 = performance.now();
-          batch = await pending!;
+          batch = await prefetch.next!;
           dataWait += performance.now() - w0;
           const [nextStep, nextK] = k + 1 < cfg.optim.accumulate ? [step, k + 1] : [step + 1, 0];
-          pending = nextStep < stopAt ? online.batch(nextStep, nextK) : null;
-          pending?.catch(() => {});
+          prefetch.next = nextStep < stopAt ? online.batch(nextStep, nextK) : null;
+          prefetch.next?.catch(() => {});
         }
+        const shards = (workers?.size ?? 0) + 1;
         workers?.publish(shard.variables);
         const others = workers?.run(step, k, shards, batch);
         const own = shardGradients(shard, step, k, 0, shards, batch);
-        stepLoss += own.loss;
-        for (const [key, g] of own.grads) {
-          const prev = grads.get(key);
-          if (prev) {
-            grads.set(key, prev.add(g));
-            prev.dispose();
-            g.dispose();
-          } else grads.set(key, g);
-        }
+        acc.addLoss(own.loss);
+        acc.addGradients(own.grads);
         if (others && workers) {
-          for (const l of await others) stepLoss += l;
-          workers.collect(grads);
+          for (const l of await others) acc.addLoss(l);
+          workers.collect(acc.grads);
         }
-      }
-      const gradNorm = applyGradients(opt, grads, cfg.optim.clipGradNorm);
-      const done = step + 1;
-      lossSum += stepLoss;
-      lossCount++;
-      if (done % cfg.logEvery === 0 || done === stopAt) {
-        const now = performance.now();
-        const elapsed = (now - t0) / 1000;
-        await record({
-          type: 'train',
-          step: done,
-          loss: lossSum / lossCount,
-          lr: opt.lr,
-          ...(gradNorm != null ? { gradNorm } : {}),
-          stepsPerSec: (done - start) / elapsed,
-          // Mean wait for data per step over the logged interval, and its share of the interval's time.
-          dataWaitMs: dataWait / lossCount,
-          dataWaitFraction: dataWait / Math.max(now - intervalStart, 1e-9),
-        });
-        lossSum = 0;
-        lossCount = 0;
+      },
+      intervalFields: (steps, intervalMs) => {
+        // Mean wait for data per step over the logged interval, and its share of the interval's time.
+        const fields = {
+          dataWaitMs: dataWait / steps,
+          dataWaitFraction: dataWait / Math.max(intervalMs, 1e-9),
+        };
         dataWait = 0;
-        intervalStart = now;
-      }
-      if (!opts.quiet) progress.update(done, { loss: stepLoss, lr: opt.lr }, done === stopAt);
-      if (done % cfg.valEvery === 0 || done === cfg.steps) lastVal = (await runValidation(done)) ?? lastVal;
-      if (done % cfg.saveEvery === 0 || done === stopAt) await saveCheckpoint(done);
-    }
-    if (!opts.quiet) progress.done();
+        return fields;
+      },
+      afterStep: async (done, metrics) => {
+        if (!(done % cfg.valEvery === 0 || done === cfg.steps) || valSamples.length === 0) return;
+        const { metrics: values, previews } = await validate(model, valSamples, cfg);
+        await metrics.record({ type: 'val', step: done, ...values });
+        const value = values[cfg.bestMetric] as number | null;
+        if (value != null && (best == null || value > best.value)) {
+          best = { metric: cfg.bestMetric, value, step: done };
+          await commitFolder(
+            cfg.out,
+            'best',
+            'best.json',
+            (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
+            { ...best },
+          );
+        }
+        await writeRunPictures(cfg.out, metrics.history, previews, done, labelClasses(cfg.model.numLabels));
+        lastVal = values;
+      },
+    });
+    stopAt = stoppedAt;
     if (stopAt === cfg.steps) {
       // The delivered model: the best validated one, else the last.
       const bestPtr = await readPointer(cfg.out, 'best.json');
@@ -504,7 +448,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   } finally {
     // Worker threads keep the process alive: stop them on success and on error alike.
     await workers?.close();
-    await pending?.catch(() => {});
+    await prefetch.next?.catch(() => {});
     await online?.close();
     opt.dispose();
     model.dispose();
