@@ -29,7 +29,9 @@ label grid's resolution, level-0 pixels) and OUT/<name>.summary.json. Look at th
   --polygons MODE      objects (default: one feature per connected region, with its area), classes (one
                        MultiPolygon per class) or none
   --polygon-precision N  decimals of the polygon coordinates (default 2)
-  --polygon-simplify UM  Douglas-Peucker tolerance in µm (default 0: exact pixel outlines)`;
+  --polygon-simplify UM  Douglas-Peucker tolerance in µm (default 0: exact pixel outlines)
+  --quiet              no progress lines
+  --json               print the summary (summary.json's content) as JSON`;
 
 /** A numeric flag, checked against its range in OPTION_RANGES (a usage error, exit 2, when outside). */
 export function numberOpt(name: string, v: string | undefined): number | undefined {
@@ -63,6 +65,8 @@ export const command: Command = {
         polygons: { type: 'string' },
         'polygon-precision': { type: 'string' },
         'polygon-simplify': { type: 'string' },
+        quiet: { type: 'boolean' },
+        json: { type: 'boolean' },
       },
     });
     if (positionals.length !== 1) throw new UsageError(`infer: expected one SLIDE\n${USAGE}`);
@@ -101,7 +105,12 @@ export const command: Command = {
       polygons,
       polygonPrecision: precision,
       polygonSimplify: simplify,
+      ...(values.quiet ? { log: null } : {}),
     });
+    if (values.json) {
+      console.log(JSON.stringify(summary, null, 2));
+      return 0;
+    }
     const areas = Object.entries(summary.areas)
       .map(([k, v]) => `${k} ${(v.um2 / 1e6).toFixed(3)} mm²`)
       .join(', ');
