@@ -268,6 +268,80 @@ export async function buildModel(cfg: TrainConfig, log: (m: string) => void): Pr
   return model;
 }
 
+/**
+ * Patches are a function of (seed, step), so the step is the sampler's whole state; what can differ is the sampler
+ * itself or the grid (other slides, another patch size), and then the resumed run would not be exact.
+ */
+function checkSameSampler(dir: string, saved: SamplerState | null, now: SamplerState | null): void {
+  if ((saved?.sampler ?? null) === (now?.sampler ?? null) && saved?.cells === now?.cells) return;
+  const describe = (s: SamplerState | null) =>
+    s ? `the ${s.sampler} sampler${s.cells ? ` over ${s.cells} grid cells` : ''}` : 'in-memory samples';
+  throw new Error(
+    `${dir}: the checkpoint was trained with ${describe(saved)}, the config now gives ${describe(now)}: resume with the same data settings`,
+  );
+}
+
+/** The delivered model of a finished run (`<out>/model`): the best validated one, else the last. */
+async function deliverModel(out: string, model: Segformer): Promise<void> {
+  const bestPtr = await readPointer(out, 'best.json');
+  const { model: finalModel } = bestPtr ? await loadSegformer(bestPtr.dir) : { model };
+  try {
+    await commitFolder(
+      out,
+      'model',
+      'model.json',
+      (dir) => saveSegformer(finalModel, dir, { preprocessor: PREPROCESSOR }),
+      { from: bestPtr ? 'best' : 'last' },
+    );
+  } finally {
+    if (finalModel !== model) finalModel.dispose();
+  }
+}
+
+/**
+ * Online patches read one micro-batch ahead: batch (step, k) is read while the one before it trains. Batches are
+ * a function of (seed, step, k), so reading ahead changes timing only.
+ */
+class Prefetcher {
+  private next: Promise<NamedSample[]> | null = null;
+  private stopAt = 0;
+  /** Time spent waiting for batches since the last `takeWait()`, in ms. */
+  private waitMs = 0;
+
+  constructor(
+    private readonly online: OnlinePatches,
+    private readonly accumulate: number,
+  ) {}
+
+  begin(start: number, stopAt: number): void {
+    this.stopAt = stopAt;
+    this.next = start < stopAt ? this.online.batch(start, 0) : null;
+    this.next?.catch(() => {});
+  }
+
+  /** Batch (step, k), which must be the one read ahead; starts reading the following one. */
+  async take(step: number, k: number): Promise<NamedSample[]> {
+    const w0 = performance.now();
+    const batch = await this.next!;
+    this.waitMs += performance.now() - w0;
+    const [nextStep, nextK] = k + 1 < this.accumulate ? [step, k + 1] : [step + 1, 0];
+    this.next = nextStep < this.stopAt ? this.online.batch(nextStep, nextK) : null;
+    this.next?.catch(() => {});
+    return batch;
+  }
+
+  takeWait(): number {
+    const w = this.waitMs;
+    this.waitMs = 0;
+    return w;
+  }
+
+  /** Waits out a read still in flight (its failure no longer matters). */
+  async settle(): Promise<void> {
+    await this.next?.catch(() => {});
+  }
+}
+
 /** Loads every weight of `model` from the checkpoint folder `dir`. */
 async function restoreWeights(model: Segformer, dir: string): Promise<void> {
   const { model: loaded } = await loadSegformer(dir);
@@ -306,8 +380,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
 
   // Model, optimiser, loss
-  // The next micro-batch of online patches, read while the current one trains.
-  const prefetch: { next: Promise<NamedSample[]> | null } = { next: null };
+  const prefetch = online ? new Prefetcher(online, cfg.optim.accumulate) : null;
   let model: Segformer;
   try {
     model = await buildModel(cfg, log);
@@ -340,10 +413,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   try {
     let best: TrainResult['best'] = null;
     let lastVal: Record<string, unknown> | null = null;
-    // Time spent waiting for online patches (the next micro-batch is read while the current one trains).
-    let dataWait = 0;
-    let stopAt = 0;
-    const { history, stopAt: stoppedAt } = await runTrainingLoop({
+    const { history, stopAt } = await runTrainingLoop({
       label: 'train',
       out: cfg.out,
       opt,
@@ -361,33 +431,17 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       restoreWeights: (dir) => restoreWeights(model, dir),
       resumed: (state, dir) => {
         best = (state.best as TrainResult['best']) ?? null;
-        const sampler = (state.sampler as SamplerState | undefined) ?? null;
-        // Patches are a function of (seed, step), so the step is the sampler's whole state; what can differ is
-        // the sampler itself or the grid (other slides, another patch size), and then the run would not be exact.
-        const now = online?.state(state.step) ?? null;
-        if ((sampler?.sampler ?? null) !== (now?.sampler ?? null) || sampler?.cells !== now?.cells) {
-          throw new Error(
-            `${dir}: the checkpoint was trained with ${sampler ? `the ${sampler.sampler} sampler${sampler.cells ? ` over ${sampler.cells} grid cells` : ''}` : 'in-memory samples'}, the config now gives ${now ? `the ${now.sampler} sampler${now.cells ? ` over ${now.cells} grid cells` : ''}` : 'in-memory samples'}: resume with the same data settings`,
-          );
-        }
+        checkSameSampler(
+          dir,
+          (state.sampler as SamplerState | undefined) ?? null,
+          online?.state(state.step) ?? null,
+        );
       },
       saveWeights: (dir) => saveSegformer(model, dir, { preprocessor: PREPROCESSOR }),
       state: (step) => ({ best, seed: cfg.seed, ...(online ? { sampler: online.state(step) } : {}) }),
-      begin: (start, end) => {
-        stopAt = end;
-        prefetch.next = online && start < end ? online.batch(start, 0) : null;
-        prefetch.next?.catch(() => {});
-      },
+      begin: (start, stopAt) => prefetch?.begin(start, stopAt),
       microBatch: async (step, k, acc) => {
-        let batch: NamedSample[] | undefined;
-        if (online) {
-          const w0 = performance.now();
-          batch = await prefetch.next!;
-          dataWait += performance.now() - w0;
-          const [nextStep, nextK] = k + 1 < cfg.optim.accumulate ? [step, k + 1] : [step + 1, 0];
-          prefetch.next = nextStep < stopAt ? online.batch(nextStep, nextK) : null;
-          prefetch.next?.catch(() => {});
-        }
+        const batch = await prefetch?.take(step, k);
         const shards = (workers?.size ?? 0) + 1;
         workers?.publish(shard.variables);
         const others = workers?.run(step, k, shards, batch);
@@ -401,12 +455,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       },
       intervalFields: (steps, intervalMs) => {
         // Mean wait for data per step over the logged interval, and its share of the interval's time.
-        const fields = {
-          dataWaitMs: dataWait / steps,
-          dataWaitFraction: dataWait / Math.max(intervalMs, 1e-9),
-        };
-        dataWait = 0;
-        return fields;
+        const wait = prefetch?.takeWait() ?? 0;
+        return { dataWaitMs: wait / steps, dataWaitFraction: wait / Math.max(intervalMs, 1e-9) };
       },
       afterStep: async (done, metrics) => {
         if (!(done % cfg.valEvery === 0 || done === cfg.steps) || valSamples.length === 0) return;
@@ -427,28 +477,15 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         lastVal = values;
       },
     });
-    stopAt = stoppedAt;
     if (stopAt === cfg.steps) {
-      // The delivered model: the best validated one, else the last.
-      const bestPtr = await readPointer(cfg.out, 'best.json');
-      const { model: finalModel } = bestPtr ? await loadSegformer(bestPtr.dir) : { model };
-      await commitFolder(
-        cfg.out,
-        'model',
-        'model.json',
-        (dir) => saveSegformer(finalModel, dir, { preprocessor: PREPROCESSOR }),
-        {
-          from: bestPtr ? 'best' : 'last',
-        },
-      );
-      if (finalModel !== model) finalModel.dispose();
+      await deliverModel(cfg.out, model);
       await writeRunPictures(cfg.out, history, [], stopAt, labelClasses(cfg.model.numLabels));
     }
     return { out: cfg.out, step: stopAt, best, lastVal };
   } finally {
     // Worker threads keep the process alive: stop them on success and on error alike.
     await workers?.close();
-    await prefetch.next?.catch(() => {});
+    await prefetch?.settle();
     await online?.close();
     opt.dispose();
     model.dispose();
