@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { type InferSummary, inferMany, inferSlide, type SlideJobOptions } from '../src/infer/index.ts';
+import {
+  type InferSummary,
+  inferMany,
+  inferSlide,
+  type SlideJobOptions,
+  workerProcessArgv,
+} from '../src/infer/index.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { fixture } from './fixtures.ts';
 
@@ -120,4 +126,28 @@ test('worker processes run inferSlide with the options object; a failing slide i
     again.failed.map((f) => f.name),
     ['broken'],
   );
+});
+
+test('worker processes keep the runtime options, not what names the program (-e code, --test, --input-type)', () => {
+  const js = new URL('file:///pkg/dist/infer/cohort-worker.js');
+  const ts = new URL('file:///repo/src/infer/cohort-worker.ts');
+  const parent = [
+    '--input-type=module',
+    '-e',
+    'await main()',
+    '--max-old-space-size=4096',
+    '--test-reporter',
+    'spec',
+  ];
+  assert.deepEqual(workerProcessArgv(js, parent), ['--max-old-space-size=4096']);
+  assert.deepEqual(workerProcessArgv(js, ['--eval=1', '--conditions', 'dev', '--test']), [
+    '--conditions',
+    'dev',
+  ]);
+  // TypeScript: tsx is added (by absolute URL) unless the parent loads it already.
+  const withTsx = workerProcessArgv(ts, ['--max-old-space-size=4096']);
+  assert.equal(withTsx.length, 3);
+  assert.equal(withTsx[1], '--import');
+  assert.match(withTsx[2]!, /^file:\/\/.*tsx/);
+  assert.deepEqual(workerProcessArgv(ts, ['--import', 'tsx']), ['--import', 'tsx']);
 });

@@ -184,13 +184,35 @@ function plainOptions(o: SlideJobOptions): SlideJobOptions {
   return data;
 }
 
+/** Options of this process that would make a child run something else than its module (or run it differently). */
+const NOT_INHERITED =
+  /^(-e|--eval|-p|--print|-i|--interactive|-c|--check|--input-type|--test|--watch)(=|$|-)/;
+
 /**
- * `execArgv` of a worker process running `url`: for a TypeScript entry, tsx's loader by absolute URL (so it is
- * found whatever the working directory) unless this process already loads it.
+ * `execArgv` of a worker process running `url`: this process's runtime options (loaders, memory limits) without
+ * the ones that name what to run (`-e code`, `--test`, …); for a TypeScript entry, tsx's loader by absolute URL (so
+ * it is found whatever the working directory) unless this process already loads it.
  */
-function workerProcessArgv(url: URL): string[] {
-  if (!needsTsx(url) || process.execArgv.some((a) => a.includes('tsx'))) return process.execArgv;
-  return [...process.execArgv, '--import', import.meta.resolve('tsx')];
+export function workerProcessArgv(url: URL, execArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    const m = NOT_INHERITED.exec(a);
+    if (!m) {
+      kept.push(a);
+      continue;
+    }
+    // A value given as the next item (`-e code`, `--test-reporter spec`) goes with its option.
+    const next = execArgv[i + 1];
+    if (
+      !a.includes('=') &&
+      next !== undefined &&
+      (/^(-e|--eval|-p|--print)$/.test(a) || !next.startsWith('-'))
+    )
+      i++;
+  }
+  if (!needsTsx(url) || kept.some((a) => a.includes('tsx'))) return kept;
+  return [...kept, '--import', import.meta.resolve('tsx')];
 }
 
 /** Segments one slide in a fresh worker process; resolves to null on success or the reason it failed. */
@@ -201,10 +223,13 @@ function runWorkerProcess(job: CohortWorkerJob): Promise<string | null> {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     let reply: CohortWorkerReply | undefined;
+    // A crash's reason is the last error line on stderr (Node ends an uncaught exception with its version).
     let last = '';
     child.stderr?.on('data', (d: Buffer) => {
-      const lines = d.toString().trim().split('\n');
-      last = lines[lines.length - 1] ?? last;
+      for (const line of d.toString().split('\n')) {
+        const t = line.trim();
+        if (t && !/^(Node\.js v\d|at )/.test(t) && (/error/i.test(t) || !/error/i.test(last))) last = t;
+      }
     });
     child.on('message', (m: CohortWorkerReply) => {
       reply = m;
