@@ -9,6 +9,7 @@
 import { causeChain } from '../core/errors.ts';
 import type { Command } from './command.ts';
 import { isUsageError } from './command.ts';
+import { parseArgsMessage } from './options.ts';
 import { COMMANDS, loadAllCommands, loadCommand } from './registry.ts';
 
 async function help(): Promise<string> {
@@ -93,7 +94,7 @@ function usageMessage(cmd: Command, err: Error): string {
     const near = suggest(flag, [...documentedOptions(cmd), '--help', '--backend', '--verbose']);
     return `unknown option ${flag}${near ? ` (did you mean ${near}?)` : ''}; see slideseg ${cmd.name} --help`;
   }
-  return `${err.message.split('\n')[0]}; see slideseg ${cmd.name} --help`;
+  return `${parseArgsMessage(err)}; see slideseg ${cmd.name} --help`;
 }
 
 function isParseArgsError(e: unknown): boolean {

@@ -87,10 +87,15 @@ export class FetchByteSource implements ByteSource {
       await res.body?.cancel();
       throw new SlideError(this.name, `HTTP ${res.status} for bytes ${start}..${end}`);
     }
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (body.length !== end - start) {
-      throw new SlideError(this.name, `asked for ${end - start} bytes at ${start}, got ${body.length}`);
+    const range = /^bytes (\d+)-(\d+)\//.exec(res.headers.get('content-range') ?? '');
+    if (!range || Number(range[1]) !== start || Number(range[2]) !== end - 1) {
+      await res.body?.cancel();
+      throw new SlideError(
+        this.name,
+        `server answered bytes ${range?.[1]}-${range?.[2]} for ${start}-${end - 1}`,
+      );
     }
+    const body = await readCapped(res, end - start, this.name);
     this.bytesFetched += body.length;
     return body;
   }
@@ -116,4 +121,23 @@ async function request(url: string, range: string, opts: FetchOptions): Promise<
       (e as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e as Error).message;
     throw new SlideError(url, `cannot fetch (${why})`, { cause: e });
   }
+}
+
+/** The body, read as it streams and refused once it exceeds `expected` bytes (an endless body cannot fill memory). */
+async function readCapped(res: Response, expected: number, name: string): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
+  let at = 0;
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > expected) {
+      await reader.cancel();
+      throw new SlideError(name, `asked for ${expected} bytes, the server sent more`);
+    }
+    out.set(value, at);
+    at += value.length;
+  }
+  if (at !== expected) throw new SlideError(name, `asked for ${expected} bytes, got ${at}`);
+  return out;
 }
