@@ -12,7 +12,6 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
-import { Progress } from '../core/progress.ts';
 import { ready, tf } from '../engine/index.ts';
 import { argmaxLabels, normaliseImage, slidingWindowProbabilities } from '../infer/sliding.ts';
 import { buildLoss } from '../losses/registry.ts';
@@ -25,6 +24,7 @@ import {
 import { segformerKeys } from '../models/segformer/keys.ts';
 import { tileModelOf } from '../models/segformer/tile-model.ts';
 import { AdamW } from '../optim/adamw.ts';
+import { runTrainingLoop } from '../optim/loop.ts';
 import { augment } from '../patching/augment.ts';
 import { listPairs, loadPair, splitNames } from '../patching/pairs.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
@@ -91,40 +91,51 @@ export async function evalEncoderSegmentation(o: FrozenSegOptions): Promise<Froz
   const params = new Map([...named].filter(([, v]) => decoder.has(v)));
   const encoderKeys = [...named.keys()].filter((k) => k.startsWith(segformerKeys.encoderPrefix));
   const before = new Map(encoderKeys.map((k) => [k, named.get(k)!.dataSync().slice() as Float32Array]));
-  const opt = new AdamW([{ params }], { lr: o.lr ?? 1e-3, weightDecay: 0.01 });
+  const lr = o.lr ?? 1e-3;
+  const opt = new AdamW([{ params }], { lr, weightDecay: 0.01 });
   const loss = buildLoss([{ name: 'ce' }], C, ignore);
   const losses: number[] = [];
-  const progress = new Progress('decoder', steps);
   try {
-    for (let step = 0; step < steps; step++) {
-      const rng = createRng(mixSeed(seed, step));
-      const xs = new Float32Array(B * crop * crop * 3);
-      const ys = new Int32Array(B * crop * crop);
-      for (let b = 0; b < B; b++) {
-        const s = augment(
-          train[rng.int(train.length)]!,
-          { crop, hflip: true, vflip: true, rot90: true, ignoreIndex: ignore },
-          rng,
-        );
-        const x = normaliseImage(s.image, crop, crop, norm);
-        xs.set(x.dataSync(), b * crop * crop * 3);
-        x.dispose();
-        ys.set(s.mask, b * crop * crop);
-      }
-      const x = tf.tensor4d(xs, [B, crop, crop, 3]);
-      const y = tf.tensor3d(ys, [B, crop, crop], 'int32');
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = model.forward(x, { training: false }).logits;
-        return loss(tf.image.resizeBilinear(logits, [crop, crop], false, true), y);
-      }, [...params.values()]);
-      const byName = new Map<string, tf.Tensor>();
-      for (const [k, v] of params) if (grads[v.name]) byName.set(k, grads[v.name]!);
-      opt.step(byName);
-      losses.push(value.dataSync()[0]!);
-      tf.dispose([x, y, value, ...Object.values(grads)]);
-      if (!o.quiet) progress.update(step + 1, { loss: losses.at(-1)! }, step + 1 === steps);
-    }
-    if (!o.quiet) progress.done();
+    // The decode head alone learns, at a constant rate, in memory: no checkpoints, no log file.
+    await runTrainingLoop({
+      label: 'decoder',
+      opt,
+      schedule: { kind: 'constant', baseLr: lr, totalSteps: steps },
+      steps,
+      clipGradNorm: null,
+      logEvery: steps,
+      quiet: o.quiet,
+      log: () => {},
+      microBatch: async (step, _k, acc) => {
+        const rng = createRng(mixSeed(seed, step));
+        const xs = new Float32Array(B * crop * crop * 3);
+        const ys = new Int32Array(B * crop * crop);
+        for (let b = 0; b < B; b++) {
+          const s = augment(
+            train[rng.int(train.length)]!,
+            { crop, hflip: true, vflip: true, rot90: true, ignoreIndex: ignore },
+            rng,
+          );
+          const x = normaliseImage(s.image, crop, crop, norm);
+          xs.set(x.dataSync(), b * crop * crop * 3);
+          x.dispose();
+          ys.set(s.mask, b * crop * crop);
+        }
+        const x = tf.tensor4d(xs, [B, crop, crop, 3]);
+        const y = tf.tensor3d(ys, [B, crop, crop], 'int32');
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = model.forward(x, { training: false }).logits;
+          return loss(tf.image.resizeBilinear(logits, [crop, crop], false, true), y);
+        }, [...params.values()]);
+        const byName = new Map<string, tf.Tensor>();
+        for (const [k, v] of params) if (grads[v.name]) byName.set(k, grads[v.name]!);
+        const lv = value.dataSync()[0]!;
+        tf.dispose([x, y, value, ...Object.values(grads).filter((g) => ![...byName.values()].includes(g))]);
+        losses.push(lv);
+        acc.addLoss(lv);
+        acc.addGradients(byName);
+      },
+    });
     const cm = new ConfusionMatrix(C, { ignoreIndex: ignore });
     for (const s of val) {
       const side = Math.max(s.width, s.height);

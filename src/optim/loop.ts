@@ -55,8 +55,8 @@ export interface TrainerState {
 export interface TrainingLoopSpec {
   /** The progress bar's label. */
   label: string;
-  /** The run folder: `checkpoints/` and `metrics.jsonl` go here. */
-  out: string;
+  /** The run folder: `checkpoints/` and `metrics.jsonl` go here. Absent: a run in memory (no files, no resume). */
+  out?: string;
   opt: AdamW;
   schedule: ScheduleOptions;
   /** All steps of the run. */
@@ -67,20 +67,21 @@ export interface TrainingLoopSpec {
   accumulate?: number;
   clipGradNorm: number | null | undefined;
   logEvery: number;
-  saveEvery: number;
-  keepCheckpoints: number;
+  /** Checkpoint every this many steps and at the stop (needs `out` and `saveWeights`). */
+  saveEvery?: number;
+  keepCheckpoints?: number;
   /** Continue from `<out>/checkpoints/latest.json` if it exists. */
   resume?: boolean;
   quiet?: boolean;
   log(message: string): void;
   /** Loads the run's weights (model, head) from a checkpoint folder. */
-  restoreWeights(dir: string): Promise<void>;
+  restoreWeights?(dir: string): Promise<void>;
   /** Takes over (and may refuse, by throwing) the state of the checkpoint being resumed. */
   resumed?(state: TrainerState, dir: string): void;
-  /** Writes the run's weights into a checkpoint folder (the loop adds the optimiser and the state). */
-  saveWeights(dir: string): Promise<void>;
+  /** Writes the run's weights into a checkpoint folder (the loop adds the optimiser and the state); absent: no checkpoints. */
+  saveWeights?(dir: string): Promise<void>;
   /** The run's fields of `trainer_state.json` at `step`. */
-  state(step: number): Record<string, unknown>;
+  state?(step: number): Record<string, unknown>;
   /** Called once the start step is known, before the first step (e.g. to start prefetching). */
   begin?(start: number, stopAt: number): void;
   /** Micro-batch `k` of step `step`: adds its gradients and loss to `acc`. */
@@ -106,6 +107,7 @@ export interface TrainingLoopResult {
 async function resume(spec: TrainingLoopSpec, ckptDir: string): Promise<number> {
   const latest = await readPointer(ckptDir, 'latest.json');
   if (!latest) return 0;
+  if (!spec.restoreWeights) throw new Error(`${latest.dir}: this run cannot resume (no weights to restore)`);
   await spec.restoreWeights(latest.dir);
   const optState = (await readSafetensors(join(latest.dir, OPTIMIZER_FILE))).tensors;
   const state = JSON.parse(await readFile(join(latest.dir, STATE_FILE), 'utf8')) as TrainerState;
@@ -115,7 +117,11 @@ async function resume(spec: TrainingLoopSpec, ckptDir: string): Promise<number> 
   return state.step;
 }
 
-async function saveCheckpoint(spec: TrainingLoopSpec, ckptDir: string, step: number): Promise<void> {
+async function saveCheckpoint(
+  spec: TrainingLoopSpec & { saveWeights: (dir: string) => Promise<void> },
+  ckptDir: string,
+  step: number,
+): Promise<void> {
   const name = `step-${String(step).padStart(7, '0')}`;
   await commitFolder(
     ckptDir,
@@ -133,18 +139,32 @@ async function saveCheckpoint(spec: TrainingLoopSpec, ckptDir: string, step: num
       await writeJsonAtomic(join(dir, STATE_FILE), {
         step,
         optimizerStep: spec.opt.stepCount,
-        ...spec.state(step),
+        ...spec.state?.(step),
       });
     },
     { step },
   );
-  await pruneFolders(ckptDir, 'step-', spec.keepCheckpoints, [name]);
+  await pruneFolders(ckptDir, 'step-', spec.keepCheckpoints ?? 2, [name]);
+}
+
+/** The metrics of a run without a folder: kept in memory only. */
+function memoryLog(): MetricsLog {
+  const history: LogRecord[] = [];
+  return {
+    path: '',
+    history,
+    async record(r) {
+      history.push(r);
+    },
+  };
 }
 
 export async function runTrainingLoop(spec: TrainingLoopSpec): Promise<TrainingLoopResult> {
-  const ckptDir = join(spec.out, 'checkpoints');
-  const start = spec.resume ? await resume(spec, ckptDir) : 0;
-  const metrics = await openMetricsLog(join(spec.out, 'metrics.jsonl'), start);
+  const ckptDir = spec.out ? join(spec.out, 'checkpoints') : null;
+  const start = spec.resume && ckptDir ? await resume(spec, ckptDir) : 0;
+  const metrics = spec.out ? await openMetricsLog(join(spec.out, 'metrics.jsonl'), start) : memoryLog();
+  const saveWeights = spec.saveWeights;
+  const saveEvery = spec.saveEvery ?? 0;
   const stopAt = Math.min(spec.steps, spec.stopAtStep ?? spec.steps);
   const accumulate = spec.accumulate ?? 1;
   const progress = new Progress(spec.label, spec.steps, start);
@@ -181,7 +201,8 @@ export async function runTrainingLoop(spec: TrainingLoopSpec): Promise<TrainingL
     }
     if (!spec.quiet) progress.update(done, { loss: acc.loss, lr: spec.opt.lr }, done === stopAt);
     await spec.afterStep?.(done, metrics);
-    if (done % spec.saveEvery === 0 || done === stopAt) await saveCheckpoint(spec, ckptDir, done);
+    if (ckptDir && saveWeights && ((saveEvery > 0 && done % saveEvery === 0) || done === stopAt))
+      await saveCheckpoint({ ...spec, saveWeights }, ckptDir, done);
   }
   if (!spec.quiet) progress.done();
   return { start, stopAt, history: metrics.history, lastLoss };
