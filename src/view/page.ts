@@ -136,7 +136,8 @@ function show(slide) {
   history.replaceState(null, '', '?slide=' + encodeURIComponent(slide.name));
 }
 
-// In-browser inference (onnxruntime-web, wasm): the model is fetched and compiled on first use.
+// In-browser inference (onnxruntime-web: WebGPU where the browser has it, else wasm): the model is fetched and
+// compiled on first use.
 function loadScript(src) {
   return new Promise((ok, fail) => {
     const el = document.createElement('script');
@@ -148,10 +149,13 @@ function loadScript(src) {
 }
 async function ortSession() {
   if (!state.session) {
-    if (!window.ort) await loadScript('/vendor/ort/ort.wasm.min.js');
+    const webgpu = 'gpu' in navigator && (await navigator.gpu.requestAdapter().catch(() => null)) != null;
+    if (!window.ort) await loadScript(webgpu ? '/vendor/ort/ort.webgpu.min.js' : '/vendor/ort/ort.wasm.min.js');
     ort.env.wasm.wasmPaths = '/vendor/ort/';
     ort.env.wasm.numThreads = 1; // threads need a cross-origin-isolated page
-    state.session = await ort.InferenceSession.create('/model/model.onnx', { executionProviders: ['wasm'] });
+    const providers = webgpu ? ['webgpu', 'wasm'] : ['wasm'];
+    state.session = await ort.InferenceSession.create('/model/model.onnx', { executionProviders: providers });
+    state.provider = webgpu ? 'webgpu (else wasm)' : 'wasm';
   }
   return state.session;
 }

@@ -75,8 +75,8 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     throw err;
   }
   const osdImages = new Set(await readdir(join(OSD_DIR, 'images')));
-  // onnxruntime-web is an optional peer dependency, needed only for in-browser inference. The wasm build only: its
-  // loader script, the module it imports and the binary it fetches.
+  // onnxruntime-web is an optional peer dependency, needed only for in-browser inference. Its wasm build (loader
+  // script, module, binary) and, for browsers with WebGPU, its WebGPU build (the JSEP module and binary).
   let ortDir = '';
   let ortFiles = new Set<string>();
   if (o.model) {
@@ -90,7 +90,7 @@ export async function startViewer(o: ViewerOptions): Promise<Viewer> {
     }
     ortFiles = new Set(
       (await readdir(ortDir)).filter((f) =>
-        /^(ort\.wasm\.min\.js|ort-wasm-simd-threaded\.(mjs|wasm))$/.test(f),
+        /^(ort\.(wasm|webgpu)\.min\.js|ort-wasm-simd-threaded(\.jsep)?\.(mjs|wasm))$/.test(f),
       ),
     );
   }
