@@ -20,17 +20,23 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
 import { openSlide } from '../slide/index.ts';
+import type { Slide } from '../slide/types.ts';
 import { TileProgress } from './infer-progress.ts';
 import { LabelCounts } from './label-overview.ts';
 import { OverlayOutput } from './overlay-output.ts';
-import { PolygonOutput } from './polygon-output.ts';
-import { type InferSlideOptions, type InferSummary, resolveInferSettings } from './slide-infer-options.ts';
+import { PolygonOutput, type PolygonOutputResult } from './polygon-output.ts';
+import {
+  type InferSettings,
+  type InferSlideOptions,
+  type InferSummary,
+  resolveInferSettings,
+} from './slide-infer-options.ts';
 import { readLabelBands } from './slide-output.ts';
 import { slideSummary } from './slide-summary.ts';
 import { blendWindow } from './sliding.ts';
 import { TileBatchRunner } from './tile-batches.ts';
 import { inferTiles } from './tile-inference.ts';
-import { outputGrid, planTiles, tissueFilter } from './tile-plan.ts';
+import { type OutputGrid, outputGrid, planTiles, tissueFilter } from './tile-plan.ts';
 import { loadTileRunner, type TileRunner } from './tile-runner.ts';
 import { gridTileReader, readCacheBudget } from './tile-source.ts';
 import { ZarrOutput } from './zarr-output.ts';
@@ -114,28 +120,13 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       geojson: join(o.out, `${s.name}.geojson`),
       summary: join(o.out, `${s.name}.summary.json`),
     };
-    const areas = new LabelCounts(classes);
-    const overlay = new OverlayOutput(slide, { ...s, path: paths.overlay, ...grid, classes, classNames });
-    const polygons = new PolygonOutput({
-      path: paths.geojson,
-      mode: s.polygonMode,
-      width: grid.width,
+    const derived = await deriveOutputs(slide, written.labels, {
+      grid,
+      settings: s,
+      classes,
       classNames,
-      downsample: grid.downsample,
-      bounds: { width: grid.slideWidth, height: grid.slideHeight },
-      mpp: s.mpp,
-      precision: s.polygonPrecision,
-      simplifyUm: s.polygonSimplifyUm,
+      paths,
     });
-    try {
-      await readLabelBands(written.labels, grid.width, grid.height, s.chunkSize, [areas, overlay, polygons]);
-    } catch (err) {
-      await polygons.abort();
-      throw err;
-    }
-    const polygonSummary = await polygons.finish();
-    const counts = await areas.finish();
-    await overlay.finish();
     const outputsSeconds = (performance.now() - tOut) / 1000;
 
     const summary = slideSummary({
@@ -148,9 +139,8 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       classNames,
       plan,
       progress,
-      counts,
+      ...derived,
       zarr: written,
-      polygons: polygonSummary,
       paths,
       timings: {
         tissueSeconds,
@@ -166,4 +156,46 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     if (!o.runner) await runner?.release().catch(() => {});
     await slide.close().catch(() => {});
   }
+}
+
+interface DerivedOutputsJob {
+  grid: OutputGrid;
+  settings: InferSettings;
+  classes: number;
+  classNames: string[];
+  paths: { overlay: string; geojson: string };
+}
+
+/**
+ * Reads the finished label image back band by band into the outputs derived from it: class areas, the overlay PNG
+ * and the GeoJSON polygons (a partial GeoJSON is dropped when reading fails).
+ */
+async function deriveOutputs(
+  slide: Slide,
+  labelsPath: string,
+  { grid, settings: s, classes, classNames, paths }: DerivedOutputsJob,
+): Promise<{ counts: number[]; polygons: PolygonOutputResult }> {
+  const areas = new LabelCounts(classes);
+  const overlay = new OverlayOutput(slide, { ...s, path: paths.overlay, ...grid, classes, classNames });
+  const polygons = new PolygonOutput({
+    path: paths.geojson,
+    mode: s.polygonMode,
+    width: grid.width,
+    classNames,
+    downsample: grid.downsample,
+    bounds: { width: grid.slideWidth, height: grid.slideHeight },
+    mpp: s.mpp,
+    precision: s.polygonPrecision,
+    simplifyUm: s.polygonSimplifyUm,
+  });
+  try {
+    await readLabelBands(labelsPath, grid.width, grid.height, s.chunkSize, [areas, overlay, polygons]);
+  } catch (err) {
+    await polygons.abort();
+    throw err;
+  }
+  const polygonSummary = await polygons.finish();
+  const counts = await areas.finish();
+  await overlay.finish();
+  return { counts, polygons: polygonSummary };
 }
