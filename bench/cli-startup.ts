@@ -41,26 +41,49 @@ if (hasOpenSlide) {
   });
 } else console.error('openslide-show-properties not found (apt-get install openslide-tools): not compared');
 
-const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+/**
+ * Wall time, and the CPU time (user + system) of the child from /usr/bin/time: start-up is single-threaded, so on
+ * a loaded machine the CPU time is what the wall time would be on a quiet one.
+ */
+const times = new Map<string, { wall: number[]; cpu: number[] }>(
+  cases.map((c) => [c.name, { wall: [], cpu: [] }]),
+);
+const TIME = '/usr/bin/time';
+const hasTime = existsSync(TIME);
 for (let r = 0; r < RUNS; r++) {
   for (const c of cases) {
     const t0 = performance.now();
-    execFileSync(c.cmd, c.args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    times.get(c.name)!.push((performance.now() - t0) / 1000);
+    const res = hasTime
+      ? spawnSync(TIME, ['-f', '%U %S', c.cmd, ...c.args], { encoding: 'utf8' })
+      : spawnSync(c.cmd, c.args, { encoding: 'utf8' });
+    const wall = (performance.now() - t0) / 1000;
+    if (res.status !== 0) throw new Error(`${c.name} failed: ${res.stderr}`);
+    const t = times.get(c.name)!;
+    t.wall.push(wall);
+    const cpu = hasTime ? res.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) : [Number.NaN];
+    t.cpu.push(cpu.reduce((x, y) => x + y, 0));
   }
 }
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const osp = hasOpenSlide ? median(times.get('openslide-show-properties SLIDE')!) : undefined;
-console.log(`| command | median wall (s), ${RUNS} runs | min | max | vs openslide-show-properties |`);
+const osp = hasOpenSlide ? median(times.get('openslide-show-properties SLIDE')!.wall) : undefined;
+console.log(
+  `| command | median wall (s), ${RUNS} runs | min wall | median CPU (s) | wall vs openslide-show-properties |`,
+);
 console.log('|---|---:|---:|---:|---:|');
 for (const c of cases) {
   const t = times.get(c.name)!;
-  const m = median(t);
+  const m = median(t.wall);
   const ratio = osp ? `${(m / osp).toFixed(1)}×` : '–';
   console.log(
-    `| ${c.name} | ${m.toFixed(3)} | ${Math.min(...t).toFixed(3)} | ${Math.max(...t).toFixed(3)} | ${ratio} |`,
+    `| ${c.name} | ${m.toFixed(3)} | ${Math.min(...t.wall).toFixed(3)} | ${median(t.cpu).toFixed(3)} | ${ratio} |`,
   );
 }
+console.log(
+  `load average at the end: ${(await import('node:os'))
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
