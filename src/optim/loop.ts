@@ -8,11 +8,11 @@
  * uninterrupted one: the learning rate and every random draw are functions of the step, and a checkpoint holds
  * the weights, the optimiser moments and the step count.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
 import { Progress } from '../core/progress.ts';
-import type { tf } from '../engine/index.ts';
+import { ready, type tf } from '../engine/index.ts';
 import { fromFloat32, type SafeTensor, toFloat32 } from '../io/safetensors.ts';
 import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { type AdamW, applyGradients } from './adamw.ts';
@@ -101,6 +101,20 @@ export interface TrainingLoopResult {
   history: LogRecord[];
   /** Mean loss of the last logged interval; null when nothing was logged. */
   lastLoss: number | null;
+}
+
+/** Readies the backend and the run folder; `log` writes a line to stderr unless quiet. */
+export async function startRun(
+  out: string,
+  quiet?: boolean,
+): Promise<{ log: (message: string) => void; backend: string }> {
+  const log = (m: string) => {
+    if (!quiet) process.stderr.write(`${m}\n`);
+  };
+  const backend = await ready();
+  log(`backend: ${backend}`);
+  await mkdir(out, { recursive: true });
+  return { log, backend };
 }
 
 /** Restores the newest checkpoint under `<out>/checkpoints`; returns its step (0 when there is none). */

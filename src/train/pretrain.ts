@@ -12,7 +12,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ready, tf } from '../engine/index.ts';
+import { tf } from '../engine/index.ts';
 import { normaliseImage } from '../infer/sliding.ts';
 import { writeSafetensors } from '../io/safetensors-file.ts';
 import { supConLoss } from '../losses/index.ts';
@@ -25,7 +25,7 @@ import { Segformer, segformerPreset, trainingPreprocessorConfig } from '../model
 import { segformerKeys } from '../models/segformer/keys.ts';
 import { AdamW, type ParamGroup } from '../optim/adamw.ts';
 import { commitFolder } from '../optim/checkpoint.ts';
-import { runTrainingLoop } from '../optim/loop.ts';
+import { runTrainingLoop, startRun } from '../optim/loop.ts';
 import type { LogRecord } from '../optim/metrics-log.ts';
 import { scheduleOf } from '../optim/schedule.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
@@ -169,12 +169,7 @@ async function writeCurves(out: string, history: LogRecord[]): Promise<void> {
 }
 
 export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
-  const log = (m: string) => {
-    if (!opts.quiet) process.stderr.write(`${m}\n`);
-  };
-  const backend = await ready();
-  log(`backend: ${backend}`);
-  await mkdir(cfg.out, { recursive: true });
+  const { log, backend } = await startRun(cfg.out, opts.quiet);
   await writeFile(join(cfg.out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
 
   const source = await openPatchSource(cfg);
@@ -199,12 +194,7 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
     `model: MiT ${cfg.model.from ?? cfg.model.preset} encoder, ${encoderParams.toLocaleString('en')} parameters; head ${D}→${cfg.head.hidden ?? D}→${cfg.head.dim}`,
   );
 
-  const opt = new AdamW(paramGroups(model, head, cfg), {
-    lr: cfg.optim.lr,
-    betas: cfg.optim.betas,
-    eps: cfg.optim.eps,
-    weightDecay: cfg.optim.weightDecay,
-  });
+  const opt = new AdamW(paramGroups(model, head, cfg), cfg.optim);
   const lossFn = supConLoss({
     temperature: cfg.loss.temperature,
     baseTemperature: cfg.loss.baseTemperature ?? cfg.loss.temperature,

@@ -6,10 +6,10 @@
  * from generators seeded by (seed, s), so a resumed run sees exactly what an uninterrupted one would.
  */
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
-import { ready, type tf } from '../engine/index.ts';
+import type { tf } from '../engine/index.ts';
 import { argmaxLabels, slidingWindowProbabilities } from '../infer/sliding.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
@@ -26,7 +26,7 @@ import { segformerKeys } from '../models/segformer/keys.ts';
 import { tileModelOf } from '../models/segformer/tile-model.ts';
 import { AdamW, type ParamGroup } from '../optim/adamw.ts';
 import { commitFolder, readPointer } from '../optim/checkpoint.ts';
-import { runTrainingLoop } from '../optim/loop.ts';
+import { runTrainingLoop, startRun } from '../optim/loop.ts';
 import { scheduleOf } from '../optim/schedule.ts';
 import { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from '../patching/pairs.ts';
 import {
@@ -358,12 +358,7 @@ async function restoreWeights(model: Segformer, dir: string): Promise<void> {
 }
 
 export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
-  const log = (m: string) => {
-    if (!opts.quiet) process.stderr.write(`${m}\n`);
-  };
-  const backend = await ready();
-  log(`backend: ${backend}`);
-  await mkdir(cfg.out, { recursive: true });
+  const { log, backend } = await startRun(cfg.out, opts.quiet);
 
   // Data
   const { trainSamples, valSamples, split, online } = opts.samples
@@ -389,12 +384,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     throw e;
   }
   const groups = paramGroups(model, cfg);
-  const opt = new AdamW(groups, {
-    lr: cfg.optim.lr,
-    betas: cfg.optim.betas,
-    eps: cfg.optim.eps,
-    weightDecay: cfg.optim.weightDecay,
-  });
+  const opt = new AdamW(groups, cfg.optim);
   const lossFn = buildLoss(cfg.loss, cfg.model.numLabels, cfg.data.ignoreIndex);
   const shard: ShardContext = { model, samples: trainSamples, cfg, loss: lossFn, ...shardContextKeys(model) };
   const threads = cfg.workers === 'auto' ? autoWorkers() : Math.max(1, cfg.workers);
