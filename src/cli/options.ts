@@ -43,6 +43,36 @@ export const OPTION_RANGES: Readonly<Record<string, NumberRange>> = {
   'backoff-ms': { integer: true, min: 0, max: 86_400_000, unit: 'ms' },
   'idle-exit': { min: 0, max: 86_400, unit: 's' },
   'timeout-ms': { integer: true, min: 1, max: 86_400_000, unit: 'ms' },
+  // region
+  x: { integer: true, min: -(2 ** 31), max: 2 ** 31 - 1, unit: 'level-0 pixels' },
+  y: { integer: true, min: -(2 ** 31), max: 2 ** 31 - 1, unit: 'level-0 pixels' },
+  width: { integer: true, min: 1, max: 65_536, unit: 'pixels' },
+  height: { integer: true, min: 1, max: 65_536, unit: 'pixels' },
+  // tissue
+  saturation: { integer: true, min: 0, max: 255 },
+  median: { integer: true, min: 1, max: 99, unit: 'pixels' },
+  'min-object': { integer: true, min: 0, max: 1e9, unit: 'mask pixels' },
+  'max-hole': { integer: true, min: 0, max: 1e9, unit: 'mask pixels' },
+  // patches
+  count: { integer: true, min: 1, max: 100_000_000 },
+  'min-tissue': { min: 0, max: 1 },
+  'decode-threads': { integer: true, min: 0, max: 256 },
+  prefetch: { integer: true, min: 0, max: 4096 },
+  concurrency: { integer: true, min: 1, max: 1024 },
+  columns: { integer: true, min: 1, max: 256 },
+  // evaluate, eval-encoder, predict, export
+  'ignore-index': { integer: true, min: 0, max: 65_535 },
+  worst: { integer: true, min: 0, max: 10_000 },
+  'num-labels': { integer: true, min: 1, max: 100_000 },
+  crop: { integer: true, min: 16, max: 8192, unit: 'pixels' },
+  lr: { above: 0, max: 10 },
+  'weight-decay': { min: 0, max: 10 },
+  val: { min: 0, max: 0.99 },
+  test: { min: 0, max: 0.99 },
+  runs: { integer: true, min: 1, max: 10_000 },
+  patience: { integer: true, min: 0, max: 1_000_000 },
+  alpha: { min: 0, max: 1 },
+  opset: { integer: true, min: 17, max: 21 },
 };
 
 function describe(range: NumberRange): string {

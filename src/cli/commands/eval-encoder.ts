@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.ts';
+import { numberOption } from '../options.ts';
 
 const USAGE = `slideseg eval-encoder --encoder DIR|model.onnx --data DIR|manifest.csv --out DIR [options]
 
@@ -31,12 +32,9 @@ images (seeded split); the rest are scored with the sliding window (--tile, --ov
   --quiet             no progress
   --json              print the results as JSON`;
 
-function num(name: string, v: string | undefined, integer = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
-    throw new UsageError(`--${name}: not ${integer ? 'an integer' : 'a number'}: ${v}`);
-  return n;
+/** A numeric flag within its range (OPTION_RANGES). */
+function num(name: string, v: string | undefined, _integer = false): number | undefined {
+  return numberOption(name, v);
 }
 
 export const command: Command = {

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
+import { numberOption } from '../options.ts';
 
 const USAGE = `slideseg evaluate --model DIR (--images DIR --masks DIR | --data SLIDES.yaml) [options]
 
@@ -29,11 +30,9 @@ image or per slide.
   --threshold P      foreground probability threshold of a one-logit (binary) model (default 0.5)
   --quiet            no progress`;
 
+/** A numeric flag within its range (OPTION_RANGES). */
 function intOpt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`--${name}: not an integer: ${v}`);
-  return n;
+  return numberOption(name, v);
 }
 
 export const command: Command = {

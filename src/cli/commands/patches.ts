@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { AnnotationSet } from '../../annotations/types.ts';
 import type { Patch } from '../../patching/index.ts';
 import { type Command, UsageError } from '../command.ts';
+import { numberOption } from '../options.ts';
 
 const usage = `slideseg patches SLIDE [SLIDE...] --sampler NAME --count N [options]
 
@@ -25,13 +26,9 @@ Options:
   --overview PATH     slide thumbnail PNG with the patch footprints drawn (first slide)
   --columns N         contact sheet columns (default 8)`;
 
-function num(name: string, value: string | undefined, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
-  }
-  return n;
+/** A numeric flag within its range (OPTION_RANGES); `mpps` values are resolutions. */
+function num(name: string, value: string | undefined, _integer: boolean): number | undefined {
+  return numberOption(name === 'mpps' ? 'mpp' : name, value);
 }
 
 export const command: Command = {

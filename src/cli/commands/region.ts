@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.ts';
+import { numberOption } from '../options.ts';
 
 export const command: Command = {
   name: 'region',
@@ -25,10 +26,8 @@ export const command: Command = {
     });
     if (positionals.length !== 1 || !values.png) throw new UsageError(`usage: ${this.usage}`);
     const int = (name: 'x' | 'y' | 'level' | 'width' | 'height') => {
-      const raw = values[name];
-      const v = Number(raw);
-      if (raw === undefined || !Number.isSafeInteger(v))
-        throw new UsageError(`--${name} must be an integer (got ${raw})`);
+      const v = numberOption(name, values[name]);
+      if (v === undefined) throw new UsageError(`--${name} is required; see slideseg region --help`);
       return v;
     };
     const req = { x: int('x'), y: int('y'), level: int('level'), width: int('width'), height: int('height') };

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.ts';
+import { numberOption } from '../options.ts';
 
 const usage = `slideseg tissue SLIDE --mask mask.png [--overlay overlay.png] [options]
 
@@ -10,22 +11,22 @@ Options:
   --mask PATH         mask PNG (required)
   --overlay PATH      the low-resolution view with tissue tinted green
   --max-size N        longest side of the view the mask is computed on (default 1536)
-  --threshold N       fixed saturation threshold 0..255 instead of Otsu's
+  --saturation N      fixed saturation threshold 0..255 instead of Otsu's
   --median N          median filter aperture, odd (default 7)
   --min-object N      drop tissue pieces smaller than N mask pixels (default 64)
   --max-hole N        fill holes smaller than N mask pixels (default 64)`;
 
+/** A numeric flag within its range (OPTION_RANGES). */
 function intOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`);
-  return n;
+  return numberOption(name, value);
 }
 
 export const command: Command = {
   name: 'tissue',
-  renamedOptions: { '--out': '--mask FILE (--out always names a folder)' },
+  renamedOptions: {
+    '--out': '--mask FILE (--out always names a folder)',
+    '--threshold': '--saturation N (--threshold is a probability in evaluate and predict)',
+  },
   summary: 'Tissue mask of a slide (saturation + Otsu), as PNG, with an optional overlay',
   usage,
   async run(args) {
@@ -38,7 +39,7 @@ export const command: Command = {
         mask: { type: 'string' },
         overlay: { type: 'string' },
         'max-size': { type: 'string' },
-        threshold: { type: 'string' },
+        saturation: { type: 'string' },
         median: { type: 'string' },
         'min-object': { type: 'string' },
         'max-hole': { type: 'string' },
@@ -53,7 +54,7 @@ export const command: Command = {
       const t0 = performance.now();
       const { tissue, view } = await detectTissueWithView(slide, {
         maxSize: intOption('max-size', values['max-size']),
-        threshold: intOption('threshold', values.threshold),
+        threshold: intOption('saturation', values.saturation),
         medianSize: intOption('median', values.median),
         minObjectPixels: intOption('min-object', values['min-object']),
         maxHolePixels: intOption('max-hole', values['max-hole']),
