@@ -18,7 +18,7 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors-file.ts';
 import { type AdamW, applyGradients } from './adamw.ts';
 import { commitFolder, pruneFolders, readPointer } from './checkpoint.ts';
 import { type LogRecord, type MetricsLog, openMetricsLog } from './metrics-log.ts';
-import { learningRate, type ScheduleOptions } from './schedule.ts';
+import { learningRate, type ScheduleOptions, scheduleOf } from './schedule.ts';
 
 const OPTIMIZER_FILE = 'optimizer.safetensors';
 const STATE_FILE = 'trainer_state.json';
@@ -101,6 +101,44 @@ export interface TrainingLoopResult {
   history: LogRecord[];
   /** Mean loss of the last logged interval; null when nothing was logged. */
   lastLoss: number | null;
+}
+
+/** The loop settings that the train and pretrain configs (and their options) spell alike. */
+export function loopSettings(
+  cfg: {
+    out: string;
+    steps: number;
+    logEvery: number;
+    saveEvery: number;
+    keepCheckpoints: number;
+    optim: Parameters<typeof scheduleOf>[0] & { clipGradNorm: number | null };
+  },
+  opts: { resume?: boolean; stopAtStep?: number; quiet?: boolean },
+): Pick<
+  TrainingLoopSpec,
+  | 'out'
+  | 'schedule'
+  | 'steps'
+  | 'stopAtStep'
+  | 'clipGradNorm'
+  | 'logEvery'
+  | 'saveEvery'
+  | 'keepCheckpoints'
+  | 'resume'
+  | 'quiet'
+> {
+  return {
+    out: cfg.out,
+    schedule: scheduleOf(cfg.optim, cfg.steps),
+    steps: cfg.steps,
+    stopAtStep: opts.stopAtStep,
+    clipGradNorm: cfg.optim.clipGradNorm,
+    logEvery: cfg.logEvery,
+    saveEvery: cfg.saveEvery,
+    keepCheckpoints: cfg.keepCheckpoints,
+    resume: opts.resume,
+    quiet: opts.quiet,
+  };
 }
 
 /** Readies the backend and the run folder; `log` writes a line to stderr unless quiet. */

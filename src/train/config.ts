@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { lossEntry, trainingMode } from '../losses/registry.ts';
 import type { SegformerInit } from '../models/segformer/index.ts';
 import type { AugmentOptions } from '../patching/augment.ts';
+import { ConfigChecks } from './config-checks.ts';
 
 export interface LossSpec {
   /** dice | jaccard | tversky | focal | lovasz | mcc | bce | soft-bce | ce | soft-ce */
@@ -200,17 +201,14 @@ export async function loadTrainConfig(
 }
 
 function validate(c: TrainConfig, src: string): void {
-  const bad = (m: string) => new Error(`${src}: ${m}`);
-  const posInt = (v: unknown, k: string) => {
-    if (!Number.isInteger(v) || (v as number) < 1)
-      throw bad(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
-  };
-  posInt(c.steps, 'steps');
-  posInt(c.batchSize, 'batchSize');
+  const check = new ConfigChecks(src);
+  const bad = (m: string) => check.bad(m);
+  const posInt = (v: unknown, k: string) => check.posInt(v, k);
+  check.run(c);
   posInt(c.model.numLabels, 'model.numLabels');
   posInt(c.augment.crop, 'augment.crop');
   posInt(c.optim.accumulate, 'optim.accumulate');
-  if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
+  check.learningRate(c.optim.lr);
   if (!Array.isArray(c.loss) || c.loss.length === 0)
     throw bad('loss must be a non-empty list of {name, weight}');
   // Names and modes are checked here, before any data is read: an unknown or mis-moded loss fails at once.
@@ -233,6 +231,5 @@ function validate(c: TrainConfig, src: string): void {
     throw bad(`model.threshold must be in (0, 1), got ${JSON.stringify(c.model.threshold)}`);
   if (c.model.init !== undefined && c.model.init !== 'hf' && c.model.init !== 'nvlabs')
     throw bad(`model.init must be hf or nvlabs, got ${JSON.stringify(c.model.init)}`);
-  if (!c.model.from && !/^b[0-5]$/.test(c.model.preset))
-    throw bad(`model.preset must be b0…b5, got ${c.model.preset}`);
+  check.preset(c.model);
 }

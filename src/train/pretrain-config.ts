@@ -5,6 +5,7 @@
  */
 import type { AugmentOptions } from '../patching/augment.ts';
 import { type Json, readConfig } from './config.ts';
+import { ConfigChecks } from './config-checks.ts';
 
 /** Where patch labels come from: the mask's majority class, a CSV column, or nowhere (SimCLR). */
 export type LabelSource = 'mask' | 'csv' | 'none';
@@ -143,13 +144,10 @@ export async function loadPretrainConfig(
 }
 
 export function validatePretrainConfig(c: PretrainConfig, src: string): void {
-  const bad = (m: string) => new Error(`${src}: ${m}`);
-  const posInt = (v: unknown, k: string) => {
-    if (!Number.isInteger(v) || (v as number) < 1)
-      throw bad(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
-  };
-  posInt(c.steps, 'steps');
-  posInt(c.batchSize, 'batchSize');
+  const check = new ConfigChecks(src);
+  const bad = (m: string) => check.bad(m);
+  const posInt = (v: unknown, k: string) => check.posInt(v, k);
+  check.run(c);
   posInt(c.patch, 'patch');
   posInt(c.head.dim, 'head.dim');
   posInt(c.logEvery, 'logEvery');
@@ -157,10 +155,9 @@ export function validatePretrainConfig(c: PretrainConfig, src: string): void {
   posInt(c.data.numLabels, 'data.numLabels');
   if (c.head.hidden != null) posInt(c.head.hidden, 'head.hidden');
   if (c.patch < 32) throw bad(`patch must be at least 32 px (the encoder downsamples 32×), got ${c.patch}`);
-  if (!(c.optim.lr > 0)) throw bad(`optim.lr must be > 0, got ${c.optim.lr}`);
+  check.learningRate(c.optim.lr);
   if (!(c.loss.temperature > 0)) throw bad(`loss.temperature must be > 0, got ${c.loss.temperature}`);
-  if (!c.model.from && !/^b[0-5]$/.test(c.model.preset))
-    throw bad(`model.preset must be b0…b5, got ${c.model.preset}`);
+  check.preset(c.model);
   const sources = [c.data.dir || c.data.images, c.data.slides?.length, c.data.csv].filter(Boolean).length;
   if (sources === 0) throw bad('data needs one source: data.dir (images/ + masks/), data.slides or data.csv');
   if (sources > 1)

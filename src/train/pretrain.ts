@@ -25,9 +25,8 @@ import { Segformer, segformerPreset, trainingPreprocessorConfig } from '../model
 import { segformerKeys } from '../models/segformer/keys.ts';
 import { AdamW, type ParamGroup } from '../optim/adamw.ts';
 import { commitFolder } from '../optim/checkpoint.ts';
-import { runTrainingLoop, startRun } from '../optim/loop.ts';
+import { loopSettings, runTrainingLoop, startRun } from '../optim/loop.ts';
 import type { LogRecord } from '../optim/metrics-log.ts';
-import { scheduleOf } from '../optim/schedule.ts';
 import { createRng, mixSeed } from '../patching/random.ts';
 import * as viz from '../viz/index.ts';
 import { labelSource, type PretrainConfig } from './pretrain-config.ts';
@@ -209,17 +208,8 @@ export async function pretrain(cfg: PretrainConfig, opts: PretrainOptions = {}):
   try {
     const { history, stopAt, lastLoss } = await runTrainingLoop({
       label: 'pretrain',
-      out: cfg.out,
+      ...loopSettings(cfg, opts),
       opt,
-      schedule: scheduleOf(cfg.optim, cfg.steps),
-      steps: cfg.steps,
-      stopAtStep: opts.stopAtStep,
-      clipGradNorm: cfg.optim.clipGradNorm,
-      logEvery: cfg.logEvery,
-      saveEvery: cfg.saveEvery,
-      keepCheckpoints: cfg.keepCheckpoints,
-      resume: opts.resume,
-      quiet: opts.quiet,
       log,
       restoreWeights: async (dir) => {
         await copyEncoderWeights(model, dir);

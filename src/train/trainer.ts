@@ -26,8 +26,7 @@ import { segformerKeys } from '../models/segformer/keys.ts';
 import { tileModelOf } from '../models/segformer/tile-model.ts';
 import { AdamW, type ParamGroup } from '../optim/adamw.ts';
 import { commitFolder, readPointer } from '../optim/checkpoint.ts';
-import { runTrainingLoop, startRun } from '../optim/loop.ts';
-import { scheduleOf } from '../optim/schedule.ts';
+import { loopSettings, runTrainingLoop, startRun } from '../optim/loop.ts';
 import { fractionOf, listPairs, loadPair, type NamedSample, splitNames } from '../patching/pairs.ts';
 import {
   checkSlideLabels,
@@ -405,18 +404,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     let lastVal: Record<string, unknown> | null = null;
     const { history, stopAt } = await runTrainingLoop({
       label: 'train',
-      out: cfg.out,
-      opt,
-      schedule: scheduleOf(cfg.optim, cfg.steps),
-      steps: cfg.steps,
-      stopAtStep: opts.stopAtStep,
+      ...loopSettings(cfg, opts),
       accumulate: cfg.optim.accumulate,
-      clipGradNorm: cfg.optim.clipGradNorm,
-      logEvery: cfg.logEvery,
-      saveEvery: cfg.saveEvery,
-      keepCheckpoints: cfg.keepCheckpoints,
-      resume: opts.resume,
-      quiet: opts.quiet,
+      opt,
       log,
       restoreWeights: (dir) => restoreWeights(model, dir),
       resumed: (state, dir) => {
