@@ -220,6 +220,74 @@ class Extremes {
   }
 }
 
+/** The scores of each image (or slide): its patches' confusion matrices summed. */
+function perImageScores(
+  groups: Iterable<{ group: EvalUnit['group']; cm: ConfusionMatrix }>,
+  ignoreIndex: number,
+): ImageScores[] {
+  const perImage: ImageScores[] = [];
+  for (const { group, cm } of groups) {
+    let m: SegmentationMetrics;
+    try {
+      m = cm.compute();
+    } catch {
+      throw new Error(
+        `${group.mask || group.image}: every pixel is ignoreIndex ${ignoreIndex}, nothing to score`,
+      );
+    }
+    perImage.push({
+      name: group.name,
+      image: group.image,
+      mask: group.mask,
+      width: group.width,
+      height: group.height,
+      dice: imageDice(m),
+      mIoU: m.mIoU,
+      mDice: m.mDice,
+      aAcc: m.aAcc,
+      iou: m.iou,
+      diceByClass: m.dice,
+    });
+  }
+  return perImage;
+}
+
+/** The names of the `n` lowest-Dice units and of up to `n` highest (never the same unit twice), worst first. */
+function extremes(ranking: { name: string; dice: number }[], n: number): { worst: string[]; best: string[] } {
+  const ranked = [...ranking].sort((a, b) => a.dice - b.dice || a.name.localeCompare(b.name));
+  const k = Math.min(n, Math.ceil(ranked.length / 2));
+  const worst = ranked.slice(0, k).map((s) => s.name);
+  const best = ranked
+    .slice(ranked.length - Math.min(n, ranked.length - k))
+    .reverse()
+    .map((s) => s.name);
+  return { worst, best };
+}
+
+/** `<dir>/<tag>-<rank>-<name>.png`: the unit's prediction against its mask (TP, FP, FN, wrong class). */
+async function writeErrorOverlay(
+  dir: string,
+  tag: string,
+  rank: number,
+  kept: { name: string; unit: EvalUnit; pred: Uint8Array },
+  ignoreIndex: number,
+): Promise<string> {
+  const { name, unit: u, pred } = kept;
+  const size = { width: u.width, height: u.height };
+  const img = errorOverlay(
+    { data: u.image, ...size },
+    { data: pred, ...size },
+    { data: u.mask, ...size },
+    0.5,
+    {
+      ignoreIndex,
+    },
+  );
+  const file = join(dir, `${tag}-${rank + 1}-${name.replace(/[^\w.,@-]+/g, '_')}.png`);
+  await writePNG(file, img);
+  return file;
+}
+
 export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<EvaluationResult> {
   await ready();
   const log = (m: string) => {
@@ -296,59 +364,16 @@ export async function evaluate(modelDir: string, o: EvaluateOptions): Promise<Ev
   }
   if (!o.quiet) progress.done();
   if (count === 0) throw new Error(`${ds?.source ?? o.images}: nothing to evaluate (no patches or images)`);
-  const perImage: ImageScores[] = [];
-  for (const { group, cm } of groups.values()) {
-    let m: SegmentationMetrics;
-    try {
-      m = cm.compute();
-    } catch {
-      throw new Error(
-        `${group.mask || group.image}: every pixel is ignoreIndex ${ignoreIndex}, nothing to score`,
-      );
-    }
-    perImage.push({
-      name: group.name,
-      image: group.image,
-      mask: group.mask,
-      width: group.width,
-      height: group.height,
-      dice: imageDice(m),
-      mIoU: m.mIoU,
-      mDice: m.mDice,
-      aAcc: m.aAcc,
-      iou: m.iou,
-      diceByClass: m.dice,
-    });
-  }
+  const perImage = perImageScores(groups.values(), ignoreIndex);
   const r = total.compute();
-  const ranked = [...ranking].sort((a, b) => a.dice - b.dice || a.name.localeCompare(b.name));
-  const k = Math.min(numWorst, Math.ceil(ranked.length / 2));
-  const worst = ranked.slice(0, k).map((s) => s.name);
-  const best = ranked
-    .slice(ranked.length - Math.min(numWorst, ranked.length - k))
-    .reverse()
-    .map((s) => s.name);
+  const { worst, best } = extremes(ranking, numWorst);
   const overlayFiles: string[] = [];
   if (o.overlays) {
     const kept = new Map([...worstKept.kept, ...bestKept.kept].map((e) => [e.name, e]));
-    const write = async (tag: string, rank: number, name: string) => {
-      const { unit: u, pred } = kept.get(name)!;
-      const size = { width: u.width, height: u.height };
-      const img = errorOverlay(
-        { data: u.image, ...size },
-        { data: pred, ...size },
-        { data: u.mask, ...size },
-        0.5,
-        {
-          ignoreIndex,
-        },
-      );
-      const file = join(o.overlays!, `${tag}-${rank + 1}-${name.replace(/[^\w.,@-]+/g, '_')}.png`);
-      await writePNG(file, img);
-      overlayFiles.push(file);
-    };
-    for (const [j, n] of worst.entries()) await write('worst', j, n);
-    for (const [j, n] of best.entries()) await write('best', j, n);
+    for (const [j, n] of worst.entries())
+      overlayFiles.push(await writeErrorOverlay(o.overlays, 'worst', j, kept.get(n)!, ignoreIndex));
+    for (const [j, n] of best.entries())
+      overlayFiles.push(await writeErrorOverlay(o.overlays, 'best', j, kept.get(n)!, ignoreIndex));
     log(`overlays: ${overlayFiles.length} in ${o.overlays} (TP green, FP red, FN blue, wrong class orange)`);
   }
   const support = r.matrix.map((row) => row.reduce((a, b) => a + b, 0));
