@@ -109,7 +109,7 @@ export async function evalEncoder(o: EvalEncoderOptions): Promise<EvalEncoderRes
   const probe = o.probe ?? {};
   const results: ProbeRun[] = [];
   for (let r = 0; r < runs; r++) {
-    const run = trainProbe(
+    const run = await trainProbe(
       { train: embedded.splits.train, val: embedded.splits.val, test: embedded.splits.test },
       ds.classes.length,
       { ...probe, seed: mixSeed(seed, r) },

@@ -6,6 +6,7 @@
 import { tf } from '../engine/index.ts';
 import { type ClassificationMetrics, classificationMetrics } from '../metrics/index.ts';
 import { AdamW } from '../optim/adamw.ts';
+import { runTrainingLoop } from '../optim/loop.ts';
 import { createRng, type Rng } from '../patching/random.ts';
 import type { SplitEmbeddings } from './embeddings.ts';
 
@@ -43,11 +44,11 @@ function crossEntropy(logits: tf.Tensor2D, y: tf.Tensor1D, C: number): tf.Scalar
   return tf.tidy(() => tf.oneHot(y, C).mul(tf.logSoftmax(logits)).sum(1).mean().neg() as tf.Scalar);
 }
 
-export function trainProbe(
+export async function trainProbe(
   data: { train: SplitEmbeddings; val?: SplitEmbeddings; test?: SplitEmbeddings },
   numClasses: number,
   o: ProbeOptions,
-): ProbeRun {
+): Promise<ProbeRun> {
   const { train } = data;
   if (train.n === 0) throw new Error('eval-encoder: the training split is empty');
   const D = train.dim;
@@ -81,16 +82,33 @@ export function trainProbe(
   const batch = Math.min(o.batchSize ?? 256, train.n);
   const maxEpochs = o.maxEpochs ?? 100;
   const patience = o.patience ?? 10;
-  let best: { loss: number; epoch: number; weights: Map<string, tf.Tensor> } | null = null;
+  type Best = { loss: number; epoch: number; weights: Map<string, tf.Tensor> };
+  // Assigned in the loop's hook: typed so the checks after the loop do not see it as always null.
+  let best = null as Best | null;
   let epoch = 0;
   const order = Int32Array.from({ length: train.n }, (_, i) => i);
+  const stepsPerEpoch = Math.ceil(train.n / batch);
+  const lr = o.lr ?? 1e-3;
   try {
-    for (epoch = 1; epoch <= maxEpochs; epoch++) {
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
-      for (let s = 0; s < train.n; s += batch) {
+    // Epochs of shuffled mini-batches at a constant rate, in memory; the validation loss decides when to stop
+    // (the training loss is not reported, so no step waits to read it).
+    await runTrainingLoop({
+      label: 'probe',
+      opt,
+      schedule: { kind: 'constant', baseLr: lr, totalSteps: maxEpochs * stepsPerEpoch },
+      steps: maxEpochs * stepsPerEpoch,
+      clipGradNorm: null,
+      logEvery: maxEpochs * stepsPerEpoch,
+      quiet: true,
+      log: () => {},
+      microBatch: async (step, _k, acc) => {
+        const s = (step % stepsPerEpoch) * batch;
+        if (s === 0) {
+          for (let i = order.length - 1; i > 0; i--) {
+            const j = rng.int(i + 1);
+            [order[i], order[j]] = [order[j]!, order[i]!];
+          }
+        }
         const idx = tf.tensor1d(order.slice(s, Math.min(s + batch, train.n)), 'int32');
         const xb = tr.x.gather(idx) as tf.Tensor2D;
         const yb = tr.y.gather(idx) as tf.Tensor1D;
@@ -98,19 +116,20 @@ export function trainProbe(
           () => crossEntropy(forward(xb), yb, C),
           [...params.values()],
         );
-        const byName = new Map<string, tf.Tensor>();
-        for (const [name, v] of params) byName.set(name, grads[v.name]!);
-        opt.step(byName);
-        tf.dispose([idx, xb, yb, value, ...Object.values(grads)]);
-      }
-      if (!va) continue;
-      const loss = tf.tidy(() => crossEntropy(forward(va.x), va.y, C).dataSync()[0]!);
-      if (best == null || loss < best.loss) {
-        for (const t of best?.weights.values() ?? []) t.dispose();
-        best = { loss, epoch, weights: new Map([...params].map(([k, v]) => [k, v.clone()])) };
-      } else if (epoch - best.epoch >= patience) break;
-    }
-    epoch = Math.min(epoch, maxEpochs);
+        tf.dispose([idx, xb, yb, value]);
+        acc.addGradients([...params].map(([name, v]) => [name, grads[v.name]!]));
+      },
+      afterStep: async (done) => {
+        if (done % stepsPerEpoch !== 0) return;
+        epoch = done / stepsPerEpoch;
+        if (!va) return;
+        const loss = tf.tidy(() => crossEntropy(forward(va.x), va.y, C).dataSync()[0]!);
+        if (best == null || loss < best.loss) {
+          for (const t of best?.weights.values() ?? []) t.dispose();
+          best = { loss, epoch, weights: new Map([...params].map(([k, v]) => [k, v.clone()])) };
+        } else if (epoch - best.epoch >= patience) return 'stop';
+      },
+    });
     if (best) for (const [k, v] of params) v.assign(best.weights.get(k)!);
     const score = (s?: SplitEmbeddings): ClassificationMetrics | null => {
       if (!s || s.n === 0) return null;

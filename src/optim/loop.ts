@@ -88,14 +88,17 @@ export interface TrainingLoopSpec {
   microBatch(step: number, k: number, acc: StepAccumulator): Promise<void>;
   /** Extra fields of a logged interval of `steps` steps over `intervalMs` (then the run starts a new interval). */
   intervalFields?(steps: number, intervalMs: number): Record<string, unknown>;
-  /** After step `done` is applied and logged, before any checkpoint: validation and the like. */
-  afterStep?(done: number, metrics: MetricsLog): Promise<void>;
+  /**
+   * After step `done` is applied and logged, before any checkpoint: validation and the like. 'stop' ends the run
+   * there (early stopping), with a checkpoint when the run keeps them.
+   */
+  afterStep?(done: number, metrics: MetricsLog): Promise<'stop' | undefined>;
 }
 
 export interface TrainingLoopResult {
   /** The step the run started from (0, or the resumed checkpoint's). */
   start: number;
-  /** The step it stopped at. */
+  /** The step it stopped at (before `stopAtStep` when `afterStep` stopped it). */
   stopAt: number;
   /** Every metrics record of the run so far. */
   history: LogRecord[];
@@ -225,6 +228,7 @@ export async function runTrainingLoop(spec: TrainingLoopSpec): Promise<TrainingL
   let lastLoss: number | null = null;
   let intervalStart = performance.now();
   const t0 = performance.now();
+  let end = stopAt;
   spec.begin?.(start, stopAt);
   for (let step = start; step < stopAt; step++) {
     spec.opt.lr = learningRate(step, spec.schedule);
@@ -252,10 +256,14 @@ export async function runTrainingLoop(spec: TrainingLoopSpec): Promise<TrainingL
       intervalStart = now;
     }
     if (!spec.quiet) progress.update(done, { loss: acc.loss, lr: spec.opt.lr }, done === stopAt);
-    await spec.afterStep?.(done, metrics);
-    if (ckptDir && saveWeights && ((saveEvery > 0 && done % saveEvery === 0) || done === stopAt))
+    const halt = (await spec.afterStep?.(done, metrics)) === 'stop';
+    if (ckptDir && saveWeights && ((saveEvery > 0 && done % saveEvery === 0) || done === stopAt || halt))
       await saveCheckpoint({ ...spec, saveWeights }, ckptDir, done);
+    if (halt) {
+      end = done;
+      break;
+    }
   }
   if (!spec.quiet) progress.done();
-  return { start, stopAt, history: metrics.history, lastLoss };
+  return { start, stopAt: end, history: metrics.history, lastLoss };
 }
