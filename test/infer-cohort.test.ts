@@ -4,6 +4,7 @@
  * reported with its reason and leaves nothing behind; the others finish, each exactly once; a rerun skips them.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,4 +151,49 @@ test('worker processes keep the runtime options, not what names the program (-e 
   assert.equal(withTsx[1], '--import');
   assert.match(withTsx[2]!, /^file:\/\/.*tsx/);
   assert.deepEqual(workerProcessArgv(ts, ['--import', 'tsx']), ['--import', 'tsx']);
+});
+
+test('a worker process killed mid-slide: that slide fails and leaves nothing, the next one finishes, a rerun completes it', async () => {
+  const out = join(dir, 'out-killed');
+  // Slide a is the whole sample (long enough to be caught mid-slide), b a small crop.
+  const sample = fixture('slides', 'cmu-1-small-region.svs');
+  await writeFile(join(dir, 'two.csv'), `slide,name\n${sample},a\nb.tif,b\n`);
+  const options: SlideJobOptions = {
+    model: fixture('segformer', 'segformer-tiny'),
+    tile: 256,
+    overlap: 32,
+    tissue: 'all',
+    polygons: 'none',
+  };
+  const running = inferMany(join(dir, 'two.csv'), out, { options, workers: 1, log: () => {} });
+  // The worker process of slide a: this process's child running cohort-worker while a's temporary folder exists.
+  let killed: number | undefined;
+  for (let i = 0; i < 1200 && killed === undefined; i++) {
+    const tmp = (await readdir(out).catch(() => [] as string[])).some((e) => e.startsWith('.tmp-a-'));
+    const worker = tmp
+      ? execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+          .split('\n')
+          .find((l) => l.includes('cohort-worker'))
+      : undefined;
+    if (worker) {
+      killed = Number(worker.trim().split(/\s+/)[0]);
+      process.kill(killed, 'SIGKILL');
+    } else await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(killed, 'the worker of slide a was found');
+  const r = await running;
+  assert.deepEqual(r, {
+    done: ['b'],
+    skipped: [],
+    failed: [{ name: 'a', error: 'worker process killed by SIGKILL' }],
+  });
+  assert.deepEqual(
+    (await readdir(out)).filter((e) => e.startsWith('.tmp-')),
+    [],
+    'no partial output left',
+  );
+  const again = await inferMany(join(dir, 'two.csv'), out, { options, workers: 1, log: () => {} });
+  assert.deepEqual(again.done, ['a']);
+  assert.deepEqual(again.skipped, ['b']);
+  assert.equal((await summaryOf(out, 'a')).name, 'a');
 });

@@ -238,7 +238,8 @@ function runWorkerProcess(job: CohortWorkerJob): Promise<string | null> {
     child.on('close', (code, signal) => {
       if (reply && 'ok' in reply && code === 0) resolveRun(null);
       else if (reply && 'error' in reply) resolveRun(reply.error);
-      else resolveRun(last || (signal ? `killed by ${signal}` : `exit code ${code}`));
+      else if (signal) resolveRun(`worker process killed by ${signal}`);
+      else resolveRun(last || `worker process exit code ${code}`);
     });
     child.send(job);
   });
