@@ -216,6 +216,7 @@ function memoryLog(): MetricsLog {
 
 export async function runTrainingLoop(spec: TrainingLoopSpec): Promise<TrainingLoopResult> {
   const ckptDir = spec.out ? join(spec.out, 'checkpoints') : null;
+  if (spec.out) await mkdir(spec.out, { recursive: true });
   const start = spec.resume && ckptDir ? await resume(spec, ckptDir) : 0;
   const metrics = spec.out ? await openMetricsLog(join(spec.out, 'metrics.jsonl'), start) : memoryLog();
   const saveWeights = spec.saveWeights;
