@@ -1,3 +1,5 @@
+import { isSegformerPreset, SEGFORMER_PRESETS } from '../models/segformer/config.ts';
+
 /** Checks the train and pretrain configs share; every message names the config source and the key. */
 export class ConfigChecks {
   constructor(readonly src: string) {}
@@ -23,7 +25,7 @@ export class ConfigChecks {
 
   /** A named preset unless the model comes from a checkpoint. */
   preset(model: { from?: string; preset: string }): void {
-    if (!model.from && !/^b[0-5]$/.test(model.preset))
-      throw this.bad(`model.preset must be b0…b5, got ${model.preset}`);
+    if (!model.from && !isSegformerPreset(model.preset))
+      throw this.bad(`model.preset must be one of ${SEGFORMER_PRESETS.join(', ')}, got ${model.preset}`);
   }
 }

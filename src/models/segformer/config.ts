@@ -55,6 +55,14 @@ const PRESETS: Record<SegformerPresetName, { hidden: number[]; depths: number[];
   b5: { hidden: [64, 128, 320, 512], depths: [3, 6, 40, 3], decoder: 768 },
 };
 
+/** The preset names, from the table (configs are checked against this, not a pattern). */
+export const SEGFORMER_PRESETS = Object.keys(PRESETS) as SegformerPresetName[];
+
+/** True when `name` is a registered preset. */
+export function isSegformerPreset(name: string): name is SegformerPresetName {
+  return Object.hasOwn(PRESETS, name);
+}
+
 export type SegformerOverrides = Partial<SegformerConfig> & { numLabels?: number };
 
 /** Default labels as `PretrainedConfig` makes them: LABEL_0, LABEL_1, ... */
@@ -69,7 +77,8 @@ export function segformerPreset(
   overrides: SegformerOverrides = {},
 ): SegformerConfig {
   const p = PRESETS[name];
-  if (!p) throw new Error(`unknown SegFormer preset '${name}' (expected b0..b5)`);
+  if (!isSegformerPreset(name) || !p)
+    throw new Error(`unknown SegFormer preset '${name}' (expected ${SEGFORMER_PRESETS.join(', ')})`);
   const { numLabels, ...rest } = overrides;
   const base: Record<string, unknown> = {
     model_type: 'segformer',
