@@ -10,13 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import {
-  type InferSummary,
-  inferMany,
-  inferSlide,
-  type SlideJobOptions,
-  workerProcessArgv,
-} from '../src/infer/index.ts';
+import { workerProcessArgv } from '../src/core/modules.ts';
+import { type InferSummary, inferMany, inferSlide, type SlideJobOptions } from '../src/infer/index.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { fixture } from './fixtures.ts';
 

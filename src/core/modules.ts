@@ -28,8 +28,33 @@ export function workerSource(url: URL): { source: string | URL; eval: boolean } 
   return { source: bootstrap, eval: true };
 }
 
-/** `execArgv` for a worker pool (piscina) running `url`: tsx added only for TypeScript entries. */
-export function workerExecArgv(url: URL): string[] {
-  if (!needsTsx(url) || process.execArgv.some((a) => a.includes('tsx'))) return process.execArgv;
-  return [...process.execArgv, '--import', 'tsx'];
+/** Options of this process that would make a child run something else than its module (or run it differently). */
+const NOT_INHERITED =
+  /^(-e|--eval|-p|--print|-i|--interactive|-c|--check|--input-type|--test|--watch)(=|$|-)/;
+
+/**
+ * `execArgv` of a worker process running `url`: this process's runtime options (loaders, memory limits) without
+ * the ones that name what to run (`-e code`, `--test`, …); for a TypeScript entry, tsx's loader by absolute URL (so
+ * it is found whatever the working directory) unless this process already loads it.
+ */
+export function workerProcessArgv(url: URL, execArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    const m = NOT_INHERITED.exec(a);
+    if (!m) {
+      kept.push(a);
+      continue;
+    }
+    // A value given as the next item (`-e code`, `--test-reporter spec`) goes with its option.
+    const next = execArgv[i + 1];
+    if (
+      !a.includes('=') &&
+      next !== undefined &&
+      (/^(-e|--eval|-p|--print)$/.test(a) || !next.startsWith('-'))
+    )
+      i++;
+  }
+  if (!needsTsx(url) || kept.some((a) => a.includes('tsx'))) return kept;
+  return [...kept, '--import', import.meta.resolve('tsx')];
 }

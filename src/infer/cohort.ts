@@ -5,12 +5,13 @@
  * `inferMany` runs each slide's `inferSlide` in a worker process of its own (cohort-worker.ts), given the options
  * directly.
  */
+
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { needsTsx, siblingModule } from '../core/modules.ts';
+import { needsTsx, siblingModule, workerProcessArgv } from '../core/modules.ts';
 import type { CohortWorkerJob, CohortWorkerReply } from './cohort-worker.ts';
 import { type InferSlideOptions, type InferSummary, inferSlide, slideBaseName } from './slide-infer.ts';
 
@@ -182,37 +183,6 @@ function plainOptions(o: SlideJobOptions): SlideJobOptions {
     ...data
   } = o;
   return data;
-}
-
-/** Options of this process that would make a child run something else than its module (or run it differently). */
-const NOT_INHERITED =
-  /^(-e|--eval|-p|--print|-i|--interactive|-c|--check|--input-type|--test|--watch)(=|$|-)/;
-
-/**
- * `execArgv` of a worker process running `url`: this process's runtime options (loaders, memory limits) without
- * the ones that name what to run (`-e code`, `--test`, …); for a TypeScript entry, tsx's loader by absolute URL (so
- * it is found whatever the working directory) unless this process already loads it.
- */
-export function workerProcessArgv(url: URL, execArgv: readonly string[] = process.execArgv): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const a = execArgv[i]!;
-    const m = NOT_INHERITED.exec(a);
-    if (!m) {
-      kept.push(a);
-      continue;
-    }
-    // A value given as the next item (`-e code`, `--test-reporter spec`) goes with its option.
-    const next = execArgv[i + 1];
-    if (
-      !a.includes('=') &&
-      next !== undefined &&
-      (/^(-e|--eval|-p|--print)$/.test(a) || !next.startsWith('-'))
-    )
-      i++;
-  }
-  if (!needsTsx(url) || kept.some((a) => a.includes('tsx'))) return kept;
-  return [...kept, '--import', import.meta.resolve('tsx')];
 }
 
 /** Segments one slide in a fresh worker process; resolves to null on success or the reason it failed. */

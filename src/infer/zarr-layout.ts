@@ -1,14 +1,8 @@
-/**
- * How the inference writers lay out Zarr on disk, for both Zarr v2 (OME-NGFF 0.4: `.zarray`/`.zgroup`/`.zattrs`,
- * chunks at `<array>/<i>/<j>`) and Zarr v3 (OME-NGFF 0.5: one `zarr.json` per node, chunks at `<array>/c/<i>/<j>`,
- * NGFF attributes under `attributes.ome`). Chunk codecs: zlib (v2) / gzip (v3), Blosc (numcodecs' WASM build
- * from zarrita's registry, which encodes too) or none. All files are written atomically (temporary file + rename).
- */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import * as zarr from 'zarrita';
+import { writeJsonAtomic as writeCoreJsonAtomic, writeFileAtomic } from '../core/atomic-write.ts';
 
 export type ZarrFormat = 2 | 3;
 export type ChunkCompression = 'zlib' | 'blosc-lz4' | 'blosc-zstd' | 'none';
@@ -172,14 +166,7 @@ export async function readJson(path: string): Promise<Record<string, unknown> | 
   }
 }
 
-/** Temporary file in the same folder, then rename: readers never see a half-written file. */
-export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, path);
-}
-
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeAtomic(path, new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
-}
+/** One chunk or document, atomically (core/atomic-write), creating its folder for metadata documents. */
+export const writeAtomic = (path: string, bytes: Uint8Array): Promise<void> => writeFileAtomic(path, bytes);
+export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
+  writeCoreJsonAtomic(path, value, { mkdir: true });

@@ -5,7 +5,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { siblingModule, workerExecArgv } from '../core/modules.ts';
+import { siblingModule, workerProcessArgv } from '../core/modules.ts';
 import { type BlockJob, decodeBlock } from './codecs/decode.ts';
 
 export interface BlockDecoder {
@@ -28,7 +28,7 @@ export class PoolDecoder implements BlockDecoder {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 60_000,
-      execArgv: workerExecArgv(entry),
+      execArgv: workerProcessArgv(entry),
     });
   }
 
