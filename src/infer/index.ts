@@ -1,4 +1,3 @@
-export * from './cli-options.ts';
 export * from './cohort.ts';
 export * from './contours.ts';
 export * from './omezarr-image-writer.ts';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SLIDE_JOB_OPTIONS, SLIDE_JOB_USAGE, slideJobOptions } from '../../infer/cli-options.ts';
 import { type Command, UsageError } from '../command.ts';
+import { SLIDE_JOB_OPTIONS, SLIDE_JOB_USAGE, slideJobOptions } from '../slide-job-options.ts';
 
 const USAGE = `slideseg enqueue manifest.csv --queue redis://HOST:PORT/DB --out DIR --model DIR|model.onnx [options]
 

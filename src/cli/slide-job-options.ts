@@ -1,7 +1,9 @@
 /** Command-line options shared by `infer-many`, `enqueue` and `worker`: how each slide is segmented. */
-import type { SlideJobOptions } from './cohort.ts';
-import type { InferBackend } from './tile-runner.ts';
-import { type TestTimeAugmentation, ttaViews } from './tta.ts';
+
+import type { SlideJobOptions } from '../infer/cohort.ts';
+import type { InferBackend } from '../infer/tile-runner.ts';
+import { type TestTimeAugmentation, ttaViews } from '../infer/tta.ts';
+import { numberOption } from './options.ts';
 
 export const SLIDE_JOB_OPTIONS = {
   model: { type: 'string' },
@@ -24,12 +26,8 @@ export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N 
   --image full|overview --ngff 0.4|0.5 --polygons objects|classes|none --polygon-precision N --polygon-simplify UM
                        as for slideseg infer`;
 
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: ${v}`);
-  return n;
-}
+/** A numeric flag within its range (OPTION_RANGES): a one-line usage error otherwise. */
+const num = numberOption;
 
 /** Parsed option values → per-slide inference options (model path made absolute for remote workers). */
 export function slideJobOptions(
