@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { slidingWindowProbabilities, type TileModel } from '../src/core/sliding.ts';
+import { accumulateViewHWC, ttaViews, viewPixelsNCHW } from '../src/core/tta.ts';
 import { ready, tf } from '../src/engine/index.ts';
-import { slidingWindowProbabilities, type TileModel } from '../src/infer/sliding.ts';
-import { accumulateViewHWC, ttaViews, viewPixelsNCHW } from '../src/infer/tta.ts';
 
 const W = 100;
 const H = 72;

@@ -1,8 +1,8 @@
 /** Command-line options shared by `infer-many`, `enqueue` and `worker`: how each slide is segmented. */
 
+import { type TestTimeAugmentation, ttaViews } from '../core/tta.ts';
 import type { SlideJobOptions } from '../infer/cohort.ts';
 import type { InferBackend } from '../infer/tile-runner.ts';
-import { type TestTimeAugmentation, ttaViews } from '../infer/tta.ts';
 import { numberOption } from './options.ts';
 
 export const SLIDE_JOB_OPTIONS = {

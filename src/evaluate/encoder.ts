@@ -9,8 +9,8 @@ import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { IMAGENET, type Normalisation, normaliseImage } from '../core/sliding.ts';
 import { ready, tf } from '../engine/index.ts';
-import { IMAGENET, type Normalisation, normaliseImage } from '../infer/sliding.ts';
 import {
   defaultPreprocessorConfig,
   loadPreprocessorConfig,

@@ -12,8 +12,8 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { argmaxLabels, normaliseImage, slidingWindowProbabilities } from '../core/sliding.ts';
 import { ready, tf } from '../engine/index.ts';
-import { argmaxLabels, normaliseImage, slidingWindowProbabilities } from '../infer/sliding.ts';
 import { buildLoss } from '../losses/registry.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import {

@@ -1,5 +1,5 @@
 /** The sliding window's `Normalisation` from a Hugging Face `preprocessor_config.json`. */
-import type { Normalisation } from '../infer/sliding.ts';
+import type { Normalisation } from '../core/sliding.ts';
 import type { PreprocessorConfig } from '../models/segformer/preprocessor.ts';
 
 /**

@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Progress } from '../core/progress.ts';
+import { argmaxLabels, type Normalisation, slidingWindowProbabilities } from '../core/sliding.ts';
+import { type TestTimeAugmentation, ttaViews } from '../core/tta.ts';
 import { ready } from '../engine/index.ts';
-import { argmaxLabels, type Normalisation, slidingWindowProbabilities } from '../infer/sliding.ts';
-import { type TestTimeAugmentation, ttaViews } from '../infer/tta.ts';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/index.ts';
 import {
   defaultPreprocessorConfig,

@@ -4,7 +4,7 @@
  * label chunks (class index + 1; 0 where no tile reached) and released. Only the bands pending tiles still touch
  * hold accumulators, so memory depends on the stripe width and the tile size, not on the slide.
  */
-import { argmaxAt } from './sliding.ts';
+import { argmaxAt } from '../core/sliding.ts';
 import type { ChunkDone, Stripe, TileOrigin } from './tile-plan.ts';
 
 /** Weighted class-probability sums (pixels × C) and weight sums (pixels) of one band of a stripe. */

@@ -1,3 +1,5 @@
+export * from '../core/sliding.ts';
+export * from '../core/tta.ts';
 export * from './cohort.ts';
 export * from './contours.ts';
 export * from './omezarr-image-writer.ts';
@@ -5,7 +7,5 @@ export * from './omezarr-writer.ts';
 export * from './polygons.ts';
 export * from './queue.ts';
 export * from './slide-infer.ts';
-export * from './sliding.ts';
 export * from './tile-probs.ts';
 export * from './tile-runner.ts';
-export * from './tta.ts';

@@ -3,9 +3,9 @@
  * checked and defaulted once (`resolveInferSettings`) so every part of the pipeline reads plain values.
  */
 import { basename, extname } from 'node:path';
+import { type TestTimeAugmentation, ttaViews, type View } from '../core/tta.ts';
 import type { PolygonMode } from './polygons.ts';
 import type { InferBackend, TileRunner } from './tile-runner.ts';
-import { type TestTimeAugmentation, ttaViews, type View } from './tta.ts';
 
 export interface InferProgress {
   tilesDone: number;

@@ -19,6 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { blendWindow } from '../core/sliding.ts';
 import { openSlide } from '../slide/index.ts';
 import type { Slide } from '../slide/types.ts';
 import { TileProgress } from './infer-progress.ts';
@@ -33,7 +34,6 @@ import {
 } from './slide-infer-options.ts';
 import { readLabelBands } from './slide-output.ts';
 import { slideSummary } from './slide-summary.ts';
-import { blendWindow } from './sliding.ts';
 import { TileBatchRunner } from './tile-batches.ts';
 import { inferTiles } from './tile-inference.ts';
 import { type OutputGrid, outputGrid, planTiles, tissueFilter } from './tile-plan.ts';

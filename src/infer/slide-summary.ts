@@ -1,10 +1,11 @@
 /** The summary of a whole-slide run (`<name>.summary.json`), gathered from the parts of the pipeline. */
+
+import type { TestTimeAugmentation } from '../core/tta.ts';
 import type { TileProgress } from './infer-progress.ts';
 import type { PolygonOutputResult } from './polygon-output.ts';
 import type { InferSettings, InferSummary } from './slide-infer-options.ts';
 import type { OutputGrid, TilePlan } from './tile-plan.ts';
 import type { InferBackend } from './tile-runner.ts';
-import type { TestTimeAugmentation } from './tta.ts';
 import type { ZarrOutputResult } from './zarr-output.ts';
 
 export interface SummaryParts {

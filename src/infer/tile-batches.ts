@@ -6,12 +6,13 @@
  * Two input buffers alternate, so at most one batch is in the runtime while the next one is filled, and the steady
  * state allocates (almost) nothing per tile.
  */
+
+import { accumulateViewHWC, isIdentity, type View, viewPixelsNCHW } from '../core/tta.ts';
 import type { RGBAImage } from '../slide/types.ts';
 import type { TileOrigin } from './tile-plan.ts';
 import { upsampledSoftmax } from './tile-probs.ts';
 import type { TileLogits, TileRunner } from './tile-runner.ts';
 import type { PrefetchingTileSource } from './tile-source.ts';
-import { accumulateViewHWC, isIdentity, type View, viewPixelsNCHW } from './tta.ts';
 
 /** The tiles of one batch and the model's logits for each view (in view order). */
 export interface TileBatch {

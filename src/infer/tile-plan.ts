@@ -3,9 +3,10 @@
  * where the tissue mask has tissue, cut into vertical stripes of whole label chunks (a tile straddling a stripe
  * border belongs to both), each stripe's tiles row by row. On resume, tiles whose every chunk is on disk are dropped.
  */
+
+import { tileOrigins } from '../core/sliding.ts';
 import { detectTissue } from '../patching/tissue.ts';
 import type { Slide } from '../slide/types.ts';
-import { tileOrigins } from './sliding.ts';
 
 /** Top-left corner of a tile in output-grid pixels. */
 export interface TileOrigin {

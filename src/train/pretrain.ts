@@ -12,8 +12,8 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { normaliseImage } from '../core/sliding.ts';
 import { tf } from '../engine/index.ts';
-import { normaliseImage } from '../infer/sliding.ts';
 import { writeSafetensors } from '../io/safetensors-file.ts';
 import { supConLoss } from '../losses/index.ts';
 import { segformerStateDict } from '../models/segformer/checkpoint.ts';

@@ -3,8 +3,9 @@
  * (seed, step, micro-batch, sample), so any thread can build exactly its slice of the batch, and the
  * gradient of a shard is the same whichever thread computes it.
  */
+
+import { normaliseInto } from '../core/sliding.ts';
 import { tf } from '../engine/index.ts';
-import { normaliseInto } from '../infer/sliding.ts';
 import type { Segformer } from '../models/segformer/index.ts';
 import { augment, type Sample } from '../patching/augment.ts';
 import { createRng, mixSeed } from '../patching/random.ts';

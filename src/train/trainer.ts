@@ -9,8 +9,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/atomic-write.ts';
+import { argmaxLabels, slidingWindowProbabilities } from '../core/sliding.ts';
 import type { tf } from '../engine/index.ts';
-import { argmaxLabels, slidingWindowProbabilities } from '../infer/sliding.ts';
 import { ConfusionMatrix } from '../metrics/index.ts';
 import type { SegformerPresetName } from '../models/segformer/config.ts';
 import { copyEncoderWeights } from '../models/segformer/encoder-weights.ts';

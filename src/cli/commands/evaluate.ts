@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { TestTimeAugmentation } from '../../infer/tta.ts';
+import type { TestTimeAugmentation } from '../../core/tta.ts';
 import { type Command, UsageError } from '../command.ts';
 import { numberOption } from '../options.ts';
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import type { TestTimeAugmentation } from '../../core/tta.ts';
 import type { InferBackend } from '../../infer/tile-runner.ts';
-import type { TestTimeAugmentation } from '../../infer/tta.ts';
 import { type Command, UsageError } from '../command.ts';
 import { numberOption } from '../options.ts';
 

@@ -3,8 +3,9 @@
  * smooth window that falls off towards tile borders (no seams), then argmax. The model is any `TileModel`,
  * so the same code serves TF.js models (training validation, evaluate) and ONNX Runtime sessions.
  */
-import { IMAGENET_MEAN, IMAGENET_STD } from '../core/imagenet.ts';
+
 import { tf } from '../engine/index.ts';
+import { IMAGENET_MEAN, IMAGENET_STD } from './imagenet.ts';
 import { isIdentity, type TestTimeAugmentation, ttaViews, type View } from './tta.ts';
 
 export interface TileModel {
