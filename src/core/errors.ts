@@ -24,3 +24,9 @@ export function causeChain(e: unknown): unknown[] {
   }
   return chain;
 }
+
+/** A checkpoint folder, config or weights file that cannot be used; the message names the file. */
+export class CheckpointError extends SlidesegError {
+  override name = 'CheckpointError';
+  override readonly code = 'checkpoint';
+}

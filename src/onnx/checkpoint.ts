@@ -2,7 +2,9 @@
  * Reads a Hugging Face SegFormer checkpoint folder (config.json + model.safetensors, or a sharded
  * model.safetensors.index.json) into a validated architecture description and a weight lookup.
  */
+
 import { join } from 'node:path';
+import { CheckpointError } from '../core/errors.ts';
 import { type SafeTensor, toFloat32 } from '../io/safetensors.ts';
 import { CONFIG_FILE, readCheckpointTensors } from '../models/segformer/checkpoint.ts';
 import { BATCH_NORM_EPS, LAYER_NORM_EPS, normalizeConfig, numLabels } from '../models/segformer/config.ts';
@@ -77,9 +79,11 @@ export class WeightReader {
 
   get(key: string, shape: number[]): Float32Array {
     const tensor = this.weights.get(key);
-    if (!tensor) throw new Error(`${this.source}: missing tensor '${key}'`);
+    if (!tensor) throw new CheckpointError(`${this.source}: missing tensor '${key}'`);
     if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`${this.source}: tensor '${key}' has shape [${tensor.shape}], expected [${shape}]`);
+      throw new CheckpointError(
+        `${this.source}: tensor '${key}' has shape [${tensor.shape}], expected [${shape}]`,
+      );
     }
     return toFloat32(tensor, `${this.source}: tensor '${key}'`);
   }

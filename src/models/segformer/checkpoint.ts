@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-write.ts';
+import { CheckpointError } from '../../core/errors.ts';
 import { tf } from '../../engine/index.ts';
 import type { SafeTensor } from '../../io/safetensors.ts';
 import { toFloat32 } from '../../io/safetensors.ts';
@@ -77,21 +78,21 @@ export async function readCheckpointTensors(
     const bin = existsSync(join(dir, 'pytorch_model.bin'))
       ? ' (pytorch_model.bin is not supported: convert it to safetensors)'
       : '';
-    throw new Error(`${dir}: no ${WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} found${bin}`);
+    throw new CheckpointError(`${dir}: no ${WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} found${bin}`);
   }
   let weightMap: Record<string, string>;
   try {
     const parsed = JSON.parse(await readFile(index, 'utf8'));
     weightMap = parsed?.weight_map;
-    if (weightMap == null || typeof weightMap !== 'object') throw new Error('no weight_map object');
+    if (weightMap == null || typeof weightMap !== 'object') throw new CheckpointError('no weight_map object');
   } catch (e) {
-    throw new Error(`${index}: invalid shard index (${(e as Error).message})`);
+    throw new CheckpointError(`${index}: invalid shard index (${(e as Error).message})`);
   }
   const shardNames = [...new Set(Object.values(weightMap))];
   const files: string[] = [];
   for (const name of shardNames) {
     if (typeof name !== 'string' || name.includes('/') || name.includes('\\') || name.startsWith('.')) {
-      throw new Error(`${index}: invalid shard file name ${JSON.stringify(name)}`);
+      throw new CheckpointError(`${index}: invalid shard file name ${JSON.stringify(name)}`);
     }
     const path = join(dir, name);
     files.push(path);
@@ -100,7 +101,7 @@ export async function readCheckpointTensors(
   }
   const absent = Object.entries(weightMap).filter(([key]) => !tensors.has(key));
   if (absent.length > 0) {
-    throw new Error(
+    throw new CheckpointError(
       `${index}: ${absent.length} key(s) listed but not in their shard: ${absent
         .slice(0, 5)
         .map(([k, f]) => `${k} (${f})`)
@@ -220,7 +221,7 @@ export async function loadSegformer(
         : '',
     ].filter((p) => p.length > 0);
     if (problems.length > 0 && !opts.allowPartial) {
-      throw new Error(
+      throw new CheckpointError(
         `${files.join(', ')}: checkpoint does not match the SegFormer config in ${join(dir, CONFIG_FILE)}: ` +
           `${problems.join('; ')} (pass allowPartial to load what fits)`,
       );
@@ -250,7 +251,7 @@ export function segformerStateDict(model: Segformer): [string, SafeTensor][] {
     const data = perm ? tf.tidy(() => tf.transpose(v, perm).dataSync()) : v.dataSync();
     const f32 = Float32Array.from(data as Float32Array);
     if (!tf.util.arraysEqual(tfShape(spec), v.shape))
-      throw new Error(`${spec.key}: unexpected variable shape`);
+      throw new CheckpointError(`${spec.key}: unexpected variable shape`);
     return [spec.key, { dtype: 'F32', shape: [...spec.fileShape], bytes: new Uint8Array(f32.buffer) }];
   });
 }

@@ -1,5 +1,7 @@
 /** Reading a Hugging Face `config.json` from disk (Node only; the rest of the config module runs anywhere). */
+
 import { readFile } from 'node:fs/promises';
+import { CheckpointError } from '../../core/errors.ts';
 import { normalizeConfig, type SegformerConfig } from './config.ts';
 
 /** Reads and parses a checkpoint's config.json (one-line errors naming the file). */
@@ -9,7 +11,7 @@ export async function readSegformerConfig(path: string): Promise<SegformerConfig
     text = await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(
+    throw new CheckpointError(
       code === 'ENOENT'
         ? `${path}: not found`
         : `${path}: cannot read config (${code ?? (e as Error).message})`,
@@ -19,7 +21,7 @@ export async function readSegformerConfig(path: string): Promise<SegformerConfig
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: config is not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(`${path}: config is not valid JSON (${(e as Error).message})`);
   }
   return normalizeConfig(raw, path);
 }

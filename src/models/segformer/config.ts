@@ -3,6 +3,7 @@
  * field in snake_case. Unknown fields are carried through untouched so that a saved folder keeps everything the
  * original had.
  */
+import { CheckpointError } from '../../core/errors.ts';
 
 export interface SegformerConfig {
   model_type?: string;
@@ -78,7 +79,9 @@ export function segformerPreset(
 ): SegformerConfig {
   const p = PRESETS[name];
   if (!isSegformerPreset(name) || !p)
-    throw new Error(`unknown SegFormer preset '${name}' (expected ${SEGFORMER_PRESETS.join(', ')})`);
+    throw new CheckpointError(
+      `unknown SegFormer preset '${name}' (expected ${SEGFORMER_PRESETS.join(', ')})`,
+    );
   const { numLabels, ...rest } = overrides;
   const base: Record<string, unknown> = {
     model_type: 'segformer',
@@ -105,7 +108,7 @@ export function segformerPreset(
     ...rest,
   };
   if (numLabels != null && rest.id2label != null && Object.keys(rest.id2label).length !== numLabels) {
-    throw new Error(
+    throw new CheckpointError(
       `preset ${name}: numLabels ${numLabels} disagrees with the ${Object.keys(rest.id2label).length} entries of id2label`,
     );
   }
@@ -146,14 +149,14 @@ const STAGE_LISTS = [
  */
 export function normalizeConfig(raw: unknown, source: string): SegformerConfig {
   if (raw == null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new Error(`${source}: SegFormer config must be a JSON object`);
+    throw new CheckpointError(`${source}: SegFormer config must be a JSON object`);
   }
   const c = { ...(raw as Record<string, unknown>) };
   const fail = (why: string): never => {
-    throw new Error(`${source}: invalid SegFormer config: ${why}`);
+    throw new CheckpointError(`${source}: invalid SegFormer config: ${why}`);
   };
   if (c.model_type !== undefined && c.model_type !== 'segformer') {
-    throw new Error(`${source}: model_type is '${String(c.model_type)}', expected 'segformer'`);
+    throw new CheckpointError(`${source}: model_type is '${String(c.model_type)}', expected 'segformer'`);
   }
   const defaults: Record<string, unknown> = {
     num_channels: 3,
