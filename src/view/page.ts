@@ -4,15 +4,8 @@
  * above the viewer (toggle), and the list of served slides. Self-contained: no network beyond this server.
  * `window.slideseg` exposes the viewer and its state for scripted checks (the browser test).
  */
-export function viewerPage(): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>slideseg view</title>
-<link rel="icon" href="data:,">
-<style>
-  html, body { margin: 0; height: 100%; font: 14px system-ui, sans-serif; color: #222; }
+/** The page's styles. */
+const STYLE = `  html, body { margin: 0; height: 100%; font: 14px system-ui, sans-serif; color: #222; }
   body { display: flex; }
   #side { width: 260px; padding: 12px; box-sizing: border-box; overflow: auto; border-right: 1px solid #ddd; }
   #viewer { flex: 1; position: relative; background: #fff; }
@@ -27,29 +20,10 @@ export function viewerPage(): string {
   .area { color: #666; float: right; }
   label { display: block; margin: 6px 0; }
   input[type=range] { width: 100%; }
-</style>
-</head>
-<body>
-<div id="side">
-  <h1>slideseg view</h1>
-  <h2>Slides</h2>
-  <ul id="slides"></ul>
-  <div id="overlay-controls" hidden>
-    <h2>Prediction</h2>
-    <label>Label opacity <input id="opacity" type="range" min="0" max="1" step="0.05" value="0.5"></label>
-    <label><input id="polygons" type="checkbox"> Polygons</label>
-    <ul id="legend"></ul>
-  </div>
-  <div id="model-controls" hidden>
-    <h2>In-browser model</h2>
-    <button id="predict" type="button">Predict visible region</button>
-    <p id="model-status"></p>
-  </div>
-</div>
-<div id="viewer"><canvas id="polygon-canvas"></canvas></div>
-<script src="/vendor/openseadragon/openseadragon.min.js"></script>
-<script>
-'use strict';
+`;
+
+/** The page's script: the viewer, the overlay, the legend, the polygon layer and in-browser inference. */
+const SCRIPT = `'use strict';
 const state = { slides: [], current: null, labelImage: null, polygons: null, tilesLoaded: 0, ready: false };
 window.slideseg = { state, viewer: null, runModel, labelsOf, predictVisible };
 const viewer = OpenSeadragon({
@@ -267,7 +241,39 @@ fetch('/api/slides').then((r) => r.json()).then((slides) => {
   const wanted = new URLSearchParams(location.search).get('slide');
   if (slides.length) show(slides.find((s) => s.name === wanted) || slides[0]);
 });
-</script>
+`;
+
+export function viewerPage(): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>slideseg view</title>
+<link rel="icon" href="data:,">
+<style>
+${STYLE}</style>
+</head>
+<body>
+<div id="side">
+  <h1>slideseg view</h1>
+  <h2>Slides</h2>
+  <ul id="slides"></ul>
+  <div id="overlay-controls" hidden>
+    <h2>Prediction</h2>
+    <label>Label opacity <input id="opacity" type="range" min="0" max="1" step="0.05" value="0.5"></label>
+    <label><input id="polygons" type="checkbox"> Polygons</label>
+    <ul id="legend"></ul>
+  </div>
+  <div id="model-controls" hidden>
+    <h2>In-browser model</h2>
+    <button id="predict" type="button">Predict visible region</button>
+    <p id="model-status"></p>
+  </div>
+</div>
+<div id="viewer"><canvas id="polygon-canvas"></canvas></div>
+<script src="/vendor/openseadragon/openseadragon.min.js"></script>
+<script>
+${SCRIPT}</script>
 </body>
 </html>
 `;
