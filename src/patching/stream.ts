@@ -159,7 +159,8 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
-export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<Patch, void, undefined> {
+/** The stream's settings, checked: one-line errors for a bad count, prefetch or annotations. */
+function streamSettings(options: PatchStreamOptions) {
   const { sampler } = options;
   if (!Array.isArray(options.slides) || options.slides.length === 0)
     throw new Error('patchStream: no slides given');
@@ -172,7 +173,6 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
   }
   const prefetch = positiveInteger('prefetch', options.prefetch ?? 8);
   const concurrency = Math.min(positiveInteger('concurrency', options.concurrency ?? 4), prefetch);
-  const seed = options.seed ?? 0;
   const order = options.slideOrder ?? (sampler.finite ? 'sequential' : 'random');
   const perSlideAnnotations = Array.isArray(options.annotations)
     ? options.annotations
@@ -182,12 +182,23 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
   if (options.annotations && !Array.isArray(options.annotations) && options.slides.length > 1) {
     throw new Error('patchStream: with several slides, give annotations as an array (one entry per slide)');
   }
+  return { count, prefetch, concurrency, seed: options.seed ?? 0, order, perSlideAnnotations };
+}
 
-  const { slides, opened } = await openSlides(options.slides, options.open);
+/**
+ * The (slide, spec) pairs of the stream in its fixed order: slide after slide (sequential) or a seeded random slide
+ * each time; each slide's sampler is started (tissue detected) on first use. Null when every slide is exhausted.
+ */
+function specSequence(
+  slides: Slide[],
+  options: PatchStreamOptions,
+  order: 'sequential' | 'random',
+  seed: number,
+): () => Promise<{ index: number; spec: PatchSpec } | null> {
+  const { sampler } = options;
   const root = createRng(seed);
   const slidePicker: Rng = root.fork(-1);
   const states: Array<SlideState | undefined> = [];
-
   const stateOf = async (i: number): Promise<SlideState> => {
     const existing = states[i];
     if (existing) return existing;
@@ -201,10 +212,8 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
     states[i] = state;
     return state;
   };
-
-  /** The next (slide, spec) pair in the stream's fixed order, or null when every slide is exhausted. */
   let cursor = 0;
-  const nextSpec = async (): Promise<{ index: number; spec: PatchSpec } | null> => {
+  return async () => {
     while (true) {
       let index: number;
       if (order === 'sequential') {
@@ -222,44 +231,59 @@ export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<
       if (order === 'sequential') cursor++;
     }
   };
+}
 
+/** One patch: the pixels (RGB on white) and, with annotations, the mask rasterised on the same grid. */
+function patchOf(
+  slide: Slide,
+  index: number,
+  spec: PatchSpec,
+  rgba: RGBAImage,
+  annotations: AnnotationSet | null | undefined,
+  options: PatchStreamOptions,
+): Patch {
+  if (rgba.width !== spec.width || rgba.height !== spec.height) {
+    throw new Error(
+      `${slide.source}: read ${rgba.width}x${rgba.height} for a ${spec.width}x${spec.height} patch`,
+    );
+  }
+  const patch: Patch = {
+    image: rgbaToRgbOnWhite(rgba),
+    width: spec.width,
+    height: spec.height,
+    slide: slide.source,
+    slideIndex: index,
+    x: spec.x,
+    y: spec.y,
+    level: spec.level,
+    mpp: spec.mpp,
+    downsample: spec.downsample,
+  };
+  if (annotations) {
+    patch.mask = rasterize(
+      annotations,
+      {
+        x: spec.x,
+        y: spec.y,
+        width: spec.width,
+        height: spec.height,
+        downsample: spec.downsample,
+        classMap: options.classMap,
+      },
+      new Uint8Array(spec.width * spec.height).fill(options.background ?? 0),
+    );
+  }
+  return patch;
+}
+
+export async function* patchStream(options: PatchStreamOptions): AsyncGenerator<Patch, void, undefined> {
+  const { count, prefetch, concurrency, seed, order, perSlideAnnotations } = streamSettings(options);
+  const { slides, opened } = await openSlides(options.slides, options.open);
+  const nextSpec = specSequence(slides, options, order, seed);
   const limit = limiter(concurrency);
   const load = async (index: number, spec: PatchSpec): Promise<Patch> => {
-    const slide = slides[index];
-    const rgba = await limit(() => readPatch(slide, spec));
-    if (rgba.width !== spec.width || rgba.height !== spec.height) {
-      throw new Error(
-        `${slide.source}: read ${rgba.width}x${rgba.height} for a ${spec.width}x${spec.height} patch`,
-      );
-    }
-    const patch: Patch = {
-      image: rgbaToRgbOnWhite(rgba),
-      width: spec.width,
-      height: spec.height,
-      slide: slide.source,
-      slideIndex: index,
-      x: spec.x,
-      y: spec.y,
-      level: spec.level,
-      mpp: spec.mpp,
-      downsample: spec.downsample,
-    };
-    const annotations = perSlideAnnotations[index];
-    if (annotations) {
-      patch.mask = rasterize(
-        annotations,
-        {
-          x: spec.x,
-          y: spec.y,
-          width: spec.width,
-          height: spec.height,
-          downsample: spec.downsample,
-          classMap: options.classMap,
-        },
-        new Uint8Array(spec.width * spec.height).fill(options.background ?? 0),
-      );
-    }
-    return patch;
+    const rgba = await limit(() => readPatch(slides[index], spec));
+    return patchOf(slides[index], index, spec, rgba, perSlideAnnotations[index], options);
   };
 
   const queue: Promise<Patch>[] = [];
