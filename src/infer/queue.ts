@@ -5,7 +5,11 @@
  * (BullMQ's stalled-job check); per-slide outputs are idempotent (see cohort.ts: temporary folder + rename).
  */
 import { Queue, Worker } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import { redisConnection } from '../queue/redis.ts';
+import { runUntilStopped } from '../queue/worker-loop.ts';
+
+export { redisOptions } from '../queue/redis.ts';
+
 import { readManifest, runSlideJob, type SlideJobOptions } from './cohort.ts';
 
 export const QUEUE_NAME = 'slideseg-infer';
@@ -15,34 +19,6 @@ export interface SlideJobData {
   name: string;
   out: string;
   options: SlideJobOptions;
-}
-
-/** redis://[user:pass@]host:port[/db] → ioredis options (BullMQ wants maxRetriesPerRequest null). */
-export function redisOptions(url: string): RedisOptions {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`--queue: not a redis:// URL: ${url}`);
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    throw new Error(`--queue: not a redis:// URL: ${url}`);
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new Error(`--queue: bad database number in ${url}`);
-  return {
-    host: u.hostname || '127.0.0.1',
-    port: u.port ? Number(u.port) : 6379,
-    db,
-    username: u.username || undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    tls: u.protocol === 'rediss:' ? {} : undefined,
-    maxRetriesPerRequest: null,
-  };
-}
-
-/** A client for BullMQ; BullMQ leaves clients it is given open, so callers quit them after closing. */
-function redisConnection(url: string): Redis {
-  return new Redis(redisOptions(url));
 }
 
 export interface EnqueueOptions {
@@ -125,35 +101,11 @@ export async function runWorker(queueUrl: string, o: WorkerOptions = {}): Promis
     },
   );
   worker.on('failed', (job, err) => log(`worker ${process.pid}: ${job?.data.name} failed: ${err.message}`));
-  await worker.waitUntilReady();
-  await new Promise<void>((resolveDone) => {
-    let idle: NodeJS.Timeout | undefined;
-    const stop = () => {
-      clearTimeout(idle);
-      void worker.close().then(() => {
-        workerConnection.disconnect();
-        resolveDone();
-      });
-    };
-    const arm = () => {
-      if (o.idleExitMs === undefined) return;
-      clearTimeout(idle);
-      idle = setTimeout(async () => {
-        const connection = redisConnection(queueUrl);
-        const q = new Queue(QUEUE_NAME, { connection });
-        const counts = await q.getJobCounts();
-        await q.close();
-        connection.disconnect();
-        if ((counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) === 0) stop();
-        else arm();
-      }, o.idleExitMs);
-    };
-    worker.on('active', () => clearTimeout(idle));
-    worker.on('completed', arm);
-    worker.on('failed', arm);
-    arm();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  await runUntilStopped(worker, {
+    queueName: QUEUE_NAME,
+    queueUrl,
+    connection: workerConnection,
+    idleExitMs: o.idleExitMs,
   });
 }
 

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { redisOptions } from '../infer/queue.ts';
+import { redisOptions } from '../queue/redis.ts';
+import { runUntilStopped } from '../queue/worker-loop.ts';
 import type { TrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
 
@@ -100,34 +101,5 @@ export async function runSweepWorker(
   worker.on('failed', (job, err) =>
     log(`sweep worker ${process.pid}: ${job?.data.variant} failed: ${err.message}`),
   );
-  await worker.waitUntilReady();
-  await new Promise<void>((done) => {
-    let idle: NodeJS.Timeout | undefined;
-    const stop = () => {
-      clearTimeout(idle);
-      void worker.close().then(() => {
-        connection.disconnect();
-        done();
-      });
-    };
-    const arm = () => {
-      if (o.idleExitMs === undefined) return;
-      clearTimeout(idle);
-      idle = setTimeout(async () => {
-        const c = new Redis(redisOptions(queueUrl));
-        const q = new Queue(SWEEP_QUEUE, { connection: c });
-        const counts = await q.getJobCounts();
-        await q.close();
-        c.disconnect();
-        if ((counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) === 0) stop();
-        else arm();
-      }, o.idleExitMs);
-    };
-    worker.on('active', () => clearTimeout(idle));
-    worker.on('completed', arm);
-    worker.on('failed', arm);
-    arm();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await runUntilStopped(worker, { queueName: SWEEP_QUEUE, queueUrl, connection, idleExitMs: o.idleExitMs });
 }
