@@ -5,14 +5,12 @@
  * (scikit-learn, metrics.json) and a SegFormer forward, all on the TF.js cpu backend inside the page.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser-helpers.ts';
 import { fixture, ROOT } from './fixtures.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 test('esbuild bundles slideseg/browser for the browser and it computes golden losses and metrics in Chromium', async (t) => {
   const result = await build({
@@ -38,18 +36,7 @@ test('esbuild bundles slideseg/browser for the browser and it computes golden lo
   );
   const bundle = result.outputFiles[0]!.text;
 
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
-  });
-  t.after(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -4,6 +4,7 @@
  * OpenSlide's golden regions over HTTP, decoding the JPEG tiles with its own decoder. Pixels match OpenSlide 3.4.1's
  * `read_region` within JPEG decoder tolerance, as in Node (test/slide-openslide-parity.test.ts).
  */
+
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -11,11 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser-helpers.ts';
 import { fixture, ROOT } from './fixtures.ts';
 import { compareRgba, readPng } from './slide-helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SLIDE = readFileSync(fixture('slides', 'cmu-1-small-region.svs'));
 const PROPERTIES = JSON.parse(
   readFileSync(fixture('openslide', 'cmu-1-small-region', 'properties.json'), 'utf8'),
@@ -68,19 +68,8 @@ before(async () => {
 after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 test('openSlideUrl reads OpenSlide golden regions of an SVS over HTTP in Chromium', async (t) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
   assert.ok(GOLDEN.length >= 6, 'golden regions');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
-  });
-  t.after(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

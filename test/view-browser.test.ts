@@ -7,13 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 import * as zarr from 'zarrita';
 import { type InferSummary, inferSlide } from '../src/infer/index.ts';
@@ -29,9 +27,8 @@ import {
   type Viewer,
   type ViewModel,
 } from '../src/view/index.ts';
+import { launchChromium } from './browser-helpers.ts';
 import { fixture, ROOT } from './fixtures.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 // Page-side code runs in the browser; the project has no DOM types, so the few browser globals it uses are declared.
 declare const window: unknown;
@@ -113,21 +110,7 @@ function get(path: string): Promise<{ status: number; body: Buffer; type: string
 
 /** The viewer page in headless Chromium, recording console errors and failed requests. */
 async function openPage(t: { after(fn: () => Promise<void>): void }) {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.after(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 960, height: 640 } });
   const errors: string[] = [];
   page.on('console', (m) => {
