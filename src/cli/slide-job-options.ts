@@ -3,6 +3,7 @@
 import { type TestTimeAugmentation, ttaViews } from '../core/tta.ts';
 import type { SlideJobOptions } from '../infer/cohort.ts';
 import type { InferBackend } from '../infer/tile-runner.ts';
+import { UsageError } from './command.ts';
 import { numberOption } from './options.ts';
 
 export const SLIDE_JOB_OPTIONS = {
@@ -29,17 +30,20 @@ export const SLIDE_JOB_USAGE = `  --model DIR|FILE --mpp N --tile N --overlap N 
 /** A numeric flag within its range (OPTION_RANGES): a one-line usage error otherwise. */
 const num = numberOption;
 
-/** Parsed option values → per-slide inference options (model path made absolute for remote workers). */
+/**
+ * Parsed option values → per-slide inference options, for `infer` and the cohort commands alike (`cwdResolve`
+ * makes the model path absolute for remote workers). Bad values are usage errors.
+ */
 export function slideJobOptions(
   values: Record<string, string | boolean | undefined>,
   cwdResolve: (p: string) => string,
 ): SlideJobOptions {
   const model = values.model as string | undefined;
-  if (!model) throw new Error('--model is required');
+  if (!model) throw new UsageError('--model is required');
   const backend = (values.runtime ?? 'onnx') as InferBackend;
-  if (backend !== 'onnx' && backend !== 'tfjs') throw new Error('--runtime must be onnx or tfjs');
+  if (backend !== 'onnx' && backend !== 'tfjs') throw new UsageError('--runtime must be onnx or tfjs');
   const tissue = (values.tissue ?? 'auto') as 'auto' | 'all';
-  if (tissue !== 'auto' && tissue !== 'all') throw new Error('--tissue must be auto or all');
+  if (tissue !== 'auto' && tissue !== 'all') throw new UsageError('--tissue must be auto or all');
   const o: SlideJobOptions = { model: cwdResolve(model), backend, tissue };
   const set = (k: keyof SlideJobOptions, flag: string) => {
     const v = num(flag, values[flag] as string | undefined);
@@ -56,16 +60,16 @@ export function slideJobOptions(
   set('slideMpp', 'slide-mpp');
   if (values.image !== undefined) {
     if (values.image !== 'full' && values.image !== 'overview')
-      throw new Error('--image must be full or overview');
+      throw new UsageError('--image must be full or overview');
     o.image = values.image;
   }
   if (values.ngff !== undefined) {
-    if (values.ngff !== '0.4' && values.ngff !== '0.5') throw new Error('--ngff must be 0.4 or 0.5');
+    if (values.ngff !== '0.4' && values.ngff !== '0.5') throw new UsageError('--ngff must be 0.4 or 0.5');
     o.zarrFormat = values.ngff === '0.5' ? 3 : 2;
   }
   if (values.polygons !== undefined) {
     if (!['none', 'classes', 'objects'].includes(values.polygons as string))
-      throw new Error('--polygons must be none, classes or objects');
+      throw new UsageError('--polygons must be none, classes or objects');
     o.polygons = values.polygons as 'none' | 'classes' | 'objects';
   }
   set('polygonPrecision', 'polygon-precision');

@@ -1,8 +1,6 @@
 import { parseArgs } from 'node:util';
-import type { TestTimeAugmentation } from '../../core/tta.ts';
-import type { InferBackend } from '../../infer/tile-runner.ts';
 import { type Command, UsageError } from '../command.ts';
-import { numberOption } from '../options.ts';
+import { SLIDE_JOB_OPTIONS, slideJobOptions } from '../slide-job-options.ts';
 
 const USAGE = `slideseg infer SLIDE --model DIR|model.onnx --out OUT [options]
 
@@ -33,11 +31,6 @@ label grid's resolution, level-0 pixels) and OUT/<name>.summary.json. Look at th
   --quiet              no progress lines
   --json               print the summary (summary.json's content) as JSON`;
 
-/** A numeric flag, checked against its range in OPTION_RANGES (a usage error, exit 2, when outside). */
-export function numberOpt(name: string, v: string | undefined): number | undefined {
-  return numberOption(name, v);
-}
-
 export const command: Command = {
   name: 'infer',
   summary: 'Segment a whole slide (ONNX Runtime; OME-Zarr labels, overlay PNG, GeoJSON, summary)',
@@ -48,63 +41,21 @@ export const command: Command = {
       args,
       allowPositionals: true,
       options: {
-        model: { type: 'string' },
+        ...SLIDE_JOB_OPTIONS,
         out: { type: 'string' },
-        mpp: { type: 'string' },
-        tile: { type: 'string' },
-        overlap: { type: 'string' },
-        tta: { type: 'string' },
-        batch: { type: 'string' },
-        runtime: { type: 'string' },
         resume: { type: 'boolean' },
-        'slide-mpp': { type: 'string' },
-        tissue: { type: 'string' },
         name: { type: 'string' },
-        image: { type: 'string' },
-        ngff: { type: 'string' },
-        polygons: { type: 'string' },
-        'polygon-precision': { type: 'string' },
-        'polygon-simplify': { type: 'string' },
         quiet: { type: 'boolean' },
         json: { type: 'boolean' },
       },
     });
     if (positionals.length !== 1) throw new UsageError(`infer: expected one SLIDE\n${USAGE}`);
     if (!values.model || !values.out) throw new UsageError(`infer: --model and --out are required\n${USAGE}`);
-    const backend = (values.runtime ?? 'onnx') as InferBackend;
-    if (backend !== 'onnx' && backend !== 'tfjs') throw new UsageError(`--runtime must be onnx or tfjs`);
-    const tissue = (values.tissue ?? 'auto') as 'auto' | 'all';
-    if (tissue !== 'auto' && tissue !== 'all') throw new UsageError(`--tissue must be auto or all`);
-    const image = (values.image ?? 'full') as 'full' | 'overview';
-    if (image !== 'full' && image !== 'overview') throw new UsageError(`--image must be full or overview`);
-    const ngff = values.ngff ?? '0.4';
-    if (ngff !== '0.4' && ngff !== '0.5') throw new UsageError(`--ngff must be 0.4 or 0.5`);
-    const polygons = (values.polygons ?? 'objects') as 'none' | 'classes' | 'objects';
-    if (!['none', 'classes', 'objects'].includes(polygons))
-      throw new UsageError(`--polygons must be none, classes or objects`);
-    const precision = numberOpt('polygon-precision', values['polygon-precision']);
-    if (precision !== undefined && (!Number.isInteger(precision) || precision < 0 || precision > 10))
-      throw new UsageError(`--polygon-precision must be an integer from 0 to 10`);
-    const simplify = numberOpt('polygon-simplify', values['polygon-simplify']);
-    if (simplify !== undefined && simplify < 0) throw new UsageError(`--polygon-simplify must be >= 0 (µm)`);
     const summary = await inferSlide(positionals[0]!, {
-      model: values.model,
+      ...slideJobOptions(values, (p) => p),
       out: values.out,
-      mpp: numberOpt('mpp', values.mpp),
-      tile: numberOpt('tile', values.tile),
-      overlap: numberOpt('overlap', values.overlap),
-      tta: values.tta as TestTimeAugmentation | undefined,
-      batch: numberOpt('batch', values.batch),
-      backend,
       resume: values.resume ?? false,
-      slideMpp: numberOpt('slide-mpp', values['slide-mpp']),
-      tissue,
       name: values.name,
-      image,
-      zarrFormat: ngff === '0.5' ? 3 : 2,
-      polygons,
-      polygonPrecision: precision,
-      polygonSimplify: simplify,
       ...(values.quiet ? { log: null } : {}),
     });
     if (values.json) {
