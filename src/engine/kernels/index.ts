@@ -2,6 +2,7 @@
  * Kernels the wasm backend lacks or gets wrong but training needs; registered once by `ready()`.
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
+ * Replaced on wasm: Identity (shares storage instead of copying; the engine clones every tensor saved for a gradient).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
  * (col2im + XNNPACK), Sum over leading axes, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
@@ -11,6 +12,7 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
+import { identityKernel } from './identity.ts';
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
 import {
   resizeBilinearGradCpuKernel,
@@ -65,6 +67,7 @@ export function registerWasmTrainingKernels(): void {
   register('DepthwiseConv2dNativeBackpropInput', 'wasm', () => depthwiseBackpropInputKernel);
   register('BatchMatMul', 'wasm', batchMatMulKernel);
   register('_FusedMatMul', 'wasm', fusedMatMulKernel);
+  register('Identity', 'wasm', identityKernel);
   register('Sum', 'wasm', sumKernel);
   register('Slice', 'wasm', sliceKernel);
   register('SplitV', 'wasm', splitVKernel);
