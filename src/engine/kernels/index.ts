@@ -3,6 +3,7 @@
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
  * Replaced on wasm: Identity (shares storage instead of copying; the engine clones every tensor saved for a gradient).
+ * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels (`FUSED_KERNELS`, used by SegFormer's ops).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
  * (col2im + XNNPACK), Sum over leading axes, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
@@ -12,7 +13,10 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
+import { GELU, GELU_GRAD, geluGradSpec, geluSpec } from './gelu.ts';
+import { hostKernelConfigs } from './host-kernel.ts';
 import { identityKernel } from './identity.ts';
+import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradSpec, layerNormSpec } from './layer-norm.ts';
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
 import {
   resizeBilinearGradCpuKernel,
@@ -21,6 +25,14 @@ import {
 } from './resize-bilinear.ts';
 import { sliceKernel, splitVKernel } from './slice.ts';
 import { sumKernel } from './sum.ts';
+
+/** Names of the fused kernels slideseg adds on wasm and cpu (ops fall back to plain TF.js ops elsewhere). */
+export const FUSED_KERNELS = {
+  layerNorm: LAYER_NORM,
+  layerNormGrad: LAYER_NORM_GRAD,
+  gelu: GELU,
+  geluGrad: GELU_GRAD,
+};
 
 const stock = new Map<string, KernelConfig>();
 const added: string[] = [];
@@ -74,4 +86,9 @@ export function registerWasmTrainingKernels(): void {
   register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);
   register('ResizeBilinearGrad', 'wasm', () => resizeBilinearGradWasmKernel);
   register('ResizeBilinearGrad', 'cpu', () => resizeBilinearGradCpuKernel);
+  for (const spec of [layerNormSpec, layerNormGradSpec, geluSpec, geluGradSpec]) {
+    for (const config of hostKernelConfigs(spec)) {
+      if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+    }
+  }
 }

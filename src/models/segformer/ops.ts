@@ -2,7 +2,23 @@
  * The tensor operations SegFormer is built from, in NHWC / token-matrix form, each matching its PyTorch
  * counterpart (including gradients).
  */
+import { GELU, GELU_GRAD } from '../../engine/kernels/gelu.ts';
+import { LAYER_NORM, LAYER_NORM_GRAD } from '../../engine/kernels/layer-norm.ts';
 import { tf } from '../../engine/tf.ts';
+
+let fusedOps = true;
+
+/**
+ * Whether LayerNorm and GELU run as slideseg's fused forward/backward kernels where the backend has them (wasm
+ * and cpu after `ready()`); off, they are the plain TF.js compositions below (the reference the tests compare with).
+ */
+export function setFusedOps(enabled: boolean): void {
+  fusedOps = enabled;
+}
+
+function fused(kernel: string): boolean {
+  return fusedOps && tf.getKernel(kernel, tf.getBackend()) != null;
+}
 
 /** y = x @ W + b with W stored [in, out]; x is [rows, in]. */
 export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
@@ -11,6 +27,32 @@ export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias?: tf.Tensor): tf.
 
 /** LayerNorm over the last axis (biased variance, as `nn.LayerNorm`). */
 export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T {
+  if (fused(LAYER_NORM)) return layerNormFused(x, gamma, beta, eps);
+  return layerNormComposed(x, gamma, beta, eps);
+}
+
+function layerNormFused<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xi, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, invStd] = tf
+      .engine()
+      .runKernel(LAYER_NORM, { x: xi!, gamma: g!, beta: b! }, { eps }) as tf.Tensor[];
+    save([xi!, g!, mean!, invStd!]);
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sm, si] = saved;
+        return tf
+          .engine()
+          .runKernel(LAYER_NORM_GRAD, { dy, x: sx!, gamma: sg!, mean: sm!, invStd: si! }) as tf.Tensor[];
+      },
+    };
+  });
+  return op(x, gamma, beta) as T;
+}
+
+function layerNormComposed<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T {
   const axis = x.rank - 1;
   const mean = tf.mean(x, axis, true);
   const centred = tf.sub(x, mean);
@@ -20,6 +62,18 @@ export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
 
 /** Exact GELU: x * Φ(x) = 0.5 x (1 + erf(x / √2)), as `nn.GELU()` / HF's ACT2FN['gelu']. */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  if (fused(GELU)) {
+    const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const xi = args[0] as tf.Tensor;
+      (args[1] as tf.GradSaveFunc)([xi]);
+      return {
+        value: tf.engine().runKernel(GELU, { x: xi }) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) =>
+          tf.engine().runKernel(GELU_GRAD, { dy, x: sx! }) as tf.Tensor,
+      };
+    });
+    return op(x) as T;
+  }
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
 }
 

@@ -1,0 +1,219 @@
+/**
+ * The training-speed kernels (issue 13) against the plain TF.js compositions they replace: fused LayerNorm and
+ * GELU (values and gradients, on wasm and cpu), the copy-free wasm Identity, and the stride-1 depthwise gradients
+ * (XNNPACK input gradient, flat-row filter gradient) against the cpu backend.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { ready, tf } from '../src/engine/index.ts';
+import { gelu, layerNorm, setFusedOps } from '../src/models/segformer/ops.ts';
+
+/** Deterministic uniform(lo, hi) values (mulberry32). */
+function randomValues(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo);
+  }
+  return out;
+}
+
+/** max |a − b| / max |b| (the issue's per-tensor criterion). */
+function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assert.equal(actual.length, expected.length, 'element count');
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
+
+/** Value and gradients (w.r.t. every input) of sum(f(inputs) * w) for a fixed random weighting w. */
+function valueAndGrads(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: { shape: number[]; values: Float32Array }[],
+  outWeights: Float32Array,
+): { value: Float32Array; grads: Float32Array[] } {
+  return tf.tidy(() => {
+    const xs = inputs.map((i) => tf.tensor(i.values, i.shape));
+    const value = f(...xs).dataSync() as Float32Array;
+    const g = tf.grads((...ys: tf.Tensor[]) => {
+      const y = f(...ys);
+      return tf.sum(tf.mul(y, tf.tensor(outWeights, y.shape)));
+    });
+    return { value: value.slice(), grads: g(xs).map((t) => (t.dataSync() as Float32Array).slice()) };
+  });
+}
+
+function compareFusedToComposed(
+  what: string,
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: { shape: number[]; values: Float32Array }[],
+  outSize: number,
+): void {
+  const w = randomValues(outSize, 99);
+  for (const k of ['SlidesegLayerNorm', 'SlidesegLayerNormGrad', 'SlidesegGelu', 'SlidesegGeluGrad']) {
+    assert.ok(tf.getKernel(k, tf.getBackend()), `${k} is registered on ${tf.getBackend()}`);
+  }
+  setFusedOps(false);
+  const ref = valueAndGrads(f, inputs, w);
+  setFusedOps(true);
+  const got = valueAndGrads(f, inputs, w);
+  const e = relError(got.value, ref.value);
+  assert.ok(e <= 1e-5, `${what}: value relative error ${e.toExponential(2)}`);
+  got.grads.forEach((g, i) => {
+    const eg = relError(g, ref.grads[i]!);
+    assert.ok(eg <= 1e-4, `${what}: gradient of input ${i} relative error ${eg.toExponential(2)}`);
+  });
+}
+
+after(() => setFusedOps(true));
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  describe(`fused LayerNorm and GELU on ${backend} match the TF.js compositions`, () => {
+    for (const shape of [
+      [37, 32],
+      [2, 9, 64],
+      [5, 160],
+    ]) {
+      it(`layerNorm ${shape}`, async () => {
+        await ready(backend);
+        const c = shape.at(-1)!;
+        const size = shape.reduce((a, b) => a * b, 1);
+        // An offset and a scale per row, so that the mean and variance matter.
+        const x = randomValues(size, 1, -3, 5);
+        compareFusedToComposed(
+          `layerNorm ${shape}`,
+          (xi, g, b) => layerNorm(xi!, g!, b!, 1e-6),
+          [
+            { shape, values: x },
+            { shape: [c], values: randomValues(c, 2, 0.5, 1.5) },
+            { shape: [c], values: randomValues(c, 3) },
+          ],
+          size,
+        );
+      });
+    }
+    it('layerNorm of constant rows (zero variance) stays finite and equal', async () => {
+      await ready(backend);
+      const x = new Float32Array(4 * 8).fill(0.25);
+      compareFusedToComposed(
+        'layerNorm constant',
+        (xi, g, b) => layerNorm(xi!, g!, b!, 1e-6),
+        [
+          { shape: [4, 8], values: x },
+          { shape: [8], values: randomValues(8, 4) },
+          { shape: [8], values: randomValues(8, 5) },
+        ],
+        32,
+      );
+    });
+    for (const shape of [[3, 7, 11], [4096]]) {
+      it(`gelu ${shape}`, async () => {
+        await ready(backend);
+        const size = shape.reduce((a, b) => a * b, 1);
+        compareFusedToComposed(
+          `gelu ${shape}`,
+          (xi) => gelu(xi!),
+          [{ shape, values: randomValues(size, 7, -6, 6) }],
+          size,
+        );
+      });
+    }
+  });
+}
+
+describe('wasm Identity shares storage', () => {
+  it('a clone keeps its values after the original is disposed, and gradients through clones are right', async () => {
+    await ready('wasm');
+    const values = randomValues(1000, 11);
+    const x = tf.tensor(values, [10, 100]);
+    const y = tf.clone(x);
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), Array.from(values));
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clone(t), tf.clone(t))))(y);
+    const expected = Array.from(values, (v) => 2 * v);
+    assert.ok(relError(g.dataSync(), expected) <= 1e-7);
+    tf.dispose([y, g]);
+  });
+});
+
+describe('stride-1 depthwise gradients on wasm match cpu', () => {
+  const explicit = (t: number, b: number, l: number, r: number) => [
+    [0, 0],
+    [t, b],
+    [l, r],
+    [0, 0],
+  ];
+  const cases: { x: number[]; filter: number[]; pad: 'same' | 'valid' | number[][] }[] = [
+    { x: [2, 16, 16, 32], filter: [3, 3, 32, 1], pad: 'same' }, // SegFormer Mix-FFN (hidden 4·32)
+    { x: [1, 7, 13, 5], filter: [3, 3, 5, 1], pad: 'valid' },
+    { x: [2, 9, 6, 3], filter: [5, 5, 3, 1], pad: 'same' },
+    { x: [1, 8, 8, 4], filter: [3, 3, 4, 1], pad: explicit(0, 2, 1, 0) }, // asymmetric
+    { x: [1, 6, 10, 2], filter: [2, 4, 2, 1], pad: 'same' }, // even filter: uneven 'same' padding
+    { x: [1, 5, 5, 2], filter: [3, 3, 2, 1], pad: explicit(3, 0, 0, 3) }, // padding ≥ filter: general loop
+  ];
+  async function run(
+    backend: string,
+    fn: () => tf.Tensor,
+  ): Promise<{ shape: number[]; values: Float32Array }> {
+    await ready(backend);
+    const t = tf.tidy(fn);
+    const out = { shape: t.shape, values: (t.dataSync() as Float32Array).slice() };
+    t.dispose();
+    return out;
+  }
+  for (const c of cases) {
+    const name = `x ${c.x} filter ${c.filter} pad ${JSON.stringify(c.pad)}`;
+    it(name, async () => {
+      const x = randomValues(
+        c.x.reduce((a, b) => a * b, 1),
+        21,
+      );
+      const w = randomValues(
+        c.filter.reduce((a, b) => a * b, 1),
+        22,
+      );
+      const outShape = await run('cpu', () =>
+        tf.depthwiseConv2d(
+          tf.tensor4d(x, c.x as never),
+          tf.tensor4d(w, c.filter as never),
+          1,
+          c.pad as never,
+        ),
+      );
+      const dy = randomValues(outShape.values.length, 23);
+      for (const kernel of ['DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']) {
+        const make = () =>
+          kernel === 'DepthwiseConv2dNativeBackpropInput'
+            ? (tf
+                .engine()
+                .runKernel(kernel, { dy: tf.tensor(dy, outShape.shape), filter: tf.tensor(w, c.filter) }, {
+                  strides: 1,
+                  pad: c.pad,
+                  dilations: 1,
+                  inputShape: c.x,
+                } as never) as tf.Tensor)
+            : (tf
+                .engine()
+                .runKernel(kernel, { x: tf.tensor(x, c.x), dy: tf.tensor(dy, outShape.shape) }, {
+                  strides: 1,
+                  pad: c.pad,
+                  dilations: 1,
+                  filterShape: c.filter,
+                } as never) as tf.Tensor);
+        const ref = await run('cpu', make);
+        const got = await run('wasm', make);
+        assert.deepEqual(got.shape, ref.shape, `${kernel}: shape`);
+        const e = relError(got.values, ref.values);
+        assert.ok(e <= 1e-5, `${kernel} ${name}: relative error ${e.toExponential(2)}`);
+      }
+    });
+  }
+});
