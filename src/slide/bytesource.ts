@@ -2,6 +2,7 @@
  * Random-access bytes of a slide file: a local file (positioned reads) or an HTTP(S) URL (Range requests).
  * Readers ask for exact byte ranges; `readMany` lets the HTTP source coalesce neighbouring ranges.
  */
+import { readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { SlideError } from './errors.ts';
 import { type HttpLimits, httpGet } from './http.ts';
@@ -33,6 +34,9 @@ function checkRange(name: string, size: number, offset: number, length: number):
     );
   }
 }
+
+/** Batches of reads up to this many bytes run in the calling thread (`FileByteSource.readMany`). */
+const SYNC_READ_LIMIT = 4 * 1024 * 1024;
 
 export class FileByteSource implements ByteSource {
   private constructor(
@@ -66,8 +70,37 @@ export class FileByteSource implements ByteSource {
     return out;
   }
 
+  /**
+   * Small batches (a region's tiles) are read with positioned reads in this thread, as libtiff does for OpenSlide:
+   * from the page cache that takes microseconds, where a hop to libuv's thread pool per range costs far more than
+   * the read (bench/slide-read.ts, "range reads"). Large batches go through the pool so the event loop stays free.
+   */
   readMany(ranges: readonly ByteRange[]): Promise<Uint8Array[]> {
-    return Promise.all(ranges.map((r) => this.read(r.offset, r.length)));
+    let total = 0;
+    for (const r of ranges) total += r.length;
+    if (total > SYNC_READ_LIMIT) return Promise.all(ranges.map((r) => this.read(r.offset, r.length)));
+    try {
+      return Promise.resolve(ranges.map((r) => this.readHere(r.offset, r.length)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private readHere(offset: number, length: number): Uint8Array {
+    checkRange(this.name, this.size, offset, length);
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = readSync(this.handle.fd, out, done, length - done, offset + done);
+      } catch (err) {
+        throw new SlideError(this.name, `cannot read bytes at ${offset + done}: ${(err as Error).message}`);
+      }
+      if (n === 0) throw new SlideError(this.name, `unexpected end of file at byte ${offset + done}`);
+      done += n;
+    }
+    return out;
   }
 
   close(): Promise<void> {

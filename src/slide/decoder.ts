@@ -1,12 +1,16 @@
 /**
- * Where blocks are decoded: in this thread (JPEG still decodes on libvips' threads via sharp), or in a
- * piscina pool of worker threads so that CPU-bound codecs (JPEG 2000 WASM, LZW, deflate) run in parallel.
+ * Where blocks are decoded: in this thread, or in a piscina pool of worker threads so that CPU-bound codecs
+ * (JPEG 2000 WASM, LZW, deflate) run in parallel. JPEG through libturbojpeg never goes to the pool: it already
+ * spreads concurrent decodes over libuv's threads (codecs/jpeg-turbo.ts), and a worker round trip (message,
+ * transfer) would cost more than the decode of a tile.
  */
 
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { siblingModule, workerProcessArgv } from '../core/modules.ts';
 import { type BlockJob, decodeBlock } from './codecs/decode.ts';
+import { turboJpegAvailable } from './codecs/jpeg-turbo.ts';
+import { Compression } from './tiff/tags.ts';
 
 export interface BlockDecoder {
   decode(job: BlockJob): Promise<Uint8Array>;
@@ -33,6 +37,7 @@ export class PoolDecoder implements BlockDecoder {
   }
 
   async decode(job: BlockJob): Promise<Uint8Array> {
+    if (job.format.compression === Compression.JPEG && turboJpegAvailable()) return decodeBlock(job);
     return (await this.pool.run(job)) as Uint8Array;
   }
 

@@ -1,12 +1,13 @@
 /**
  * Decodes one TIFF block (tile or strip) to RGBA in Node: the container logic of `block.ts` with Node's codecs
- * (sharp/libvips for JPEG, zlib, OpenJPEG WASM for JPEG 2000). Pure function of serialisable inputs, so it runs the
+ * (libturbojpeg for JPEG, sharp/libvips where it is absent or declines a stream; zlib; OpenJPEG WASM for JPEG 2000). Pure function of serialisable inputs, so it runs the
  * same in the main thread and in pool workers.
  */
 import { inflateSync } from 'node:zlib';
 import { loadSharp } from '../../core/sharp.ts';
 import { type BlockJob, type CodecKit, decodeBlockWith } from './block.ts';
 import { decodeJpeg2000 } from './jp2k.ts';
+import { decodeJpegTurbo } from './jpeg-turbo.ts';
 
 export {
   type BlockFormat,
@@ -30,6 +31,13 @@ export const nodeCodecs: CodecKit = {
     }
   },
   async decodeJpeg(stream, declared) {
+    try {
+      const decoded = await decodeJpegTurbo(stream, declared);
+      if (decoded) return decoded;
+    } catch {
+      // libturbojpeg rejects what libvips may still read (CMYK, a recoverable corruption
+      // warning): sharp decides, and its message is the one reported.
+    }
     const sharp = await loadSharp();
     const { data, info } = await sharp(stream, {
       failOn: 'error',
