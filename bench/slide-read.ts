@@ -13,7 +13,7 @@
  *
  * Modes: slideseg sequential; `--concurrency` reads in flight in one thread (JPEG decodes shared between this thread
  * and libuv's pool); the same with a decode pool of `--workers` threads; and, for comparison in the same run, the
- * sharp/libvips JPEG path (a child process with SLIDESEG_TURBOJPEG=none), sequential and concurrent. Then a per-stage
+ * sharp/libvips JPEG path (a child process with SLIDESEG_TURBOJPEG=none; JPEG slides), sequential and concurrent. Then a per-stage
  * profile of sequential cold reads, made by running the reader's steps one at a time on the same regions.
  */
 import { execFileSync } from 'node:child_process';
@@ -28,7 +28,7 @@ import { turboJpegAvailable } from '../src/slide/codecs/jpeg-turbo.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
 import { TiffImage } from '../src/slide/tiff/image.ts';
-import { Compression } from '../src/slide/tiff/tags.ts';
+import { Compression, Tag } from '../src/slide/tiff/tags.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZE = 256;
@@ -112,6 +112,16 @@ if (values['sharp-only']) {
   ];
   console.log(JSON.stringify(rows));
   process.exit(0);
+}
+
+async function levelZeroIsJpeg(): Promise<boolean> {
+  const bytes = await openByteSource(SLIDE);
+  try {
+    const tiff = await parseTiff(bytes);
+    return tiff.ifds[0].number(Tag.Compression, 1) === Compression.JPEG;
+  } finally {
+    await bytes.close();
+  }
 }
 
 interface StageRow {
@@ -209,19 +219,21 @@ const rows: ModeResult[] = [
 rows.push(await run('slideseg, sequential', 0, 1));
 rows.push(await run(`slideseg, ${CONCURRENCY} concurrent`, 0, CONCURRENCY));
 rows.push(await run(`slideseg, ${CONCURRENCY} concurrent, ${WORKERS} decode workers`, WORKERS, CONCURRENCY));
-say('sharp JPEG path (child process) …');
-const sharpRows = JSON.parse(
-  execFileSync(
-    process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--sharp-only'],
-    {
-      encoding: 'utf8',
-      env: { ...process.env, SLIDESEG_TURBOJPEG: 'none' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  ),
-) as ModeResult[];
-rows.push(...sharpRows);
+if (await levelZeroIsJpeg()) {
+  say('sharp JPEG path (child process) …');
+  const sharpRows = JSON.parse(
+    execFileSync(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--sharp-only'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, SLIDESEG_TURBOJPEG: 'none' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    ),
+  ) as ModeResult[];
+  rows.push(...sharpRows);
+}
 say('per-stage profile …');
 const stages = await profile();
 
