@@ -1,32 +1,52 @@
 /**
- * LRU cache of decoded blocks with a byte budget. Concurrent requests for the same key share one
- * in-flight load, so a tile is fetched and decoded once however many reads want it at the same time.
+ * Cache of decoded blocks with a byte budget, segmented LRU: a block enters a probation segment and moves to the
+ * protected segment (at most 80 % of the budget) when it is asked for again. Random reads over a large slide touch
+ * most blocks once; under plain LRU that stream would flush the blocks that are used again and again (a tissue
+ * mask's low-resolution level, the shared edges of overlapping inference tiles), here it only cycles through
+ * probation. Concurrent requests for the same key share one in-flight load, so a tile is fetched and decoded once
+ * however many reads want it at the same time.
  */
+
+/** Share of the budget the protected segment may hold. */
+const PROTECTED_SHARE = 0.8;
+
 export class BlockCache {
-  private readonly entries = new Map<string, Uint8Array>();
+  /** Maps in least- to most-recently-used order. */
+  private readonly probation = new Map<string, Uint8Array>();
+  private readonly protectedEntries = new Map<string, Uint8Array>();
   private readonly inFlight = new Map<string, Promise<Uint8Array>>();
-  private bytes = 0;
+  private probationBytes = 0;
+  private protectedBytes = 0;
   hits = 0;
   misses = 0;
 
   constructor(readonly budgetBytes: number) {}
 
   get size(): number {
-    return this.bytes;
+    return this.probationBytes + this.protectedBytes;
   }
 
-  /** The cached value, refreshed as most recently used, or undefined. */
+  /** The cached value, counted as a use (a block in probation is promoted), or undefined. */
   peek(key: string): Uint8Array | undefined {
-    const v = this.entries.get(key);
+    const p = this.protectedEntries.get(key);
+    if (p) {
+      this.protectedEntries.delete(key);
+      this.protectedEntries.set(key, p);
+      return p;
+    }
+    const v = this.probation.get(key);
     if (v) {
-      this.entries.delete(key);
-      this.entries.set(key, v);
+      this.probation.delete(key);
+      this.probationBytes -= v.byteLength;
+      this.protectedEntries.set(key, v);
+      this.protectedBytes += v.byteLength;
+      this.demoteOverflow();
     }
     return v;
   }
 
   has(key: string): boolean {
-    return this.entries.has(key) || this.inFlight.has(key);
+    return this.protectedEntries.has(key) || this.probation.has(key) || this.inFlight.has(key);
   }
 
   get(key: string, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
@@ -58,27 +78,56 @@ export class BlockCache {
 
   private put(key: string, value: Uint8Array): void {
     if (value.byteLength > this.budgetBytes) return;
-    const old = this.entries.get(key);
-    if (old) {
-      this.bytes -= old.byteLength;
-      this.entries.delete(key);
+    this.remove(key);
+    this.probation.set(key, value);
+    this.probationBytes += value.byteLength;
+    this.evictOverflow();
+  }
+
+  /** Protected blocks beyond its share go back to probation's most-recent end. */
+  private demoteOverflow(): void {
+    const limit = this.budgetBytes * PROTECTED_SHARE;
+    for (const [k, v] of this.protectedEntries) {
+      if (this.protectedBytes <= limit) break;
+      this.protectedEntries.delete(k);
+      this.protectedBytes -= v.byteLength;
+      this.probation.set(k, v);
+      this.probationBytes += v.byteLength;
     }
-    this.entries.set(key, value);
-    this.bytes += value.byteLength;
-    for (const [k, v] of this.entries) {
-      if (this.bytes <= this.budgetBytes) break;
-      this.entries.delete(k);
-      this.bytes -= v.byteLength;
+    this.evictOverflow();
+  }
+
+  /** Drops probation's least recently used blocks (then protected's) until the budget holds. */
+  private evictOverflow(): void {
+    for (const [k, v] of this.probation) {
+      if (this.size <= this.budgetBytes) return;
+      this.probation.delete(k);
+      this.probationBytes -= v.byteLength;
+    }
+    for (const [k, v] of this.protectedEntries) {
+      if (this.size <= this.budgetBytes) return;
+      this.protectedEntries.delete(k);
+      this.protectedBytes -= v.byteLength;
+    }
+  }
+
+  private remove(key: string): void {
+    const p = this.protectedEntries.get(key);
+    if (p) {
+      this.protectedEntries.delete(key);
+      this.protectedBytes -= p.byteLength;
+    }
+    const v = this.probation.get(key);
+    if (v) {
+      this.probation.delete(key);
+      this.probationBytes -= v.byteLength;
     }
   }
 
   /** Drops every entry whose key starts with `prefix` (a closed slide's blocks). */
   evictPrefix(prefix: string): void {
-    for (const [k, v] of this.entries) {
-      if (k.startsWith(prefix)) {
-        this.entries.delete(k);
-        this.bytes -= v.byteLength;
-      }
+    for (const k of [...this.probation.keys(), ...this.protectedEntries.keys()]) {
+      if (k.startsWith(prefix)) this.remove(k);
     }
   }
 }
