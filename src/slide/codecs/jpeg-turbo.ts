@@ -84,42 +84,26 @@ const cores = Math.max(1, availableParallelism());
 let ownHandle: Handle | undefined;
 const spareHandles: Handle[] = [];
 
+/** tjDecompress2's arguments: the whole frame, packed rows (pitch 0), RGBA, flags 0 (accurate IDCT). */
+function decompressArgs(handle: Handle, job: PendingDecode): unknown[] {
+  return [handle, job.src, job.src.length, job.dst, job.width, 0, job.height, TJPF_RGBA, 0];
+}
+
 function decodeHere(tj: TurboJpeg, job: PendingDecode): void {
   ownHandle ??= tj.init();
-  const status = tj.decompress(
-    ownHandle,
-    job.src,
-    job.src.length,
-    job.dst,
-    job.width,
-    0,
-    job.height,
-    TJPF_RGBA,
-    0,
-  );
+  const status = tj.decompress(...decompressArgs(ownHandle, job));
   if (status === 0) job.resolve();
   else job.reject(new Error(tj.errorMessage(ownHandle)));
 }
 
 function decodeOnPool(tj: TurboJpeg, job: PendingDecode): void {
   const handle = spareHandles.pop() ?? tj.init();
-  tj.decompress.async(
-    handle,
-    job.src,
-    job.src.length,
-    job.dst,
-    job.width,
-    0,
-    job.height,
-    TJPF_RGBA,
-    0,
-    (err: Error | null, status: number) => {
-      const message = err ? err.message : status !== 0 ? tj.errorMessage(handle) : null;
-      spareHandles.push(handle);
-      if (message === null) job.resolve();
-      else job.reject(new Error(message));
-    },
-  );
+  tj.decompress.async(...decompressArgs(handle, job), (err: Error | null, status: number) => {
+    const message = err ? err.message : status !== 0 ? tj.errorMessage(handle) : null;
+    spareHandles.push(handle);
+    if (message === null) job.resolve();
+    else job.reject(new Error(message));
+  });
 }
 
 /**
