@@ -40,6 +40,7 @@ const { values } = parseArgs({
     preset: { type: 'string', default: 'b0' },
     out: { type: 'string', default: 'bench-out/train-profile' },
     'no-ort': { type: 'boolean', default: false },
+    'by-shape': { type: 'boolean', default: false },
   },
 });
 const batch = Number(values.batch);
@@ -59,6 +60,8 @@ for (const [name, v] of [
   }
 }
 const outDir = resolve(values.out!);
+/** With --by-shape, kernels are keyed by name and input shapes (which call sites cost what). */
+const byShape = values['by-shape'] === true;
 
 // ---- kernel timing -----------------------------------------------------------------------------------------
 
@@ -160,12 +163,19 @@ function instrumentWasmKernels(): void {
           childMs = outerChild + total;
           const rows = table.get(phase) ?? new Map<string, KernelRow>();
           table.set(phase, rows);
-          const row = rows.get(kernelName) ?? { count: 0, ms: 0, flops: 0 };
+          const key = byShape
+            ? `${kernelName} ${Object.values(args.inputs as Record<string, TensorInfo>)
+                .map((t) => `[${t?.shape}]`)
+                .join(' ')}${args.attrs?.transposeA ? ' tA' : ''}${args.attrs?.transposeB ? ' tB' : ''}${
+                args.attrs?.perm ? ` perm ${args.attrs.perm}` : ''
+              }`
+            : kernelName;
+          const row = rows.get(key) ?? { count: 0, ms: 0, flops: 0 };
           row.count++;
           row.ms += self;
           if (depth === 0)
             row.flops += kernelFlops(kernelName, args.inputs as Record<string, TensorInfo>, args.attrs ?? {});
-          rows.set(kernelName, row);
+          rows.set(key, row);
         }
       },
     });

@@ -217,3 +217,35 @@ describe('stride-1 depthwise gradients on wasm match cpu', () => {
     });
   }
 });
+
+describe('Transpose on wasm matches cpu', () => {
+  const cases: [number[], number[]][] = [
+    [[37, 45], [1, 0]],
+    [[3, 70, 33], [0, 2, 1]],
+    [[4, 1, 50, 64], [0, 1, 3, 2]], // attention: a size-1 axis dropped
+    [[2, 9, 3, 8], [0, 2, 1, 3]], // heads split/merge: runs of 8
+    [[5, 6, 7], [1, 0, 2]],
+    [[2, 3, 4, 5], [3, 1, 2, 0]], // not a middle swap: stock kernel
+    [[4, 5, 6], [0, 1, 2]], // identity
+    [[1, 33, 1, 17], [3, 2, 1, 0]], // only size-1 axes move besides one swap
+  ];
+  for (const [shape, perm] of cases) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      it(`${dtype} ${shape} perm ${perm}`, async () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const values =
+          dtype === 'float32' ? randomValues(n, 31) : Int32Array.from(randomValues(n, 32), (v) => Math.round(v * 1e6));
+        const run = async (backend: string) => {
+          await ready(backend);
+          return tf.tidy(() => {
+            const t = tf.transpose(tf.tensor(values, shape, dtype), perm);
+            return { shape: t.shape, values: Array.from(t.dataSync()) };
+          });
+        };
+        const ref = await run('cpu');
+        const got = await run('wasm');
+        assert.deepEqual(got, ref);
+      });
+    }
+  }
+});

@@ -2,7 +2,7 @@
  * Kernels the wasm backend lacks or gets wrong but training needs; registered once by `ready()`.
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
- * Replaced on wasm: Identity (shares storage instead of copying; the engine clones every tensor saved for a gradient).
+ * Replaced on wasm: Transpose (tiled heap copy for the axis swaps gradients need), Identity (shares storage instead of copying; the engine clones every tensor saved for a gradient).
  * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels (`FUSED_KERNELS`, used by SegFormer's ops).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
  * (col2im + XNNPACK), Sum over leading axes, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
@@ -25,6 +25,7 @@ import {
 } from './resize-bilinear.ts';
 import { sliceKernel, splitVKernel } from './slice.ts';
 import { sumKernel } from './sum.ts';
+import { transposeKernel } from './transpose.ts';
 
 /** Names of the fused kernels slideseg adds on wasm and cpu (ops fall back to plain TF.js ops elsewhere). */
 export const FUSED_KERNELS = {
@@ -81,6 +82,7 @@ export function registerWasmTrainingKernels(): void {
   register('_FusedMatMul', 'wasm', fusedMatMulKernel);
   register('Identity', 'wasm', identityKernel);
   register('Sum', 'wasm', sumKernel);
+  register('Transpose', 'wasm', transposeKernel);
   register('Slice', 'wasm', sliceKernel);
   register('SplitV', 'wasm', splitVKernel);
   register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);

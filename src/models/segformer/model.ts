@@ -188,18 +188,20 @@ export class Segformer {
       const pe = K.patchEmbedding(i);
       const pad = Math.floor(c.patch_sizes[i] / 2);
       // Symmetric padding k//2 as nn.Conv2d(padding=k//2); output floor((H + 2p - k) / s) + 1.
-      const emb = tf.fused.conv2d({
-        x,
-        filter: this.w<tf.Rank.R4>(`${pe.proj}.weight`),
-        bias: this.w<tf.Rank.R1>(`${pe.proj}.bias`),
-        strides: c.strides[i],
-        pad: [
-          [0, 0],
-          [pad, pad],
-          [pad, pad],
-          [0, 0],
-        ],
-      });
+      const padding: [[number, number], [number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [pad, pad],
+        [pad, pad],
+        [0, 0],
+      ];
+      const filter = this.w<tf.Rank.R4>(`${pe.proj}.weight`);
+      const bias = this.w<tf.Rank.R1>(`${pe.proj}.bias`);
+      // The fused conv's gradient always computes the input gradient too; for the pixels (stage 1) nothing needs
+      // it, and the plain conv's gradient is only evaluated for inputs that lead to a variable.
+      const emb =
+        i === 0 && pass.training
+          ? (tf.add(tf.conv2d(x, filter, c.strides[i], padding), bias) as tf.Tensor4D)
+          : tf.fused.conv2d({ x, filter, bias, strides: c.strides[i], pad: padding });
       const [n, h, w, ch] = emb.shape;
       let tokens = layerNorm(
         tf.reshape(emb, [n * h * w, ch]) as tf.Tensor2D,
@@ -413,8 +415,12 @@ export class Segformer {
   }
 }
 
-/** Column sums of [rows, C] as a [1, rows] × [rows, C] product (TF.js reduces over axis 0 by transposing first). */
+/**
+ * Column sums of [rows, C]. On wasm, slideseg's Sum kernel streams leading-axis sums in one pass; elsewhere TF.js
+ * transposes first, so there they are a [1, rows] × [rows, C] product.
+ */
 function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  if (tf.getBackend() === 'wasm') return tf.sum(x, 0);
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [-1]);
 }
 
