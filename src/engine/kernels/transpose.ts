@@ -2,8 +2,8 @@
  * Transpose for wasm as a tiled copy over the heap. The stock kernel walks the output with per-element index
  * arithmetic, ~20× slower than this on the [rows, channels] → [channels, rows] transposes a backward pass makes for
  * every weight gradient (X^T dY). Permutations are first reduced to their essential form (size-1 axes dropped,
- * axes that stay adjacent merged); [R, C] → [C, R], [B, R, C] → [B, C, R], [R, C, D] → [C, R, D] and
- * [B, R, C, D] → [B, C, R, D] are done here, anything else by the stock kernel.
+ * axes that stay adjacent merged); [R, C] → [C, R] and [B, R, C] → [B, C, R] are done here, anything else (e.g.
+ * attention's head split [B, L, H, D] → [B, H, L, D], where the stock kernel moves whole runs) by the stock kernel.
  */
 
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -30,33 +30,20 @@ export function collapsePermutation(shape: number[], perm: number[]): { shape: n
   };
 }
 
-/** [B, R, C, D] → [B, C, R, D] as 32-bit words, tiled so that writes run along the output rows. */
-function swapMiddle(src: Int32Array, dst: Int32Array, b: number, r: number, c: number, d: number): void {
-  const block = r * c * d;
-  if (d === 1) {
-    const T = 32;
-    for (let n = 0; n < b; n++) {
-      const base = n * block;
-      for (let r0 = 0; r0 < r; r0 += T) {
-        const r1 = Math.min(r, r0 + T);
-        for (let c0 = 0; c0 < c; c0 += T) {
-          const c1 = Math.min(c, c0 + T);
-          for (let j = c0; j < c1; j++) {
-            const out = base + j * r;
-            for (let i = r0; i < r1; i++) dst[out + i] = src[base + i * c + j]!;
-          }
-        }
-      }
-    }
-    return;
-  }
+/** [B, R, C] → [B, C, R] as 32-bit words, tiled so that writes run along the output rows. */
+function swapLast2(src: Int32Array, dst: Int32Array, b: number, r: number, c: number): void {
+  const block = r * c;
+  const T = 32;
   for (let n = 0; n < b; n++) {
     const base = n * block;
-    for (let j = 0; j < c; j++) {
-      for (let i = 0; i < r; i++) {
-        const from = base + (i * c + j) * d;
-        const to = base + (j * r + i) * d;
-        for (let k = 0; k < d; k++) dst[to + k] = src[from + k]!;
+    for (let r0 = 0; r0 < r; r0 += T) {
+      const r1 = Math.min(r, r0 + T);
+      for (let c0 = 0; c0 < c; c0 += T) {
+        const c1 = Math.min(c, c0 + T);
+        for (let j = c0; j < c1; j++) {
+          const out = base + j * r;
+          for (let i = r0; i < r1; i++) dst[out + i] = src[base + i * c + j]!;
+        }
       }
     }
   }
@@ -73,12 +60,10 @@ export function transposeKernel(fallback: KernelFunc | undefined): KernelFunc {
     const cp = collapsed.perm.join();
     const cs = collapsed.shape;
     if (bytes === 4 && collapsed.perm.length <= 1) return reshaped(backend, x, outShape);
-    let dims: [number, number, number, number] | undefined;
+    let dims: [number, number, number] | undefined;
     if (bytes === 4) {
-      if (cp === '1,0') dims = [1, cs[0]!, cs[1]!, 1];
-      else if (cp === '0,2,1') dims = [cs[0]!, cs[1]!, cs[2]!, 1];
-      else if (cp === '1,0,2') dims = [1, cs[0]!, cs[1]!, cs[2]!];
-      else if (cp === '0,2,1,3') dims = [cs[0]!, cs[1]!, cs[2]!, cs[3]!];
+      if (cp === '1,0') dims = [1, cs[0]!, cs[1]!];
+      else if (cp === '0,2,1') dims = [cs[0]!, cs[1]!, cs[2]!];
     }
     if (!dims) {
       if (!fallback) throw new Error('Transpose: no stock wasm kernel to fall back on');
@@ -87,7 +72,7 @@ export function transposeKernel(fallback: KernelFunc | undefined): KernelFunc {
     const out = backend.makeOutput(outShape, x.dtype);
     const size = tf.util.sizeFromShape(x.shape);
     const heap = backend.wasm.HEAPU8.buffer;
-    swapMiddle(
+    swapLast2(
       new Int32Array(heap, byteOffset(backend, x), size),
       new Int32Array(heap, byteOffset(backend, out), size),
       ...dims,
