@@ -1,11 +1,16 @@
 /**
  * The training-speed kernels (issue 13) against the plain TF.js compositions they replace: fused LayerNorm and
  * GELU (values and gradients, on wasm and cpu), the copy-free wasm Identity, and the stride-1 depthwise gradients
- * (XNNPACK input gradient, flat-row filter gradient) against the cpu backend.
+ * (XNNPACK input gradient, flat-row filter gradient) against the cpu backend, the tiled Transpose, and the SIMD
+ * loops of simd.wat against the JavaScript loops they stand in for.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { ready, tf } from '../src/engine/index.ts';
+import { setSimdKernels, simdKernels } from '../src/engine/kernels/simd.ts';
+import { compileSimdWat, moduleSource } from '../src/engine/kernels/simd-build.ts';
 import { gelu, layerNorm, setFusedOps } from '../src/models/segformer/ops.ts';
 
 /** Deterministic uniform(lo, hi) values (mulberry32). */
@@ -200,14 +205,12 @@ describe('stride-1 depthwise gradients on wasm match cpu', () => {
                   dilations: 1,
                   inputShape: c.x,
                 } as never) as tf.Tensor)
-            : (tf
-                .engine()
-                .runKernel(kernel, { x: tf.tensor(x, c.x), dy: tf.tensor(dy, outShape.shape) }, {
-                  strides: 1,
-                  pad: c.pad,
-                  dilations: 1,
-                  filterShape: c.filter,
-                } as never) as tf.Tensor);
+            : (tf.engine().runKernel(kernel, { x: tf.tensor(x, c.x), dy: tf.tensor(dy, outShape.shape) }, {
+                strides: 1,
+                pad: c.pad,
+                dilations: 1,
+                filterShape: c.filter,
+              } as never) as tf.Tensor);
         const ref = await run('cpu', make);
         const got = await run('wasm', make);
         assert.deepEqual(got.shape, ref.shape, `${kernel}: shape`);
@@ -220,21 +223,47 @@ describe('stride-1 depthwise gradients on wasm match cpu', () => {
 
 describe('Transpose on wasm matches cpu', () => {
   const cases: [number[], number[]][] = [
-    [[37, 45], [1, 0]],
-    [[3, 70, 33], [0, 2, 1]],
-    [[4, 1, 50, 64], [0, 1, 3, 2]], // attention: a size-1 axis dropped
-    [[2, 9, 3, 8], [0, 2, 1, 3]], // heads split/merge: runs of 8
-    [[5, 6, 7], [1, 0, 2]],
-    [[2, 3, 4, 5], [3, 1, 2, 0]], // not a middle swap: stock kernel
-    [[4, 5, 6], [0, 1, 2]], // identity
-    [[1, 33, 1, 17], [3, 2, 1, 0]], // only size-1 axes move besides one swap
+    [
+      [37, 45],
+      [1, 0],
+    ],
+    [
+      [3, 70, 33],
+      [0, 2, 1],
+    ],
+    [
+      [4, 1, 50, 64],
+      [0, 1, 3, 2],
+    ], // attention: a size-1 axis dropped
+    [
+      [2, 9, 3, 8],
+      [0, 2, 1, 3],
+    ], // heads split/merge: runs of 8
+    [
+      [5, 6, 7],
+      [1, 0, 2],
+    ],
+    [
+      [2, 3, 4, 5],
+      [3, 1, 2, 0],
+    ], // not a middle swap: stock kernel
+    [
+      [4, 5, 6],
+      [0, 1, 2],
+    ], // identity
+    [
+      [1, 33, 1, 17],
+      [3, 2, 1, 0],
+    ], // only size-1 axes move besides one swap
   ];
   for (const [shape, perm] of cases) {
     for (const dtype of ['float32', 'int32'] as const) {
       it(`${dtype} ${shape} perm ${perm}`, async () => {
         const n = shape.reduce((a, b) => a * b, 1);
         const values =
-          dtype === 'float32' ? randomValues(n, 31) : Int32Array.from(randomValues(n, 32), (v) => Math.round(v * 1e6));
+          dtype === 'float32'
+            ? randomValues(n, 31)
+            : Int32Array.from(randomValues(n, 32), (v) => Math.round(v * 1e6));
         const run = async (backend: string) => {
           await ready(backend);
           return tf.tidy(() => {
@@ -248,4 +277,52 @@ describe('Transpose on wasm matches cpu', () => {
       });
     }
   }
+});
+
+describe('SIMD loops (simd.wat) on the wasm heap', () => {
+  it('are available in Node and match the JavaScript loops for GELU and the depthwise filter gradient', async () => {
+    await ready('wasm');
+    assert.ok(simdKernels(tf.backend() as never), 'simd.wat instantiated on the wasm backend memory');
+    const n = 4099; // not a multiple of 4: the JavaScript tail runs too
+    const x = randomValues(n, 41, -12, 12);
+    const dy = randomValues(n, 42);
+    const xd = randomValues(2 * 9 * 7 * 6, 43);
+    const dyd = randomValues(2 * 9 * 7 * 6, 44);
+    const run = () =>
+      tf.tidy(() => {
+        const xt = tf.tensor(x);
+        const y = tf.engine().runKernel('SlidesegGelu', { x: xt }) as tf.Tensor;
+        const dx = tf.engine().runKernel('SlidesegGeluGrad', { dy: tf.tensor(dy), x: xt }) as tf.Tensor;
+        const dw = tf
+          .engine()
+          .runKernel(
+            'DepthwiseConv2dNativeBackpropFilter',
+            { x: tf.tensor(xd, [2, 9, 7, 6]), dy: tf.tensor(dyd, [2, 9, 7, 6]) },
+            { strides: 1, pad: 'same', dilations: 1, filterShape: [3, 3, 6, 1] } as never,
+          ) as tf.Tensor;
+        return [y, dx, dw].map((t) => (t.dataSync() as Float32Array).slice());
+      });
+    const simd = run();
+    setSimdKernels(false);
+    try {
+      const js = run();
+      simd.forEach((v, i) => {
+        assert.ok(v.every(Number.isFinite), `output ${i} finite`);
+        const e = relError(v, js[i]!);
+        assert.ok(e <= 2e-6, `output ${i}: SIMD vs JavaScript relative error ${e.toExponential(2)}`);
+      });
+    } finally {
+      setSimdKernels(true);
+    }
+  });
+});
+
+describe('simd-module.ts', () => {
+  const wat2wasm = spawnSync('wat2wasm', ['--version']).status === 0;
+  it('is what simd.wat compiles to', {
+    skip: wat2wasm ? false : 'wat2wasm (Debian package wabt) is not installed',
+  }, () => {
+    const committed = readFileSync(new URL('../src/engine/kernels/simd-module.ts', import.meta.url), 'utf8');
+    assert.equal(committed, moduleSource(compileSimdWat()), 'run npx tsx src/engine/kernels/simd-build.ts');
+  });
 });

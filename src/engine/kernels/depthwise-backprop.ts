@@ -6,7 +6,8 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { assertSupported } from './conv2d-backprop.ts';
-import { f32, release, runWasmKernel, type WasmBackend } from './wasm-heap.ts';
+import { type SimdKernels, simdKernels } from './simd.ts';
+import { byteOffset, f32, release, runWasmKernel, type WasmBackend } from './wasm-heap.ts';
 
 interface DepthwiseGradAttrs {
   strides: number | [number, number];
@@ -209,12 +210,86 @@ function depthwiseInputGradByConv(
   return dx;
 }
 
+/**
+ * The flat-row filter gradient with the multiply-adds in simd.wat: float32 row accumulators on the heap (each sums
+ * batch·outHeight products), reduced over ow in float64.
+ */
+function depthwiseFilterGradSimd(
+  backend: WasmBackend,
+  simd: SimdKernels,
+  x: TensorInfo,
+  dy: TensorInfo,
+  c: tf.backend_util.Conv2DInfo,
+): Float32Array {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+  const taps = filterHeight * filterWidth;
+  const rowLen = outWidth * inChannels;
+  const accT = backend.makeOutput([taps * rowLen], 'float32');
+  f32(backend, accT).fill(0);
+  const accOff = byteOffset(backend, accT);
+  const xOff = byteOffset(backend, x);
+  const dyOff = byteOffset(backend, dy);
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      const dyRow = (b * outHeight + oh) * rowLen;
+      for (let kh = 0; kh < filterHeight; kh++) {
+        const ih = oh * c.strideHeight + kh - c.padInfo.top;
+        if (ih < 0 || ih >= inHeight) continue;
+        const xRow = (b * inHeight + ih) * inWidth;
+        for (let kw = 0; kw < filterWidth; kw++) {
+          const owStart = Math.max(0, c.padInfo.left - kw);
+          const owEnd = Math.min(outWidth, inWidth + c.padInfo.left - kw);
+          if (owEnd <= owStart) continue;
+          const acc = (kh * filterWidth + kw) * rowLen + owStart * inChannels;
+          const xs = (xRow + owStart + kw - c.padInfo.left) * inChannels;
+          const ds = dyRow + owStart * inChannels;
+          const len = (owEnd - owStart) * inChannels;
+          simd.mulAcc(accOff + acc * 4, xOff + xs * 4, dyOff + ds * 4, len);
+          if (len % 4 !== 0) {
+            const heap = backend.wasm.HEAPU8.buffer;
+            const a = new Float32Array(heap, accOff, taps * rowLen);
+            const xv = new Float32Array(
+              heap,
+              xOff,
+              x.shape.reduce((p, q) => p * q, 1),
+            );
+            const dv = new Float32Array(
+              heap,
+              dyOff,
+              dy.shape.reduce((p, q) => p * q, 1),
+            );
+            for (let j = len - (len % 4); j < len; j++) a[acc + j] += xv[xs + j]! * dv[ds + j]!;
+          }
+        }
+      }
+    }
+  }
+  const rows = f32(backend, accT);
+  const out = new Float32Array(taps * inChannels);
+  for (let t = 0; t < taps; t++) {
+    for (let ch = 0; ch < inChannels; ch++) {
+      let s = 0;
+      for (let ow = 0, o = t * rowLen + ch; ow < outWidth; ow++, o += inChannels) s += rows[o]!;
+      out[t * inChannels + ch] = s;
+    }
+  }
+  release(backend, accT);
+  return out;
+}
+
 export const depthwiseBackpropFilterKernel: KernelFunc = (args) => {
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseGradAttrs & { filterShape: number[] };
   assertSupported('DepthwiseConv2dNativeBackpropFilter', 'NHWC', attrs.dilations);
   const c = depthwiseInfo(x.shape, attrs.filterShape, attrs);
+  const simd = attrs.filterShape[3] === 1 && c.strideWidth === 1 ? simdKernels(backend) : null;
+  if (simd) {
+    const grad = depthwiseFilterGradSimd(backend, simd, x, dy, c);
+    const dw = backend.makeOutput(attrs.filterShape, 'float32');
+    f32(backend, dw).set(grad);
+    return dw;
+  }
   const grad = depthwiseFilterGrad(f32(backend, x), f32(backend, dy), c, attrs.filterShape[3]);
   const dw = backend.makeOutput(attrs.filterShape, 'float32');
   f32(backend, dw).set(grad);

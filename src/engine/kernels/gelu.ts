@@ -6,6 +6,8 @@
  */
 
 import type { HostKernelSpec } from './host-kernel.ts';
+import { simdKernels } from './simd.ts';
+import { byteOffset, f32 } from './wasm-heap.ts';
 
 export const GELU = 'SlidesegGelu';
 export const GELU_GRAD = 'SlidesegGeluGrad';
@@ -26,16 +28,36 @@ function normalCdf(x: number, e: number): number {
   return 0.5 * (1 + (x < 0 ? -erfAbs : erfAbs));
 }
 
+function geluInto(x: Float32Array, y: Float32Array, from: number): void {
+  const n = x.length;
+  for (let i = from; i < n; i++) {
+    const v = x[i]!;
+    y[i] = v * normalCdf(v, Math.exp(-0.5 * v * v));
+  }
+}
+
+function geluGradInto(dy: Float32Array, x: Float32Array, dx: Float32Array, from: number): void {
+  const n = x.length;
+  for (let i = from; i < n; i++) {
+    const v = x[i]!;
+    const e = Math.exp(-0.5 * v * v);
+    dx[i] = dy[i]! * (normalCdf(v, e) + v * e * INV_SQRT_2PI);
+  }
+}
+
+/** On wasm, the SIMD loops of simd.wat (float32, exp by polynomial) do all but the last n % 4 elements. */
 export const geluSpec: HostKernelSpec = {
   kernelName: GELU,
   inputs: ['x'],
   outShapes: ([x]) => [x!.shape],
-  compute: ([x], [y]) => {
-    const n = x!.length;
-    for (let i = 0; i < n; i++) {
-      const v = x![i]!;
-      y![i] = v * normalCdf(v, Math.exp(-0.5 * v * v));
-    }
+  compute: ([x], [y]) => geluInto(x!, y!, 0),
+  computeWasm: (backend, [x], [y]) => {
+    const simd = simdKernels(backend);
+    if (!simd) return false;
+    const n = f32(backend, x!).length;
+    simd.gelu(byteOffset(backend, y!), byteOffset(backend, x!), n);
+    geluInto(f32(backend, x!), f32(backend, y!), n - (n % 4));
+    return true;
   },
 };
 
@@ -43,12 +65,13 @@ export const geluGradSpec: HostKernelSpec = {
   kernelName: GELU_GRAD,
   inputs: ['dy', 'x'],
   outShapes: ([dy]) => [dy!.shape],
-  compute: ([dy, x], [dx]) => {
-    const n = x!.length;
-    for (let i = 0; i < n; i++) {
-      const v = x![i]!;
-      const e = Math.exp(-0.5 * v * v);
-      dx![i] = dy![i]! * (normalCdf(v, e) + v * e * INV_SQRT_2PI);
-    }
+  compute: ([dy, x], [dx]) => geluGradInto(dy!, x!, dx!, 0),
+  computeWasm: (backend, [dy, x], [dx]) => {
+    const simd = simdKernels(backend);
+    if (!simd) return false;
+    const n = f32(backend, x!).length;
+    simd.geluGrad(byteOffset(backend, dx!), byteOffset(backend, dy!), byteOffset(backend, x!), n);
+    geluGradInto(f32(backend, dy!), f32(backend, x!), f32(backend, dx!), n - (n % 4));
+    return true;
   },
 };

@@ -15,6 +15,13 @@ export interface HostKernelSpec {
   outShapes: (inputs: TensorInfo[], attrs: NamedAttrMap) => number[][];
   /** Fills `outputs` (zeroed) from `inputs`. */
   compute: (inputs: Float32Array[], outputs: Float32Array[], shapes: number[][], attrs: NamedAttrMap) => void;
+  /** A faster wasm path on heap offsets (e.g. SIMD loops); returns false to use `compute`. */
+  computeWasm?: (
+    backend: WasmBackend,
+    inputs: TensorInfo[],
+    outputs: TensorInfo[],
+    attrs: NamedAttrMap,
+  ) => boolean;
 }
 
 interface CpuBackend {
@@ -42,6 +49,7 @@ export function hostKernelConfigs(spec: HostKernelSpec): KernelConfig[] {
     const ins = inputsOf(spec, args.inputs as Record<string, TensorInfo>);
     const attrs = args.attrs ?? {};
     const outs = spec.outShapes(ins, attrs).map((s) => backend.makeOutput(s, 'float32'));
+    if (spec.computeWasm?.(backend, ins, outs, attrs)) return single(outs);
     // Views after every allocation: growing the heap detaches older ones.
     const outValues = outs.map((o) => f32(backend, o));
     for (const v of outValues) v.fill(0);

@@ -1,0 +1,64 @@
+/**
+ * slideseg's SIMD loops (simd.wat) instantiated on the TF.js wasm backend's own memory, so they read and write
+ * tensors in place by heap byte offset. Null where the backend's memory is not reachable or the engine has no
+ * wasm SIMD; callers then use their JavaScript loops.
+ */
+
+import { SIMD_WASM_BASE64 } from './simd-module.ts';
+import type { WasmBackend } from './wasm-heap.ts';
+
+export interface SimdKernels {
+  /** acc[i] += a[i]·b[i], i < n rounded down to a multiple of 4 (byte offsets). */
+  mulAcc: (acc: number, a: number, b: number, n: number) => void;
+  /** y = x·Φ(x) for the first n − n % 4 elements. */
+  gelu: (y: number, x: number, n: number) => void;
+  /** dx = dy·(Φ(x) + x·φ(x)) for the first n − n % 4 elements. */
+  geluGrad: (dx: number, dy: number, x: number, n: number) => void;
+}
+
+/** The WebAssembly global, typed here because the project's lib settings include neither DOM nor its types. */
+const WA = (
+  globalThis as unknown as {
+    WebAssembly?: {
+      Memory: abstract new (...args: never[]) => object;
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: unknown };
+    };
+  }
+).WebAssembly;
+
+const byModule = new WeakMap<object, SimdKernels | null>();
+let disabled = false;
+
+/** Turns the SIMD loops off (tests compare them with the JavaScript loops). */
+export function setSimdKernels(enabled: boolean): void {
+  disabled = !enabled;
+}
+
+function decode(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function simdKernels(backend: WasmBackend): SimdKernels | null {
+  if (disabled) return null;
+  const wasm = backend.wasm as unknown as { asm?: { memory?: unknown } };
+  const cached = byModule.get(backend.wasm);
+  if (cached !== undefined) return cached;
+  let kernels: SimdKernels | null = null;
+  const memory = wasm.asm?.memory;
+  if (WA && memory instanceof WA.Memory) {
+    try {
+      const module = new WA.Module(decode(SIMD_WASM_BASE64));
+      const instance = new WA.Instance(module, { env: { memory } });
+      kernels = instance.exports as unknown as SimdKernels;
+    } catch {
+      // No wasm SIMD in this engine: the JavaScript loops stay in use.
+      kernels = null;
+    }
+  }
+  byModule.set(backend.wasm, kernels);
+  return kernels;
+}

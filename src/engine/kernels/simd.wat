@@ -1,0 +1,97 @@
+;; SIMD loops for slideseg's wasm training kernels, run on the TF.js wasm heap: the module imports the backend's
+;; own memory, so pointers are the heap byte offsets of tensors. Compiled by wat2wasm (wabt) into simd-module.ts:
+;;   npx tsx src/engine/kernels/simd-build.ts
+;; Each function handles n rounded down to a multiple of 4; callers finish the last n % 4 elements.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; acc[i] += a[i] * b[i] for i < n (float32)
+  (func (export "mulAcc") (param $acc i32) (param $a i32) (param $b i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $acc) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $acc) (local.get $end)))
+        (v128.store (local.get $acc)
+          (f32x4.add (v128.load (local.get $acc))
+            (f32x4.mul (v128.load (local.get $a)) (v128.load (local.get $b)))))
+        (local.set $acc (i32.add (local.get $acc) (i32.const 16)))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $next))))
+
+  ;; exp(x) for x in [-87, 0] (Cephes expf: Cody-Waite reduction by ln 2, degree-6 polynomial, 2^n from the
+  ;; exponent bits); relative error ~1e-7.
+  (func $exp (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (local.get $x) (f32x4.splat (f32.const -87))))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $p
+      (f32x4.add
+        (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+        (f32x4.splat (f32.const 1))))
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+
+  ;; Φ(x) from x and e = exp(-x²/2): erf by Abramowitz & Stegun 7.1.26, as TF.js's Erf kernels.
+  (func $cdf (param $x v128) (param $e v128) (result v128)
+    (local $t v128) (local $q v128)
+    (local.set $t
+      (f32x4.div (f32x4.splat (f32.const 1))
+        (f32x4.add (f32x4.splat (f32.const 1))
+          (f32x4.mul (f32x4.splat (f32.const 0.2316419020928338)) (f32x4.abs (local.get $x))))))
+    ;; P·|x|/√2 with P = 0.3275911 folded: 0.3275911 / √2 = 0.23164190...
+    (local.set $q (f32x4.splat (f32.const 1.061405429)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -1.453152027))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 1.421413741))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const -0.284496736))))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $t)) (f32x4.splat (f32.const 0.254829592))))
+    ;; half = ½(1 − erf(|x|/√2))
+    (local.set $q (f32x4.mul (f32x4.splat (f32.const 0.5)) (f32x4.mul (f32x4.mul (local.get $q) (local.get $t)) (local.get $e))))
+    (v128.bitselect
+      (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $q))
+      (local.get $q)
+      (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0)))))
+
+  ;; y[i] = x[i]·Φ(x[i])
+  (func (export "gelu") (param $y i32) (param $x i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (local.set $end (i32.add (local.get $y) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $y)
+          (f32x4.mul (local.get $v)
+            (call $cdf (local.get $v)
+              (call $exp (f32x4.mul (f32x4.splat (f32.const -0.5)) (f32x4.mul (local.get $v) (local.get $v)))))))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next))))
+
+  ;; dx[i] = dy[i]·(Φ(x[i]) + x[i]·φ(x[i]))
+  (func (export "geluGrad") (param $dx i32) (param $dy i32) (param $x i32) (param $n i32)
+    (local $end i32) (local $v v128) (local $e v128)
+    (local.set $end (i32.add (local.get $dx) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dx) (local.get $end)))
+        (local.set $v (v128.load (local.get $x)))
+        (local.set $e (call $exp (f32x4.mul (f32x4.splat (f32.const -0.5)) (f32x4.mul (local.get $v) (local.get $v)))))
+        (v128.store (local.get $dx)
+          (f32x4.mul (v128.load (local.get $dy))
+            (f32x4.add (call $cdf (local.get $v) (local.get $e))
+              (f32x4.mul (local.get $v) (f32x4.mul (local.get $e) (f32x4.splat (f32.const 0.3989422804014327)))))))
+        (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
+        (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next))))
+)
