@@ -7,6 +7,8 @@
 
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { HostKernelSpec } from './host-kernel.ts';
+import { SIMD_ROW_BLOCK, simdKernels } from './simd.ts';
+import { byteOffset, f32, release } from './wasm-heap.ts';
 
 export const LAYER_NORM = 'SlidesegLayerNorm';
 export const LAYER_NORM_GRAD = 'SlidesegLayerNormGrad';
@@ -43,6 +45,24 @@ export const layerNormSpec: HostKernelSpec = {
       invStdOut![r] = inv;
     }
   },
+  // SIMD (simd.wat) when rows are a multiple of 4 long: statistics in float32 over one row.
+  computeWasm: (backend, [x, gamma, beta], [y, mean, invStd], attrs) => {
+    const [rows, c] = rowsAndChannels(x!.shape);
+    const simd = c % 4 === 0 ? simdKernels(backend) : null;
+    if (!simd) return false;
+    simd.layerNorm(
+      byteOffset(backend, y!),
+      byteOffset(backend, x!),
+      byteOffset(backend, gamma!),
+      byteOffset(backend, beta!),
+      byteOffset(backend, mean!),
+      byteOffset(backend, invStd!),
+      rows,
+      c,
+      attrs.eps as number,
+    );
+    return true;
+  },
 };
 
 /** Inputs dy, x, gamma, mean, invStd (the forward's). Outputs dx, dgamma, dbeta. */
@@ -76,5 +96,42 @@ export const layerNormGradSpec: HostKernelSpec = {
     }
     dgammaOut!.set(dgamma);
     dbetaOut!.set(dbeta);
+  },
+  // SIMD (simd.wat) when rows are a multiple of 4 long; dγ and dβ summed in float32 over blocks of rows, then
+  // in float64 across blocks.
+  computeWasm: (backend, [dy, x, gamma, mean, invStd], [dx, dgammaOut, dbetaOut]) => {
+    const [rows, c] = rowsAndChannels(x!.shape);
+    const simd = c % 4 === 0 ? simdKernels(backend) : null;
+    if (!simd) return false;
+    const partial = backend.makeOutput([2, c], 'float32');
+    const pOff = byteOffset(backend, partial);
+    const dgamma = new Float64Array(c);
+    const dbeta = new Float64Array(c);
+    const rowBytes = c * 4;
+    for (let r0 = 0; r0 < rows; r0 += SIMD_ROW_BLOCK) {
+      const n = Math.min(SIMD_ROW_BLOCK, rows - r0);
+      f32(backend, partial).fill(0);
+      simd.layerNormGrad(
+        byteOffset(backend, dx!) + r0 * rowBytes,
+        byteOffset(backend, dy!) + r0 * rowBytes,
+        byteOffset(backend, x!) + r0 * rowBytes,
+        byteOffset(backend, gamma!),
+        byteOffset(backend, mean!) + r0 * 4,
+        byteOffset(backend, invStd!) + r0 * 4,
+        pOff,
+        pOff + rowBytes,
+        n,
+        c,
+      );
+      const p = f32(backend, partial);
+      for (let i = 0; i < c; i++) {
+        dgamma[i] += p[i]!;
+        dbeta[i] += p[c + i]!;
+      }
+    }
+    release(backend, partial);
+    f32(backend, dgammaOut!).set(dgamma);
+    f32(backend, dbetaOut!).set(dbeta);
+    return true;
   },
 };

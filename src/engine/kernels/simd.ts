@@ -14,7 +14,37 @@ export interface SimdKernels {
   gelu: (y: number, x: number, n: number) => void;
   /** dx = dy·(Φ(x) + x·φ(x)) for the first n − n % 4 elements. */
   geluGrad: (dx: number, dy: number, x: number, n: number) => void;
+  /** acc[j] += Σ_r x[r, j] over x [rows, c] in float32, c a multiple of 4. */
+  colSum: (acc: number, x: number, rows: number, c: number) => void;
+  /** LayerNorm of x [rows, c] (c a multiple of 4) into y, with each row's mean and 1/σ. */
+  layerNorm: (
+    y: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    meanOut: number,
+    invStdOut: number,
+    rows: number,
+    c: number,
+    eps: number,
+  ) => void;
+  /** LayerNorm backward: dx, and dγ/dβ added into float32 partial sums. */
+  layerNormGrad: (
+    dx: number,
+    dy: number,
+    x: number,
+    gamma: number,
+    mean: number,
+    invStd: number,
+    dgamma: number,
+    dbeta: number,
+    rows: number,
+    c: number,
+  ) => void;
 }
+
+/** Rows summed in float32 by the SIMD loops before the caller adds the partial sums into float64. */
+export const SIMD_ROW_BLOCK = 64;
 
 /** The WebAssembly global, typed here because the project's lib settings include neither DOM nor its types. */
 const WA = (

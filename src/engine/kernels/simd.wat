@@ -94,4 +94,140 @@
         (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (br $next))))
+
+  (func $hsum (param $v v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; acc[j] += x[r, j] for rows r < rows of x [rows, c]; c a multiple of 4 (float32 partial sums).
+  (func (export "colSum") (param $acc i32) (param $x i32) (param $rows i32) (param $c i32)
+    (local $bytes i32) (local $i i32) (local $end i32)
+    (local.set $bytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $rows) (local.get $bytes))))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $i (i32.const 0))
+        (block $done
+          (loop $next
+            (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+            (v128.store (i32.add (local.get $acc) (local.get $i))
+              (f32x4.add (v128.load (i32.add (local.get $acc) (local.get $i)))
+                (v128.load (i32.add (local.get $x) (local.get $i)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next)))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (br $row))))
+
+  ;; LayerNorm of rows x [rows, c] (c a multiple of 4): y = (x − μ)/σ·γ + β, and μ, 1/σ per row.
+  (func (export "layerNorm")
+    (param $y i32) (param $x i32) (param $g i32) (param $b i32) (param $meanOut i32) (param $invOut i32)
+    (param $rows i32) (param $c i32) (param $eps f32)
+    (local $bytes i32) (local $i i32) (local $r i32) (local $acc v128) (local $d v128)
+    (local $mean f32) (local $inv f32) (local $mv v128) (local $iv v128)
+    (local.set $bytes (i32.shl (local.get $c) (i32.const 2)))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $done1
+          (loop $next1
+            (br_if $done1 (i32.ge_u (local.get $i) (local.get $bytes)))
+            (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $x) (local.get $i)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next1)))
+        (local.set $mean (f32.div (call $hsum (local.get $acc)) (f32.convert_i32_u (local.get $c))))
+        (local.set $mv (f32x4.splat (local.get $mean)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $done2
+          (loop $next2
+            (br_if $done2 (i32.ge_u (local.get $i) (local.get $bytes)))
+            (local.set $d (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $i))) (local.get $mv)))
+            (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $d) (local.get $d))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next2)))
+        (local.set $inv
+          (f32.div (f32.const 1)
+            (f32.sqrt (f32.add (f32.div (call $hsum (local.get $acc)) (f32.convert_i32_u (local.get $c))) (local.get $eps)))))
+        (local.set $iv (f32x4.splat (local.get $inv)))
+        (local.set $i (i32.const 0))
+        (block $done3
+          (loop $next3
+            (br_if $done3 (i32.ge_u (local.get $i) (local.get $bytes)))
+            (v128.store (i32.add (local.get $y) (local.get $i))
+              (f32x4.add
+                (f32x4.mul
+                  (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $i))) (local.get $mv)) (local.get $iv))
+                  (v128.load (i32.add (local.get $g) (local.get $i))))
+                (v128.load (i32.add (local.get $b) (local.get $i)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next3)))
+        (f32.store (local.get $meanOut) (local.get $mean))
+        (f32.store (local.get $invOut) (local.get $inv))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (local.set $y (i32.add (local.get $y) (local.get $bytes)))
+        (local.set $meanOut (i32.add (local.get $meanOut) (i32.const 4)))
+        (local.set $invOut (i32.add (local.get $invOut) (i32.const 4)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; LayerNorm backward over rows [rows, c] (c a multiple of 4): dx, and dγ += dy·x̂, dβ += dy into float32
+  ;; partial sums (the caller flushes them to float64 every few rows).
+  (func (export "layerNormGrad")
+    (param $dx i32) (param $dy i32) (param $x i32) (param $g i32) (param $meanIn i32) (param $invIn i32)
+    (param $dg i32) (param $db i32) (param $rows i32) (param $c i32)
+    (local $bytes i32) (local $i i32) (local $r i32) (local $mv v128) (local $iv v128)
+    (local $xh v128) (local $d v128) (local $gv v128) (local $sg v128) (local $sgx v128)
+    (local $meanG v128) (local $meanGx v128) (local $cf f32)
+    (local.set $bytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $cf (f32.convert_i32_u (local.get $c)))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $mv (v128.load32_splat (local.get $meanIn)))
+        (local.set $iv (v128.load32_splat (local.get $invIn)))
+        (local.set $sg (v128.const i32x4 0 0 0 0))
+        (local.set $sgx (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $done1
+          (loop $next1
+            (br_if $done1 (i32.ge_u (local.get $i) (local.get $bytes)))
+            (local.set $xh
+              (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $i))) (local.get $mv)) (local.get $iv)))
+            (local.set $d (v128.load (i32.add (local.get $dy) (local.get $i))))
+            (local.set $gv (f32x4.mul (local.get $d) (v128.load (i32.add (local.get $g) (local.get $i)))))
+            (local.set $sg (f32x4.add (local.get $sg) (local.get $gv)))
+            (local.set $sgx (f32x4.add (local.get $sgx) (f32x4.mul (local.get $gv) (local.get $xh))))
+            (v128.store (i32.add (local.get $dg) (local.get $i))
+              (f32x4.add (v128.load (i32.add (local.get $dg) (local.get $i))) (f32x4.mul (local.get $d) (local.get $xh))))
+            (v128.store (i32.add (local.get $db) (local.get $i))
+              (f32x4.add (v128.load (i32.add (local.get $db) (local.get $i))) (local.get $d)))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next1)))
+        (local.set $meanG (f32x4.splat (f32.div (call $hsum (local.get $sg)) (local.get $cf))))
+        (local.set $meanGx (f32x4.splat (f32.div (call $hsum (local.get $sgx)) (local.get $cf))))
+        (local.set $i (i32.const 0))
+        (block $done2
+          (loop $next2
+            (br_if $done2 (i32.ge_u (local.get $i) (local.get $bytes)))
+            (local.set $xh
+              (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $i))) (local.get $mv)) (local.get $iv)))
+            (local.set $gv
+              (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $i))) (v128.load (i32.add (local.get $g) (local.get $i)))))
+            (v128.store (i32.add (local.get $dx) (local.get $i))
+              (f32x4.mul
+                (f32x4.sub (f32x4.sub (local.get $gv) (local.get $meanG)) (f32x4.mul (local.get $xh) (local.get $meanGx)))
+                (local.get $iv)))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next2)))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $bytes)))
+        (local.set $dx (i32.add (local.get $dx) (local.get $bytes)))
+        (local.set $meanIn (i32.add (local.get $meanIn) (i32.const 4)))
+        (local.set $invIn (i32.add (local.get $invIn) (i32.const 4)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
 )

@@ -5,7 +5,8 @@
 
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { f32, type WasmBackend } from './wasm-heap.ts';
+import { SIMD_ROW_BLOCK, simdKernels } from './simd.ts';
+import { byteOffset, f32, release, type WasmBackend } from './wasm-heap.ts';
 
 export function sumKernel(fallback: KernelFunc | undefined): KernelFunc {
   return (args) => {
@@ -24,10 +25,25 @@ export function sumKernel(fallback: KernelFunc | undefined): KernelFunc {
       ? [...x.shape.slice(0, axes.length).map(() => 1), ...x.shape.slice(axes.length)]
       : x.shape.slice(axes.length);
     const out = backend.makeOutput(outShape, 'float32');
-    const xs = f32(backend, x);
     const acc = new Float64Array(inner);
-    for (let r = 0, o = 0; r < rows; r++, o += inner) {
-      for (let c = 0; c < inner; c++) acc[c] += xs[o + c];
+    const simd = inner % 4 === 0 ? simdKernels(backend) : null;
+    if (simd) {
+      // SIMD float32 sums over blocks of rows, added in float64 across blocks.
+      const partial = backend.makeOutput([inner], 'float32');
+      const pOff = byteOffset(backend, partial);
+      const xOff = byteOffset(backend, x);
+      for (let r0 = 0; r0 < rows; r0 += SIMD_ROW_BLOCK) {
+        f32(backend, partial).fill(0);
+        simd.colSum(pOff, xOff + r0 * inner * 4, Math.min(SIMD_ROW_BLOCK, rows - r0), inner);
+        const p = f32(backend, partial);
+        for (let c = 0; c < inner; c++) acc[c] += p[c]!;
+      }
+      release(backend, partial);
+    } else {
+      const xs = f32(backend, x);
+      for (let r = 0, o = 0; r < rows; r++, o += inner) {
+        for (let c = 0; c < inner; c++) acc[c] += xs[o + c]!;
+      }
     }
     f32(backend, out).set(acc);
     return out;
