@@ -11,6 +11,7 @@ const CLI = join(ROOT, 'bin', 'slideseg.js');
 test('--backend and --verbose are global: accepted by every command, the backend is reported', async () => {
   const { stdout, stderr } = await run(process.execPath, [CLI, 'backends', '--backend', 'cpu', '--verbose']);
   assert.match(stdout, /active: cpu/);
+  assert.match(stdout, /^JPEG tiles: (libturbojpeg \(.+\)|sharp\/libvips \(libturbojpeg not found.*)$/m);
   assert.match(stderr, /TF\.js backend cpu/);
   // A command that never touches tensors still accepts the global options.
   const info = await run(process.execPath, [

@@ -1,6 +1,7 @@
 export { DecodeBudget, processDecodeBudget } from './budget.ts';
 export { type ByteSource, FileByteSource, HttpByteSource, type HttpOptions } from './bytesource.ts';
 export { BlockCache, sharedBlockCache } from './cache.ts';
+export { jpegDecoderDescription } from './codecs/jpeg-turbo.ts';
 export { SlideError } from './errors.ts';
 export type { HttpLimits } from './http.ts';
 export { type OpenSlideOptions, openSlide } from './open.ts';

@@ -3,7 +3,7 @@ import type { Command } from '../command.ts';
 
 export const command: Command = {
   name: 'backends',
-  summary: 'List TF.js backends and initialise one (--backend) to check it works',
+  summary: 'List TF.js backends and initialise one (--backend) to check it works; name the JPEG tile decoder',
   usage: 'slideseg backends [--backend wasm|cpu|tensorflow]',
   async run(args) {
     const { ready, tf } = await import('../../engine/index.ts');
@@ -13,7 +13,8 @@ export const command: Command = {
     });
     const chosen = await ready(values.backend);
     const registered = Object.keys(tf.engine().registryFactory);
-    console.log(`registered: ${registered.join(', ')}\nactive: ${chosen}`);
+    const { jpegDecoderDescription } = await import('../../slide/index.ts');
+    console.log(`registered: ${registered.join(', ')}\nactive: ${chosen}\nJPEG tiles: ${jpegDecoderDescription()}`);
     return 0;
   },
 };
