@@ -1,20 +1,40 @@
 /**
- * Whole-slide inference speed: slideseg's `inferSlide` (ONNX Runtime, the default backend) against a PyTorch +
- * OpenSlide reference pipeline (bench/infer_reference.py, Debian's python3-torch and python3-openslide) on the same
- * machine, in the same run, interleaved (slideseg, reference, slideseg, reference, ...), on exactly the same tissue
- * tiles: slideseg's run reports every tile it computed and the reference reads those level-0 regions.
+ * Whole-slide inference speed: slideseg's `inferSlide` (ONNX Runtime, the default backend) against
+ *  - the raw ONNX Runtime rate: the same .onnx file, batch, tile size and intra-op threads, the session alone on
+ *    pre-made input tensors (no reading, no pre- or post-processing), measured just before and just after each
+ *    slideseg round so a shared machine's load hits both alike; whole-slide tiles/s is reported as a fraction of it
+ *    (the mean of the two raw measurements around the round). Each raw measurement takes the faster of ORT's
+ *    default session (idle intra-op threads spin) and the pipeline's (they sleep), run batch by batch in turns;
+ *  - a PyTorch + OpenSlide reference pipeline (bench/infer_reference.py, Debian's python3-torch and
+ *    python3-openslide; skipped with --no-torch) on exactly the same tissue tiles: slideseg's run reports every tile
+ *    it computed and the reference reads those level-0 regions.
+ * Rounds are interleaved (raw ORT, slideseg, raw ORT, reference, ...).
  *
- * Model: SegFormer-B0, random init (seed 0), 2 labels, saved to a temp folder; 512-px tiles, overlap 64, 0.5 µm/px.
+ * Model: SegFormer-B0, random init (seed 0), 2 labels, saved to a temp folder and exported to ONNX once the way
+ * `slideseg infer` does it (decoder folded; --no-fold exports the faithful graph); 512-px tiles, overlap 64,
+ * 0.5 µm/px.
  * Timed window on both sides: after the first batch (warm-up: ONNX/Torch first-run costs) to the last batch.
  * slideseg's loop includes reading, decoding, resizing, normalising, the model, upsampling + softmax, blending,
- * argmax and writing label chunks; the reference stops at the logits (no upsampling, blending, argmax or writing).
+ * argmax and writing label (and image) chunks; the reference stops at the logits.
  * CPU: the process's own CPU seconds per wall second (all threads: decode workers, ORT / Torch threads) and the
  * busy fraction of each core from /proc/stat over the same window (this includes anything else running).
  *
- * usage: npx tsx bench/infer-slide.ts [--slides a.svs,b.svs] [--max-tiles 16] [--batch 4] [--rounds 2]
- *                                     [--threads N] [--slide-mpp 0.25] [--json] [--no-torch]
+ * Per-stage table (slideseg, timed window, ms per tile; src/infer/stage-clock.ts): `main` is main-thread time
+ * (normalise, upsample+softmax, blend, argmax, queuing writes), `latency` the summed issue-to-completion time of
+ * work done elsewhere (reads and decodes in the slide's worker pool, the model on ORT's threads, chunk writes),
+ * `wait` how long the tile loop stood waiting on that stage. The slide's own resampling (readRegionAtMpp, when the
+ * slide states its mpp) counts as read/decode.
+ *
+ * usage: node --import tsx bench/infer-slide.ts [--slides a.svs,b.tif] [--max-tiles 16] [--batch 4] [--rounds 2]
+ *            [--threads N] [--slide-mpp 0.25] [--ort-batches 8] [--json] [--no-torch]
+ *            [--no-fold]
  * --max-tiles caps the tiles per slide (the TCGA slide has ~hundreds of tissue tiles at 0.5 µm/px).
  * --slide-mpp is used for slides that do not state their resolution (the TCGA fixture does not).
+ *
+ * The 16k×16k pyramidal JPEG TIFF (0.25 µm/px, level 1 read directly at 0.5 µm/px):
+ *   node --import tsx bench/make-large-slide.ts --size 16000 --out /tmp/slideseg-bench/large-16k.tif
+ *   node --import tsx bench/infer-slide.ts --no-torch --rounds 2 --max-tiles 64 \
+ *     --slides samples/cmu-1-small-region.svs,/tmp/slideseg-bench/large-16k.tif
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,8 +44,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ready } from '../src/engine/index.ts';
 import { InferAbortedError, inferSlide } from '../src/infer/slide-infer.ts';
+import { STAGES, type Stage, StageClock, type StageTimes } from '../src/infer/stage-clock.ts';
 import { loadTileRunner } from '../src/infer/tile-runner.ts';
 import { Segformer, saveSegformer, segformerPreset } from '../src/models/segformer/index.ts';
+import { OnnxSegmenter } from '../src/onnx/index.ts';
 import { openSlide } from '../src/slide/index.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,14 +65,17 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     threads: { type: 'string', default: String(availableParallelism()) },
     'slide-mpp': { type: 'string', default: '0.25' },
+    'ort-batches': { type: 'string', default: '8' },
     json: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
+    'no-fold': { type: 'boolean', default: false },
   },
 });
 const maxTiles = Number(values['max-tiles']);
 const batch = Number(values.batch);
 const rounds = Number(values.rounds);
 const threads = Number(values.threads);
+const ortBatches = Number(values['ort-batches']);
 const TILE = 512;
 const OVERLAP = 64;
 const MPP = 0.5;
@@ -79,9 +104,65 @@ interface SideResult {
   systemCoreBusy: number[];
 }
 
+interface SlidesegResult extends SideResult {
+  /** Raw ORT tiles/s just before and just after this round (the faster session setting of each). */
+  rawBefore: number;
+  rawAfter: number;
+  /** The raw measurements in full: tiles/s with spinning and with sleeping intra-op threads. */
+  raw: { spinning: number; sleeping: number }[];
+  /** tilesPerSecond / mean(rawBefore, rawAfter). */
+  fractionOfRaw: number;
+  /** Per-stage ms per timed tile. */
+  stages: StageTimes;
+}
+
 interface TileRegion {
   level0X: number;
   level0Y: number;
+}
+
+/**
+ * The ORT session alone: `ortBatches` batches of pre-made NCHW inputs (two alternating buffers of pixel-like
+ * values, normalised as the pipeline does) after two warm-up runs, on this thread. Two sessions take turns batch by
+ * batch so that both see the same machine: ONNX Runtime's defaults (idle threads spin) and the pipeline's own
+ * settings (idle threads sleep). The faster of the two is the raw rate.
+ */
+async function rawOrt(onnx: string): Promise<{ tilesPerSecond: number; spinning: number; sleeping: number }> {
+  const sessions = [
+    await OnnxSegmenter.load(onnx, { intraOpThreads: threads }),
+    await OnnxSegmenter.load(onnx, { intraOpThreads: threads, spinning: false }),
+  ];
+  try {
+    const dims = [batch, 3, TILE, TILE];
+    const inputs = [0, 1].map((k) => {
+      const a = new Float32Array(batch * 3 * TILE * TILE);
+      let seed = 12345 + k;
+      for (let i = 0; i < a.length; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        a[i] = ((seed >>> 16) % 256) / 255 / 0.225 - 2;
+      }
+      return a;
+    });
+    for (const s of sessions) for (let i = 0; i < 2; i++) await s.run(inputs[i & 1]!, dims);
+    const ms = [0, 0];
+    for (let i = 0; i < ortBatches; i++) {
+      for (const [k, s] of sessions.entries()) {
+        const t0 = performance.now();
+        await s.run(inputs[i & 1]!, dims);
+        ms[k]! += performance.now() - t0;
+      }
+    }
+    const [spinning, sleeping] = ms.map((m) => (ortBatches * batch * 1000) / m) as [number, number];
+    return { tilesPerSecond: Math.max(spinning, sleeping), spinning, sleeping };
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
+
+function stageDelta(a: StageTimes, b: StageTimes, tiles: number): StageTimes {
+  const per = (x: Record<Stage, number>, y: Record<Stage, number>) =>
+    Object.fromEntries(STAGES.map((s) => [s, (y[s] - x[s]) / tiles])) as Record<Stage, number>;
+  return { ms: per(a.ms, b.ms), latencyMs: per(a.latencyMs, b.latencyMs), waitMs: per(a.waitMs, b.waitMs) };
 }
 
 async function runSlideseg(
@@ -89,12 +170,24 @@ async function runSlideseg(
   model: string,
   out: string,
   slideMpp: number | undefined,
-): Promise<{ result: SideResult; tiles: TileRegion[]; downsample: number }> {
+): Promise<{
+  result: Omit<SlidesegResult, 'rawBefore' | 'rawAfter' | 'raw' | 'fractionOfRaw'>;
+  tiles: TileRegion[];
+  downsample: number;
+}> {
   const tiles: TileRegion[] = [];
   let downsample = 1;
   const abort = new AbortController();
-  let start: { t: number; cpu: NodeJS.CpuUsage; stat: [number, number][]; tiles: number } | undefined;
-  let end: typeof start;
+  const clock = new StageClock();
+  type Sample = {
+    t: number;
+    cpu: NodeJS.CpuUsage;
+    stat: [number, number][];
+    tiles: number;
+    stages: StageTimes;
+  };
+  let start: Sample | undefined;
+  let end: Sample | undefined;
   try {
     await inferSlide(slide, {
       model,
@@ -107,12 +200,19 @@ async function runSlideseg(
       slideMpp,
       signal: abort.signal,
       log: null,
+      clock,
       onTile: (t) => {
         tiles.push({ level0X: t.level0X, level0Y: t.level0Y });
         downsample = t.level0Size / TILE;
       },
       onProgress: () => {
-        const now = { t: performance.now(), cpu: process.cpuUsage(), stat: procStat(), tiles: tiles.length };
+        const now = {
+          t: performance.now(),
+          cpu: process.cpuUsage(),
+          stat: procStat(),
+          tiles: tiles.length,
+          stages: clock.snapshot(),
+        };
         if (!start) start = now;
         else end = now;
         if (tiles.length >= maxTiles) abort.abort();
@@ -134,6 +234,7 @@ async function runSlideseg(
       tilesPerSecond: timedTiles / seconds,
       coresBusy: endCpu / seconds,
       systemCoreBusy: coreUse(start.stat, end.stat),
+      stages: stageDelta(start.stages, end.stages, timedTiles),
     },
     tiles,
     downsample,
@@ -172,9 +273,9 @@ async function main() {
     const net = new Segformer(segformerPreset('b0', { numLabels: 2 }), { seed: 0 });
     await saveSegformer(net, model);
     net.dispose();
-    // Export to ONNX once, outside the timed runs (inferSlide caches the export under <out>/.cache).
+    // Export to ONNX once, outside the timed runs, as `slideseg infer` does (cached under <out>/.cache there).
     const cacheDir = join(tmp, 'onnx-cache');
-    await (await loadTileRunner(model, { cacheDir, threads })).release();
+    await (await loadTileRunner(model, { cacheDir, threads, foldDecoder: !values['no-fold'] })).release();
     const onnx = readdirOnnx(cacheDir);
 
     const rows: Record<string, unknown>[] = [];
@@ -182,15 +283,27 @@ async function main() {
       const s = await openSlide(slide);
       const slideMpp = s.mpp?.x ? undefined : Number(values['slide-mpp']);
       await s.close();
-      const ours: SideResult[] = [];
+      const ours: SlidesegResult[] = [];
       const ref: SideResult[] = [];
       let tilesJson = '';
+      let rawAfterPrevious: Awaited<ReturnType<typeof rawOrt>> | undefined;
       for (let r = 0; r < rounds; r++) {
         const out = join(tmp, `out-${basename(slide)}-${r}`);
+        log(`${basename(slide)} round ${r + 1}/${rounds}: raw ONNX Runtime…`);
+        const rawBefore = rawAfterPrevious ?? (await rawOrt(onnx));
         log(`${basename(slide)} round ${r + 1}/${rounds}: slideseg…`);
         const o = await runSlideseg(slide, onnx, out, slideMpp);
-        ours.push(o.result);
         rmSync(out, { recursive: true, force: true });
+        log(`${basename(slide)} round ${r + 1}/${rounds}: raw ONNX Runtime…`);
+        const rawAfter = await rawOrt(onnx);
+        rawAfterPrevious = values['no-torch'] ? rawAfter : undefined;
+        ours.push({
+          ...o.result,
+          rawBefore: rawBefore.tilesPerSecond,
+          rawAfter: rawAfter.tilesPerSecond,
+          raw: [rawBefore, rawAfter].map(({ spinning, sleeping }) => ({ spinning, sleeping })),
+          fractionOfRaw: o.result.tilesPerSecond / ((rawBefore.tilesPerSecond + rawAfter.tilesPerSecond) / 2),
+        });
         if (!tilesJson) {
           tilesJson = join(tmp, `tiles-${basename(slide)}.json`);
           writeFileSync(
@@ -219,12 +332,13 @@ async function main() {
         reference: ref,
         slidesegTilesPerSecond: ourRate,
         referenceTilesPerSecond: refRate,
+        fractionOfRaw: median(ours.map((x) => x.fractionOfRaw)),
         ratio: ourRate / refRate,
         ratiosPerRound: ref.map((x, i) => ours[i]!.tilesPerSecond / x.tilesPerSecond),
       });
     }
     const result = {
-      model: 'SegFormer-B0 (random init, 2 labels)',
+      model: `SegFormer-B0 (random init, 2 labels, ${values['no-fold'] ? 'faithful' : 'folded'} decoder)`,
       tile: TILE,
       overlap: OVERLAP,
       mpp: MPP,
@@ -235,24 +349,49 @@ async function main() {
       maxTiles,
       slides: rows,
     };
-    // The table goes to stdout, or to stderr when stdout carries the JSON.
+    // The tables go to stdout, or to stderr when stdout carries the JSON.
     const print = (line: string) => (values.json ? log(line) : console.log(line));
     const f = (x: number, d = 2) => x.toFixed(d);
     const cores = (x: SideResult) => x.systemCoreBusy.map((c) => `${(100 * c).toFixed(0)}%`).join('/');
     print(
-      'slide                          round  tiles  slideseg t/s  reference t/s  ratio  proc cores (ours/ref)  per-core busy (ours | ref)',
+      'slide                          round  tiles  slideseg t/s  raw ORT t/s (before/after)  of raw  reference t/s  ratio  proc cores (ours/ref)  per-core busy (ours | ref)',
     );
     for (const row of rows) {
-      const ours = row.slideseg as SideResult[];
+      const ours = row.slideseg as SlidesegResult[];
       const ref = row.reference as SideResult[];
       ours.forEach((o, i) => {
         const r = ref[i];
         print(
-          `${String(row.slide).padEnd(30)} ${String(i + 1).padStart(5)}  ${String(o.timedTiles).padStart(5)}  ${f(o.tilesPerSecond).padStart(12)}  ${(r ? f(r.tilesPerSecond) : '-').padStart(13)}  ${(r ? f(o.tilesPerSecond / r.tilesPerSecond) : '-').padStart(5)}  ${`${f(o.coresBusy)}/${r ? f(r.coresBusy) : '-'}`.padStart(21)}  ${cores(o)} | ${r ? cores(r) : '-'}`,
+          `${String(row.slide).padEnd(30)} ${String(i + 1).padStart(5)}  ${String(o.timedTiles).padStart(5)}  ${f(o.tilesPerSecond).padStart(12)}  ${`${f(o.rawBefore)}/${f(o.rawAfter)}`.padStart(26)}  ${`${(100 * o.fractionOfRaw).toFixed(0)}%`.padStart(6)}  ${(r ? f(r.tilesPerSecond) : '-').padStart(13)}  ${(r ? f(o.tilesPerSecond / r.tilesPerSecond) : '-').padStart(5)}  ${`${f(o.coresBusy)}/${r ? f(r.coresBusy) : '-'}`.padStart(21)}  ${cores(o)} | ${r ? cores(r) : '-'}`,
         );
       });
       print(
-        `${String(row.slide).padEnd(30)} median         ${f(row.slidesegTilesPerSecond as number).padStart(12)}  ${f(row.referenceTilesPerSecond as number).padStart(13)}  ${f(row.ratio as number).padStart(5)}`,
+        `${String(row.slide).padEnd(30)} median         ${f(row.slidesegTilesPerSecond as number).padStart(12)}  ${''.padStart(26)}  ${`${(100 * (row.fractionOfRaw as number)).toFixed(0)}%`.padStart(6)}  ${f(row.referenceTilesPerSecond as number).padStart(13)}  ${f(row.ratio as number).padStart(5)}`,
+      );
+    }
+    print('');
+    print(
+      'slideseg per stage, ms per tile in the timed window (main thread | latency elsewhere | loop waiting):',
+    );
+    for (const row of rows) {
+      const ours = row.slideseg as SlidesegResult[];
+      print(`${row.slide}`);
+      ours.forEach((o, i) => {
+        print(
+          `  round ${i + 1}: ${f(1000 / o.tilesPerSecond, 1)} ms/tile (process CPU ${f((1000 * o.coresBusy) / o.tilesPerSecond, 0)} ms/tile); raw ORT ${f(2000 / (o.rawBefore + o.rawAfter), 1)} ms/tile (t/s spinning/sleeping: ${o.raw.map((r) => `${f(r.spinning)}/${f(r.sleeping)}`).join(', ')})`,
+        );
+      });
+      print(
+        `  ${'stage'.padEnd(18)}${ours.map((_, i) => `${`round ${i + 1}: main`.padStart(16)}${'latency'.padStart(9)}${'wait'.padStart(8)}`).join('')}`,
+      );
+      for (const st of STAGES) {
+        print(
+          `  ${st.padEnd(18)}${ours.map((o) => `${f(o.stages.ms[st], 1).padStart(16)}${f(o.stages.latencyMs[st], 1).padStart(9)}${f(o.stages.waitMs[st], 1).padStart(8)}`).join('')}`,
+        );
+      }
+      const sum = (x: Record<Stage, number>) => STAGES.reduce((a, s) => a + x[s], 0);
+      print(
+        `  ${'total'.padEnd(18)}${ours.map((o) => `${f(sum(o.stages.ms), 1).padStart(16)}${''.padStart(9)}${f(sum(o.stages.waitMs), 1).padStart(8)}`).join('')}`,
       );
     }
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -5,7 +5,9 @@
  * hold accumulators, so memory depends on the stripe width and the tile size, not on the slide.
  */
 import { argmaxAt } from '../core/sliding.ts';
+import type { StageClock } from './stage-clock.ts';
 import type { ChunkDone, Stripe, TileOrigin } from './tile-plan.ts';
+import { axisMap } from './tile-probs.ts';
 
 /** Weighted class-probability sums (pixels × C) and weight sums (pixels) of one band of a stripe. */
 export interface Band {
@@ -79,12 +81,19 @@ export class StripeAccumulator {
   readonly #bands = new Map<number, Band>();
   readonly #rows: number;
   #nextRow = 0;
+  readonly #clock: StageClock | undefined;
+  /** Logits of two source rows interpolated along x (exact doubles), by row parity; see `addLogits`. */
+  readonly #rowCache: [Float64Array, Float64Array] = [new Float64Array(0), new Float64Array(0)];
+  readonly #rowOf = [-1, -1];
+  readonly #scratch: Float32Array;
 
-  constructor(g: BandGeometry, stripe: Stripe, pool: BandPool) {
+  constructor(g: BandGeometry, stripe: Stripe, pool: BandPool, clock?: StageClock) {
     this.#g = g;
     this.#stripe = stripe;
     this.#pool = pool;
     this.#rows = Math.ceil(g.height / g.chunkSize);
+    this.#clock = clock;
+    this.#scratch = new Float32Array(g.classes);
   }
 
   /** Adds a tile's probabilities (tile × tile × C), weighted by the window, to the bands it covers. */
@@ -112,6 +121,93 @@ export class StripeAccumulator {
   }
 
   /**
+   * `add(t, upsampledSoftmax(logits, dims, b, tile, tile))` in one pass and without the tile-sized probability
+   * buffer, bit for bit: the same double-precision arithmetic and the same float32 roundings (the softmax's
+   * float32 scratch, the float32 probabilities) in the same order, computed only for the pixels inside the stripe
+   * and the grid. The bilinear upsampling is separable: each source row is interpolated along x once (kept as
+   * doubles, exactly the value the per-pixel formula computes first) and reused by the output rows between it and
+   * the next.
+   */
+  addLogits(
+    t: TileOrigin,
+    logits: Float32Array,
+    dims: { classes: number; height: number; width: number },
+    b: number,
+  ): void {
+    const { tile, height, chunkSize: cs, classes: C, window } = this.#g;
+    if (dims.classes !== C) throw new Error(`blend: ${dims.classes} logit channels for ${C} classes`);
+    const { x0, x1 } = this.#stripe;
+    const sw = x1 - x0;
+    const txa = Math.max(t.x, x0) - t.x;
+    const txb = Math.min(t.x + tile, x1) - t.x;
+    const tyb = Math.min(t.y + tile, height) - t.y;
+    if (txb <= txa || tyb <= 0) return;
+    const n = txb - txa;
+    const { height: h, width: w } = dims;
+    const ay = axisMap(h, tile);
+    const ax = axisMap(w, tile);
+    const plane = h * w;
+    const base = b * C * plane;
+    const cache = this.#rowCache;
+    if (cache[0].length < n * C) {
+      cache[0] = new Float64Array(tile * C);
+      cache[1] = new Float64Array(tile * C);
+    }
+    const rowOf = this.#rowOf;
+    rowOf[0] = -1;
+    rowOf[1] = -1;
+    const row = (r: number): Float64Array => {
+      const slot = r & 1;
+      const out = cache[slot];
+      if (rowOf[slot] === r) return out;
+      rowOf[slot] = r;
+      const lo = ax.lo;
+      const hi = ax.hi;
+      const frac = ax.frac;
+      for (let c = 0; c < C; c++) {
+        const p = base + c * plane + r * w;
+        for (let k = 0, tx = txa; k < n; k++, tx++) {
+          const tl = logits[p + lo[tx]!]!;
+          const tr = logits[p + hi[tx]!]!;
+          out[k * C + c] = tl + (tr - tl) * frac[tx]!;
+        }
+      }
+      return out;
+    };
+    const v = this.#scratch;
+    for (let ty = 0; ty < tyb; ty++) {
+      const gy = t.y + ty;
+      const r = Math.floor(gy / cs);
+      const band = this.#band(r);
+      const acc = band.acc;
+      const wsum = band.wsum;
+      const top = row(ay.lo[ty]!);
+      const bottom = row(ay.hi[ty]!);
+      const fy = ay.frac[ty]!;
+      const wrow = ty * tile;
+      let i = (gy - r * cs) * sw + (t.x + txa - x0);
+      for (let k = 0, tx = txa; k < n; k++, tx++, i++) {
+        let max = Number.NEGATIVE_INFINITY;
+        for (let c = 0, q = k * C; c < C; c++, q++) {
+          const val = top[q]! + (bottom[q]! - top[q]!) * fy;
+          v[c] = val;
+          if (val > max) max = val;
+        }
+        let sum = 0;
+        for (let c = 0; c < C; c++) {
+          const e = Math.exp(v[c]! - max);
+          v[c] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        const wgt = window[wrow + tx]!;
+        wsum[i] += wgt;
+        for (let c = 0, j = i * C; c < C; c++, j++) acc[j] += wgt * Math.fround(v[c]! * inv);
+      }
+    }
+  }
+
+  /**
    * Argmaxes every band that no tile from `beforeY` on can reach and hands each of its chunks not yet on disk to
    * `sink`, top to bottom, left to right.
    */
@@ -126,10 +222,18 @@ export class StripeAccumulator {
       for (let cx = c0; cx < c1; cx++) {
         if (chunkDone(cx, r)) continue;
         const cw = Math.min(cs, width - cx * cs);
-        sink(cx, r, bandLabels(band, x1 - x0, cx * cs - x0, cw, h, classes), cw, h);
+        const t0 = performance.now();
+        const labels = bandLabels(band, x1 - x0, cx * cs - x0, cw, h, classes);
+        this.#clock?.add('argmax', performance.now() - t0);
+        sink(cx, r, labels, cw, h);
       }
       this.#pool.give(band);
     }
+  }
+
+  /** The accumulator of band row `r`, while it is held (not yet flushed). */
+  heldBand(r: number): Band | undefined {
+    return this.#bands.get(r);
   }
 
   #band(r: number): Band {

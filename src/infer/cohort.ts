@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { needsTsx, siblingModule, workerProcessArgv } from '../core/modules.ts';
+import { siblingModule, workerProcessArgv } from '../core/modules.ts';
 import type { CohortWorkerJob, CohortWorkerReply } from './cohort-worker.ts';
 import { type InferSlideOptions, type InferSummary, inferSlide, slideBaseName } from './slide-infer.ts';
 
@@ -172,7 +172,7 @@ export async function inferMany(
   return result;
 }
 
-/** The options without what cannot cross a process boundary (callbacks, the abort signal, a loaded runner). */
+/** The options without what cannot cross a process boundary (callbacks, the abort signal, a loaded runner, a clock). */
 function plainOptions(o: SlideJobOptions): SlideJobOptions {
   const {
     signal: _signal,
@@ -180,6 +180,7 @@ function plainOptions(o: SlideJobOptions): SlideJobOptions {
     onTile: _onTile,
     log: _log,
     runner: _runner,
+    clock: _clock,
     ...data
   } = o;
   return data;

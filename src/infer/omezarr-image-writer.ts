@@ -142,13 +142,21 @@ export class OmeZarrImageWriter {
     const rgba = await readScaled(this.#slide, this.#o.downsample * 2 ** k, cx * cs, cy * cs, cw, ch);
     // Planar RGB, padded to the full chunk (Zarr chunks are always full size); outside the slide is white.
     const chunk = new Uint8Array(3 * cs * cs);
+    const plane = cs * cs;
     for (let y = 0; y < ch; y++) {
       for (let x = 0; x < cw; x++) {
         const p = (y * cw + x) * 4;
         const a = rgba[p + 3]!;
         const q = y * cs + x;
+        if (a === 255) {
+          // Opaque (nearly every pixel): the blend below gives the colour itself.
+          chunk[q] = rgba[p]!;
+          chunk[plane + q] = rgba[p + 1]!;
+          chunk[2 * plane + q] = rgba[p + 2]!;
+          continue;
+        }
         for (let c = 0; c < 3; c++) {
-          chunk[c * cs * cs + q] = Math.round((rgba[p + c]! * a + 255 * (255 - a)) / 255);
+          chunk[c * plane + q] = Math.round((rgba[p + c]! * a + 255 * (255 - a)) / 255);
         }
       }
     }

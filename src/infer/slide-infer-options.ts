@@ -5,6 +5,7 @@
 import { basename, extname } from 'node:path';
 import { type TestTimeAugmentation, ttaViews, type View } from '../core/tta.ts';
 import type { PolygonMode } from './polygons.ts';
+import type { StageClock } from './stage-clock.ts';
 import type { InferBackend, TileRunner } from './tile-runner.ts';
 
 export interface InferProgress {
@@ -79,6 +80,8 @@ export interface InferSlideOptions {
   log?: ((line: string) => void) | null;
   /** Use this runner instead of loading `model` (lets cohorts reuse one session). */
   runner?: TileRunner;
+  /** Times the tile loop's stages into this clock (bench/infer-slide.ts). */
+  clock?: StageClock;
 }
 
 export interface InferSummary {

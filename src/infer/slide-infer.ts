@@ -103,13 +103,14 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       grid: tiles,
       plan,
       blend: { ...tiles, classes, window: blendWindow(s.tile, s.overlap) },
-      read: gridTileReader(slide, grid.downsample, s.mpp, o.slideMpp === undefined),
-      batches: new TileBatchRunner(runner, s.tile, s.views),
+      read: gridTileReader(slide, grid.downsample, s.mpp, o.slideMpp === undefined, o.clock),
+      batches: new TileBatchRunner(runner, s.tile, s.views, o.clock),
       writer: zarr,
       progress,
       downsample: grid.downsample,
       signal: o.signal,
       onTile: o.onTile,
+      clock: o.clock,
     });
     const inferenceSeconds = progress.seconds;
 

@@ -3,12 +3,15 @@
  * test-time augmentation view run, and each tile's class probabilities back at tile resolution (views mapped back to
  * the tile's frame and averaged).
  *
- * Two input buffers alternate, so at most one batch is in the runtime while the next one is filled, and the steady
- * state allocates (almost) nothing per tile.
+ * Two input buffers alternate, so one batch can be in the runtime while the next one is filled, and the steady
+ * state allocates (almost) nothing per tile. Without TTA a tile's logits go straight into the stripe's bands
+ * (`StripeAccumulator.addLogits`: upsampling, softmax and blending in one pass, no probability buffer).
  */
 
 import { accumulateViewHWC, isIdentity, type View, viewPixelsNCHW } from '../core/tta.ts';
 import type { RGBAImage } from '../slide/types.ts';
+import type { StripeAccumulator } from './band-accumulator.ts';
+import type { StageClock } from './stage-clock.ts';
 import type { TileOrigin } from './tile-plan.ts';
 import { upsampledSoftmax } from './tile-probs.ts';
 import type { TileLogits, TileRunner } from './tile-runner.ts';
@@ -18,6 +21,12 @@ import type { PrefetchingTileSource } from './tile-source.ts';
 export interface TileBatch {
   tiles: TileOrigin[];
   logits: TileLogits[];
+}
+
+/** A batch read and normalised into input buffer `slot`, ready for the model. */
+export interface PreparedBatch {
+  tiles: TileOrigin[];
+  slot: number;
 }
 
 /** RGBA tile → NCHW float32 (rescale + normalise), composited over white where transparent (outside the slide). */
@@ -70,25 +79,75 @@ export class TileBatchRunner {
   #nextInput = 0;
   #probs: Float32Array | undefined;
   #viewProbs: Float32Array | undefined;
+  readonly #clock: StageClock | undefined;
 
-  constructor(runner: TileRunner, tile: number, views: readonly View[]) {
+  constructor(runner: TileRunner, tile: number, views: readonly View[], clock?: StageClock) {
     this.#runner = runner;
     this.#tile = tile;
     this.#views = views;
+    this.#clock = clock;
   }
 
-  /** Reads the batch's tiles from `source` (in order), runs every view, and keeps the source's reads topped up. */
-  async run(tiles: TileOrigin[], source: PrefetchingTileSource): Promise<TileBatch> {
+  /**
+   * Reads the batch's tiles from `source` (in order) into the next input buffer and keeps the source's reads
+   * topped up. The buffer is the one of the batch before last: that batch must be through `infer` already.
+   */
+  async prepare(tiles: TileOrigin[], source: PrefetchingTileSource): Promise<PreparedBatch> {
     const tile = this.#tile;
-    const { pixels, view } = this.#inputBuffer(tiles.length);
-    for (let b = 0; b < tiles.length; b++) fillPixels(await source.next(), tile, pixels, b, this.#runner);
+    const slot = this.#nextInput;
+    this.#nextInput ^= 1;
+    const len = tiles.length * 3 * tile * tile;
+    if (this.#inputs[slot]?.length !== len) this.#inputs[slot] = new Float32Array(len);
+    const clock = this.#clock;
+    for (let b = 0; b < tiles.length; b++) {
+      const img = await source.next();
+      const pixels = this.#inputs[slot]!;
+      if (clock) clock.time('normalise', () => fillPixels(img, tile, pixels, b, this.#runner));
+      else fillPixels(img, tile, pixels, b, this.#runner);
+    }
     source.topUp();
+    return { tiles, slot };
+  }
+
+  /** Runs every view of a prepared batch through the model. */
+  async infer({ tiles, slot }: PreparedBatch): Promise<TileBatch> {
+    const tile = this.#tile;
+    const n = tiles.length;
+    const clock = this.#clock;
     const logits: TileLogits[] = [];
     for (const v of this.#views) {
-      const seen = isIdentity(v) ? pixels : viewPixelsNCHW(pixels, tiles.length, 3, tile, v, view!);
-      logits.push(await this.#runner.run(seen, tiles.length, tile, tile));
+      const identity = isIdentity(v);
+      let input = this.#inputs[slot]!;
+      if (!identity) {
+        if (this.#viewInputs[slot]?.length !== input.length)
+          this.#viewInputs[slot] = new Float32Array(input.length);
+        input = viewPixelsNCHW(input, n, 3, tile, v, this.#viewInputs[slot]!);
+      }
+      const run = this.#runner.run(input, n, tile, tile);
+      const out = await (clock ? clock.latency('model', run) : run);
+      // A runner on another thread moves the input there and hands the same memory back with the logits.
+      if (out.input) (identity ? this.#inputs : this.#viewInputs)[slot] = out.input;
+      logits.push(out);
     }
     return { tiles, logits };
+  }
+
+  /** Blends item `b` of a batch into the stripe's bands at its tile's origin. */
+  blend(batch: TileBatch, b: number, bands: StripeAccumulator): void {
+    const t = batch.tiles[b]!;
+    const clock = this.#clock;
+    if (this.#views.length === 1) {
+      // Upsampling and softmax fused into the blend: its time counts as blending.
+      const l = batch.logits[0]!;
+      if (clock) clock.time('blend', () => bands.addLogits(t, l.data, l, b));
+      else bands.addLogits(t, l.data, l, b);
+      return;
+    }
+    const probs = clock
+      ? clock.time('upsample+softmax', () => this.probabilities(batch, b))
+      : this.probabilities(batch, b);
+    if (clock) clock.time('blend', () => bands.add(t, probs));
+    else bands.add(t, probs);
   }
 
   /** Class probabilities (tile × tile × C) of item `b`; the buffer is reused by the next call. */
@@ -109,15 +168,5 @@ export class TileBatchRunner {
       accumulateViewHWC(this.#viewProbs, tile, C, v, 1 / views.length, probs);
     }
     return probs;
-  }
-
-  #inputBuffer(n: number): { pixels: Float32Array; view: Float32Array | undefined } {
-    const k = this.#nextInput;
-    this.#nextInput ^= 1;
-    const len = n * 3 * this.#tile * this.#tile;
-    if (this.#inputs[k]?.length !== len) this.#inputs[k] = new Float32Array(len);
-    if (this.#views.length > 1 && this.#viewInputs[k]?.length !== len)
-      this.#viewInputs[k] = new Float32Array(len);
-    return { pixels: this.#inputs[k]!, view: this.#viewInputs[k] };
   }
 }

@@ -1,12 +1,14 @@
 /**
  * The inference stage of a whole-slide run: stripe by stripe, the tiles still to compute are read ahead
  * (PrefetchingTileSource), batched through the model (TileBatchRunner), blended into bands (StripeAccumulator),
- * and each finished label chunk is handed to the output writer. The next batch reads and runs while the previous
- * one is blended, and chunk writes run in the background, never more than a stripe row of them queued.
+ * and each finished label chunk is handed to the output writer. The model runs on its own thread (tile-runner):
+ * while it runs a batch, the next one is read and normalised and the previous one blended; chunk writes run in the
+ * background, never more than a stripe row of them queued.
  */
 import { type BandGeometry, BandPool, type ChunkSink, StripeAccumulator } from './band-accumulator.ts';
 import type { TileProgress } from './infer-progress.ts';
 import { InferAbortedError, type InferSlideOptions } from './slide-infer-options.ts';
+import type { Stage, StageClock } from './stage-clock.ts';
 import type { TileBatchRunner } from './tile-batches.ts';
 import { type ChunkDone, pendingTiles, type Stripe, type TileGrid, type TilePlan } from './tile-plan.ts';
 import { type GridTileReader, PrefetchingTileSource } from './tile-source.ts';
@@ -33,6 +35,7 @@ export interface TileInference {
   downsample: number;
   signal?: AbortSignal;
   onTile?: InferSlideOptions['onTile'];
+  clock?: StageClock;
 }
 
 /** Runs every stripe of the plan; throws InferAbortedError (after the queued writes land) when `signal` aborts. */
@@ -40,6 +43,20 @@ export async function inferTiles(job: TileInference): Promise<void> {
   const pool = new BandPool(job.blend.classes);
   for (const stripe of job.plan.stripes) await inferStripe(job, stripe, pool);
   job.progress.report(true);
+}
+
+/** Awaits `p`, counting the wait against `stage` when there is a clock. */
+function wait<T>(clock: StageClock | undefined, stage: Stage, p: Promise<T>): Promise<T> {
+  return clock ? clock.wait(stage, p) : p;
+}
+
+/**
+ * `p`, marked as handled: it is awaited later, and a failure before then must surface there, not as an unhandled
+ * rejection.
+ */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 /** Chunk writes in flight. */
@@ -69,31 +86,40 @@ class WriteQueue {
 }
 
 async function inferStripe(job: TileInference, stripe: Stripe, pool: BandPool): Promise<void> {
-  const { writer, progress, batch, batches } = job;
+  const { writer, progress, batch, batches, clock } = job;
   const chunkDone: ChunkDone = (cx, cy) => writer.chunkDone(cx, cy);
   // Tiles whose every chunk (in this stripe) is on disk already are not run again.
   const { jobs, skipped } = pendingTiles(stripe, job.grid, chunkDone);
   progress.skipped(skipped);
-  const bands = new StripeAccumulator(job.blend, stripe, pool);
+  const bands = new StripeAccumulator(job.blend, stripe, pool, clock);
   const writes = new WriteQueue();
   const sink: ChunkSink = (cx, cy, labels, cw, ch) => {
     progress.chunksWritten++;
-    for (const w of writer.chunk(cx, cy, labels, cw, ch)) writes.add(w);
+    const t0 = performance.now();
+    for (const w of writer.chunk(cx, cy, labels, cw, ch)) writes.add(clock ? clock.latency('write', w) : w);
+    clock?.add('write', performance.now() - t0);
   };
   const source = new PrefetchingTileSource(jobs, job.read, job.grid.tile, job.prefetch);
   source.topUp();
-  let inflight = jobs.length > 0 ? batches.run(jobs.slice(0, batch), source) : null;
+  const slice = (start: number) => jobs.slice(start, start + batch);
+  // Batch k + 1 is read and normalised while batch k is in the model; the model gets it as soon as batch k is
+  // done, and batch k is blended while batch k + 1 runs. Two input buffers: batch k + 2 is read into batch k's.
+  let preparing = jobs.length > 0 ? batches.prepare(slice(0), source) : null;
+  let inflight = preparing ? quiet(batches.infer(await wait(clock, 'read/decode', preparing))) : null;
+  preparing = batch < jobs.length ? quiet(batches.prepare(slice(batch), source)) : null;
   for (let start = 0; inflight; start += batch) {
-    const done = await inflight;
+    const done = await wait(clock, 'model', inflight);
     if (job.signal?.aborted) {
+      await preparing?.catch(() => {});
       await writes.all();
       throw new InferAbortedError(`${job.slidePath}: inference aborted`);
     }
-    const nextStart = start + batch;
-    inflight = nextStart < jobs.length ? batches.run(jobs.slice(nextStart, nextStart + batch), source) : null;
+    inflight = preparing ? quiet(batches.infer(await wait(clock, 'read/decode', preparing))) : null;
+    const after = start + 2 * batch;
+    preparing = inflight && after < jobs.length ? quiet(batches.prepare(slice(after), source)) : null;
     for (let b = 0; b < done.tiles.length; b++) {
       const t = done.tiles[b]!;
-      bands.add(t, batches.probabilities(done, b));
+      batches.blend(done, b, bands);
       job.onTile?.({
         x: t.x,
         y: t.y,
@@ -103,11 +129,11 @@ async function inferStripe(job: TileInference, stripe: Stripe, pool: BandPool): 
       });
       progress.tileComputed(t.x < stripe.x0);
     }
-    const next = inflight ? jobs[nextStart] : undefined;
+    const next = inflight ? jobs[start + batch] : undefined;
     bands.flush(next ? next.y : Number.POSITIVE_INFINITY, chunkDone, sink);
     progress.report();
     // Writing is asynchronous, but bounded: never more than a stripe row of chunks queued.
-    if (writes.size > 2 * job.grid.stripeChunks) await writes.one();
+    if (writes.size > 2 * job.grid.stripeChunks) await wait(clock, 'write', writes.one());
   }
   bands.flush(Number.POSITIVE_INFINITY, chunkDone, sink);
   await writes.all();

@@ -4,7 +4,7 @@
  * classes. Written out in plain loops so the whole-slide pipeline needs no tensor round trips per tile.
  */
 
-interface AxisMap {
+export interface AxisMap {
   lo: Int32Array;
   hi: Int32Array;
   frac: Float32Array;
@@ -13,7 +13,7 @@ interface AxisMap {
 const axisCache = new Map<string, AxisMap>();
 
 /** Source indices and weights for each output position along one axis (TF.js's half-pixel formula). */
-function axisMap(inSize: number, outSize: number): AxisMap {
+export function axisMap(inSize: number, outSize: number): AxisMap {
   const key = `${inSize}:${outSize}`;
   const cached = axisCache.get(key);
   if (cached) return cached;

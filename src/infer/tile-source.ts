@@ -5,6 +5,7 @@
 import sharp from 'sharp';
 import { openSlide } from '../slide/index.ts';
 import type { RGBAImage, Slide } from '../slide/types.ts';
+import type { StageClock } from './stage-clock.ts';
 import type { TileOrigin } from './tile-plan.ts';
 
 /** Reads the tile × tile output-grid tile at (ox, oy). */
@@ -14,20 +15,34 @@ export type GridTileReader = (ox: number, oy: number, tile: number) => Promise<R
  * `ds` is level-0 pixels per output pixel; `useSlideMpp` lets the slide resample to `mpp` itself (its own mpp is
  * trusted), otherwise the best level is read and resized here.
  */
-export function gridTileReader(slide: Slide, ds: number, mpp: number, useSlideMpp: boolean): GridTileReader {
+export function gridTileReader(
+  slide: Slide,
+  ds: number,
+  mpp: number,
+  useSlideMpp: boolean,
+  clock?: StageClock,
+): GridTileReader {
+  const timed = <T>(stage: 'read/decode' | 'resample', p: Promise<T>) =>
+    clock ? clock.latency(stage, p) : p;
   return async (ox, oy, tile) => {
     const x = Math.round(ox * ds);
     const y = Math.round(oy * ds);
-    if (Math.abs(ds - 1) < 1e-9) return slide.readRegion({ x, y, level: 0, width: tile, height: tile });
-    if (useSlideMpp) return slide.readRegionAtMpp({ x, y, mpp, width: tile, height: tile });
+    if (Math.abs(ds - 1) < 1e-9)
+      return timed('read/decode', slide.readRegion({ x, y, level: 0, width: tile, height: tile }));
+    // The slide resamples itself here (its time counts as reading).
+    if (useSlideMpp)
+      return timed('read/decode', slide.readRegionAtMpp({ x, y, mpp, width: tile, height: tile }));
     const level = slide.getBestLevelForDownsample(ds);
     const lds = slide.levels[level]!.downsample;
     const size = Math.ceil((tile * ds) / lds);
-    const region = await slide.readRegion({ x, y, level, width: size, height: size });
-    const data = await sharp(region.data, { raw: { width: size, height: size, channels: 4 } })
-      .resize({ width: tile, height: tile, fit: 'fill', kernel: 'linear' })
-      .raw()
-      .toBuffer();
+    const region = await timed('read/decode', slide.readRegion({ x, y, level, width: size, height: size }));
+    const data = await timed(
+      'resample',
+      sharp(region.data, { raw: { width: size, height: size, channels: 4 } })
+        .resize({ width: tile, height: tile, fit: 'fill', kernel: 'linear' })
+        .raw()
+        .toBuffer(),
+    );
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: tile, height: tile };
   };
 }

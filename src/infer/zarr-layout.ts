@@ -1,8 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { deflate, gunzip, gzip, inflate } from 'node:zlib';
 import * as zarr from 'zarrita';
 import { writeJsonAtomic as writeCoreJsonAtomic, writeFileAtomic } from '../core/atomic-write.ts';
+
+// Asynchronous zlib: compression runs in libuv's thread pool, not on the thread that feeds the model and blends.
+const deflateAsync = promisify(deflate);
+const inflateAsync = promisify(inflate);
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
 
 export type ZarrFormat = 2 | 3;
 export type ChunkCompression = 'zlib' | 'blosc-lz4' | 'blosc-zstd' | 'none';
@@ -31,15 +38,15 @@ export async function makeChunkCodec(
       return {
         v2: null,
         v3: [bytes, { name: 'gzip', configuration: { level: lv } }],
-        encode: async (d) => new Uint8Array(gzipSync(d, { level: lv })),
-        decode: async (d) => new Uint8Array(gunzipSync(d)),
+        encode: async (d) => new Uint8Array(await gzipAsync(d, { level: lv })),
+        decode: async (d) => new Uint8Array(await gunzipAsync(d)),
       };
     }
     return {
       v2: { id: 'zlib', level: lv },
       v3: [],
-      encode: async (d) => new Uint8Array(deflateSync(d, { level: lv })),
-      decode: async (d) => new Uint8Array(inflateSync(d)),
+      encode: async (d) => new Uint8Array(await deflateAsync(d, { level: lv })),
+      decode: async (d) => new Uint8Array(await inflateAsync(d)),
     };
   }
   if (kind === 'blosc-lz4' || kind === 'blosc-zstd') {

@@ -16,6 +16,12 @@ export interface OnnxSegmenterOptions {
   device?: OnnxDevice;
   /** Threads for one operator (default: all cores). */
   intraOpThreads?: number;
+  /**
+   * Let idle intra-op threads spin for the next operator (ONNX Runtime's default, true). Off, they sleep: a little
+   * latency per operator, but the cores are free for other work of the process (decoding, blending) and for
+   * other processes, which is faster overall whenever the cores are shared.
+   */
+  spinning?: boolean;
 }
 
 export interface OnnxLogits {
@@ -44,6 +50,7 @@ export class OnnxSegmenter {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: threads,
+      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     };
     const wantCuda = device === 'cuda' || (device === 'auto' && cudaProviderInstalled());
     if (wantCuda) {

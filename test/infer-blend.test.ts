@@ -1,0 +1,73 @@
+/**
+ * The fused blend of the whole-slide loop (upsampling, softmax and window-weighted accumulation in one pass,
+ * `StripeAccumulator.addLogits`) against the two-step path it replaces (`upsampledSoftmax` into a tile buffer, then
+ * `add`): every accumulator value bit for bit, for tiles cut by the stripe's borders and by the grid's bottom edge,
+ * any batch item, logits large enough for the softmax to saturate, and 2 or 3 classes.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { blendWindow } from '../src/core/sliding.ts';
+import { BandPool, StripeAccumulator } from '../src/infer/band-accumulator.ts';
+import { upsampledSoftmax } from '../src/infer/tile-probs.ts';
+
+function randomLogits(n: number, seed: number, scale: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < a.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    a[i] = ((s >>> 8) / 2 ** 24 - 0.5) * scale;
+  }
+  return a;
+}
+
+for (const classes of [2, 3]) {
+  test(`fused upsample + softmax + blend equals the two-step path bit for bit (${classes} classes)`, () => {
+    const tile = 64;
+    const overlap = 16;
+    const chunkSize = 48;
+    // Grid 150 × 110: the last tile row hangs over the bottom edge; the stripe [48, 144) cuts tiles on both sides.
+    const g = { width: 150, height: 110, chunkSize, tile, classes, window: blendWindow(tile, overlap) };
+    const stripe = { x0: 48, x1: 144, c0: 1, c1: 3, tiles: [] };
+    const dims = { classes, height: tile / 4, width: tile / 4 };
+    const n = 3;
+    const logits = randomLogits(n * classes * dims.height * dims.width, 7 + classes, 40);
+    const fused = new StripeAccumulator(g, stripe, new BandPool(classes));
+    const twoStep = new StripeAccumulator(g, stripe, new BandPool(classes));
+    const origins = [
+      { x: 0, y: 0 },
+      { x: 48, y: 0 },
+      { x: 96, y: 48 },
+      { x: 120, y: 80 },
+      { x: 30, y: 70 },
+    ];
+    let probs: Float32Array | undefined;
+    origins.forEach((t, k) => {
+      const b = k % n;
+      fused.addLogits(t, logits, dims, b);
+      probs = upsampledSoftmax(logits, dims, b, tile, tile, probs);
+      twoStep.add(t, probs);
+    });
+    let compared = 0;
+    for (let r = 0; r * chunkSize < g.height; r++) {
+      const a = fused.heldBand(r);
+      const e = twoStep.heldBand(r);
+      assert.equal(a === undefined, e === undefined, `band ${r} held by one path only`);
+      if (!a || !e) continue;
+      assert.deepEqual(new Uint32Array(a.acc.buffer), new Uint32Array(e.acc.buffer), `band ${r}: sums`);
+      assert.deepEqual(new Uint32Array(a.wsum.buffer), new Uint32Array(e.wsum.buffer), `band ${r}: weights`);
+      compared += e.wsum.filter((x) => x !== 0).length;
+    }
+    // Every stripe pixel the tiles reach: columns 48..143 of rows 0..109 minus the corner no tile covers.
+    assert.ok(compared > 80 * 100, `only ${compared} pixels were blended`);
+  });
+}
+
+test('fused blend: a logits batch of the wrong class count is an error', () => {
+  const g = { width: 64, height: 64, chunkSize: 64, tile: 64, classes: 2, window: blendWindow(64, 0) };
+  const acc = new StripeAccumulator(g, { x0: 0, x1: 64, c0: 0, c1: 1, tiles: [] }, new BandPool(2));
+  assert.throws(
+    () =>
+      acc.addLogits({ x: 0, y: 0 }, new Float32Array(3 * 16 * 16), { classes: 3, height: 16, width: 16 }, 0),
+    /3 logit channels for 2 classes/,
+  );
+});
