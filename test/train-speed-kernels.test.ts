@@ -352,3 +352,40 @@ describe('simd-module.ts', () => {
     assert.equal(committed, moduleSource(compileSimdWat()), 'run npx tsx src/engine/kernels/simd-build.ts');
   });
 });
+
+describe('_FusedMatMul on wasm through the stock XNNPACK path matches cpu', () => {
+  for (const [biasKind, activation] of [
+    ['rank-1', 'linear'],
+    ['reshaped from rank 2', 'linear'],
+    ['rank-1', 'relu'],
+    ['none', 'relu'],
+  ] as const) {
+    it(`bias ${biasKind}, ${activation}`, async () => {
+      const a = randomValues(37 * 24, 51);
+      const b = randomValues(24 * 40, 52);
+      const bias = randomValues(40, 53);
+      const run = async (backend: string) => {
+        await ready(backend);
+        return tf.tidy(() => {
+          const biasT =
+            biasKind === 'none'
+              ? undefined
+              : biasKind === 'rank-1'
+                ? tf.tensor1d(bias)
+                : tf.reshape(tf.tensor2d(bias, [1, 40]), [40]);
+          const y = tf.fused.matMul({
+            a: tf.tensor2d(a, [37, 24]),
+            b: tf.tensor2d(b, [24, 40]),
+            bias: biasT,
+            activation,
+          });
+          return (y.dataSync() as Float32Array).slice();
+        });
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      const e = relError(got, ref);
+      assert.ok(e <= 1e-5, `relative error ${e.toExponential(2)}`);
+    });
+  }
+});

@@ -177,8 +177,11 @@ export function fusedMatMulKernel(fallback: KernelFunc | undefined): KernelFunc 
       b.shape.length === 3 &&
       a.shape[0] === 1 &&
       b.shape[0] === 1 &&
+      // (the stock kernel reads the bias rank from its storage record, not from the TensorInfo)
       (bias == null ||
-        (bias.shape.length === 1 && bias.shape[0] === b.shape[2] && bias.dtype === 'float32')) &&
+        ((args.backend as WasmBackend).dataIdMap.get(bias.dataId).shape.length === 1 &&
+          bias.shape[0] === b.shape[2] &&
+          bias.dtype === 'float32')) &&
       (activation == null || activation === 'linear' || activation === 'relu') &&
       preluActivationWeights == null;
     if (stockFast) return fallback(args);
