@@ -389,3 +389,55 @@ describe('_FusedMatMul on wasm through the stock XNNPACK path matches cpu', () =
     });
   }
 });
+
+describe('Aᵀ·B through the SIMD tile loop matches cpu', () => {
+  for (const [aShape, bShape] of [
+    [
+      [1000, 32],
+      [1000, 40],
+    ], // one batch, k not a multiple of the chunk
+    [
+      [3, 600, 8],
+      [3, 600, 16],
+    ], // batched
+    [
+      [2, 1, 700, 12],
+      [1, 3, 700, 8],
+    ], // broadcast batches
+    [
+      [4096, 64],
+      [4096, 256],
+    ], // a SegFormer weight gradient
+  ]) {
+    it(`a ${aShape} b ${bShape} transposeA`, async () => {
+      const a = randomValues(
+        aShape!.reduce((x, y) => x * y, 1),
+        61,
+      );
+      const b = randomValues(
+        bShape!.reduce((x, y) => x * y, 1),
+        62,
+      );
+      // cpu gets explicit broadcast copies (its batched kernel mishandles broadcasting on both sides).
+      const outer = tf.broadcast_util.assertAndGetBroadcastShape(aShape!.slice(0, -2), bShape!.slice(0, -2));
+      const run = async (backend: string) => {
+        await ready(backend);
+        return tf.tidy(() => {
+          let at = tf.tensor(a, aShape);
+          let bt = tf.tensor(b, bShape);
+          if (backend === 'cpu') {
+            at = tf.broadcastTo(at, [...outer, ...aShape!.slice(-2)]);
+            bt = tf.broadcastTo(bt, [...outer, ...bShape!.slice(-2)]);
+          }
+          const y = tf.matMul(at, bt, true, false);
+          return { shape: y.shape, values: (y.dataSync() as Float32Array).slice() };
+        });
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      assert.deepEqual(got.shape, ref.shape);
+      const e = relError(got.values, ref.values);
+      assert.ok(e <= 1e-5, `relative error ${e.toExponential(2)}`);
+    });
+  }
+});

@@ -9,6 +9,7 @@
 
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { type SimdKernels, simdKernels } from './simd.ts';
 import {
   byteOffset,
   matMulAt,
@@ -45,6 +46,28 @@ function broadcastIndex(outOuter: number[], inOuter: number[]): Int32Array {
   return idx;
 }
 
+/**
+ * C = Aᵀ B for A [k, m], B [k, n] with the SIMD tile loop of simd.wat (m a multiple of 4, n of 8), k cut into
+ * chunks whose rows of A and B together stay within ~256 KB so that they are reused from cache across the tiles.
+ * XNNPACK's packed product runs these long-k shapes (weight gradients: k = pixels) at memory speed.
+ */
+function matMulAtBSimd(
+  backend: WasmBackend,
+  simd: SimdKernels,
+  aOff: number,
+  bOff: number,
+  outOff: number,
+  m: number,
+  k: number,
+  n: number,
+): void {
+  new Float32Array(backend.wasm.HEAPU8.buffer, outOff, m * n).fill(0);
+  const kc = Math.max(16, Math.floor(65536 / (m + n)));
+  for (let k0 = 0; k0 < k; k0 += kc) {
+    simd.matMulAtB(outOff, aOff + k0 * m * F32, bOff + k0 * n * F32, m, n, Math.min(kc, k - k0));
+  }
+}
+
 /** C = op(A) x op(B) on wasm tensors of rank >= 2, broadcasting leading dims. */
 export function wasmMatMul(
   backend: WasmBackend,
@@ -72,6 +95,29 @@ export function wasmMatMul(
   const batchB = tf.util.sizeFromShape(outerB);
   const batch = tf.util.sizeFromShape(outOuter);
 
+  const simd =
+    transposeA && !transposeB && m % 4 === 0 && n % 8 === 0 && k >= 512 ? simdKernels(backend) : null;
+  if (simd) {
+    const out = backend.makeOutput([...outOuter, m, n], 'float32');
+    const ia = broadcastIndex(outOuter, outerA);
+    const ib = broadcastIndex(outOuter, outerB);
+    const aOff = byteOffset(backend, a);
+    const bOff = byteOffset(backend, b);
+    const outOff = byteOffset(backend, out);
+    for (let i = 0; i < batch; i++) {
+      matMulAtBSimd(
+        backend,
+        simd,
+        aOff + ia[i]! * k * m * F32,
+        bOff + ib[i]! * k * n * F32,
+        outOff + i * m * n * F32,
+        m,
+        k,
+        n,
+      );
+    }
+    return out;
+  }
   const a3 = reshaped(backend, a, transposeA ? [batchA, k, m] : [batchA, m, k]);
   const b3 = reshaped(backend, b, transposeB ? [batchB, n, k] : [batchB, k, n]);
   const aRows = transposeA ? transposeLast2(backend, a3) : a3;

@@ -41,6 +41,8 @@ export interface SimdKernels {
     rows: number,
     c: number,
   ) => void;
+  /** c [m, n] += aᵀ b for a [k, m], b [k, n] (m a multiple of 4, n of 8). */
+  matMulAtB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
 }
 
 /** Rows summed in float32 by the SIMD loops before the caller adds the partial sums into float64. */
