@@ -280,7 +280,7 @@ describe('Transpose on wasm matches cpu', () => {
 });
 
 describe('SIMD loops (simd.wat) on the wasm heap', () => {
-  it('are available in Node and match the JavaScript loops (GELU, depthwise filter gradient, LayerNorm, Sum)', async () => {
+  it('are available in Node and match the JavaScript loops (GELU, depthwise filter gradient, LayerNorm, Sum, bilinear resize)', async () => {
     await ready('wasm');
     assert.ok(simdKernels(tf.backend() as never), 'simd.wat instantiated on the wasm backend memory');
     const n = 4099; // not a multiple of 4: the JavaScript tail runs too
@@ -324,7 +324,13 @@ describe('SIMD loops (simd.wat) on the wasm heap', () => {
           invStd: inv!,
         }) as tf.Tensor[];
         const colSums = tf.sum(tf.tensor(ln.dy, [400, 8]), 0);
-        return [y, dx, dw, ly!, mean!, inv!, ...lgrads, colSums].map((t) =>
+        const resized = tf.image.resizeBilinear(
+          tf.tensor4d(ln.x.subarray(0, 560), [2, 5, 7, 8]),
+          [11, 13],
+          false,
+          true,
+        );
+        return [y, dx, dw, ly!, mean!, inv!, ...lgrads, colSums, resized].map((t) =>
           (t.dataSync() as Float32Array).slice(),
         );
       });

@@ -7,7 +7,8 @@
  * The gradient here is the exact adjoint of the forward: same taps, same weights.
  */
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, type WasmBackend } from './wasm-heap.ts';
+import { type SimdKernels, simdKernels } from './simd.ts';
+import { byteOffset, f32, type WasmBackend } from './wasm-heap.ts';
 
 interface ResizeAttrs {
   alignCorners: boolean;
@@ -118,6 +119,36 @@ export function resizeBilinearBackward(
   }
 }
 
+/** The forward with the channel loop in simd.wat (channels a multiple of 4). */
+function resizeBilinearForwardSimd(
+  simd: SimdKernels,
+  xOff: number,
+  outOff: number,
+  shape: number[],
+  outH: number,
+  outW: number,
+  attrs: ResizeAttrs,
+): void {
+  const [batch, inH, inW, ch] = shape as [number, number, number, number];
+  const rows = axisTaps(inH, outH, attrs.alignCorners, attrs.halfPixelCenters);
+  const cols = axisTaps(inW, outW, attrs.alignCorners, attrs.halfPixelCenters);
+  const px = ch * 4;
+  let o = outOff;
+  for (let b = 0; b < batch; b++) {
+    const base = xOff + b * inH * inW * px;
+    for (let r = 0; r < outH; r++) {
+      const top = base + rows.lo[r]! * inW * px;
+      const bot = base + rows.hi[r]! * inW * px;
+      const fr = rows.frac[r]!;
+      for (let c = 0; c < outW; c++, o += px) {
+        const l = cols.lo[c]! * px;
+        const rt = cols.hi[c]! * px;
+        simd.bilerp(o, top + l, top + rt, bot + l, bot + rt, ch, cols.frac[c]!, fr);
+      }
+    }
+  }
+}
+
 export const resizeBilinearWasmKernel: KernelFunc = (args) => {
   const backend = args.backend as WasmBackend;
   const { images } = args.inputs as { images: TensorInfo };
@@ -127,6 +158,19 @@ export const resizeBilinearWasmKernel: KernelFunc = (args) => {
   const out = backend.makeOutput([batch, outH, outW, ch], 'float32');
   if (images.dtype !== 'float32')
     throw new Error(`ResizeBilinear on wasm expects float32 images, got ${images.dtype}`);
+  const simd = ch! % 4 === 0 ? simdKernels(backend) : null;
+  if (simd) {
+    resizeBilinearForwardSimd(
+      simd,
+      byteOffset(backend, images),
+      byteOffset(backend, out),
+      images.shape,
+      outH,
+      outW,
+      attrs,
+    );
+    return out;
+  }
   resizeBilinearForward(f32(backend, images), f32(backend, out), images.shape, outH, outW, attrs);
   return out;
 };

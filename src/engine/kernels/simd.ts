@@ -43,6 +43,17 @@ export interface SimdKernels {
   ) => void;
   /** c [m, n] += aᵀ b for a [k, m], b [k, n] (m a multiple of 4, n of 8). */
   matMulAtB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
+  /** One bilinear output pixel over ch channels (a multiple of 4), all pointers byte offsets. */
+  bilerp: (
+    out: number,
+    tl: number,
+    tr: number,
+    bl: number,
+    br: number,
+    ch: number,
+    fc: number,
+    fr: number,
+  ) => void;
 }
 
 /** Rows summed in float32 by the SIMD loops before the caller adds the partial sums into float64. */

@@ -294,4 +294,27 @@
             (br $jNext)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $iNext))))
+
+  ;; One output pixel of a bilinear resize over ch channels (a multiple of 4), in the JavaScript loop's order:
+  ;; t = tl + (tr − tl)·fc, b = bl + (br − bl)·fc, out = t + (b − t)·fr.
+  (func (export "bilerp")
+    (param $out i32) (param $tl i32) (param $tr i32) (param $bl i32) (param $br i32) (param $ch i32)
+    (param $fc f32) (param $fr f32)
+    (local $i i32) (local $bytes i32) (local $vc v128) (local $vr v128) (local $t v128) (local $b v128) (local $x v128)
+    (local.set $bytes (i32.shl (local.get $ch) (i32.const 2)))
+    (local.set $vc (f32x4.splat (local.get $fc)))
+    (local.set $vr (f32x4.splat (local.get $fr)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (local.set $x (v128.load (i32.add (local.get $tl) (local.get $i))))
+        (local.set $t (f32x4.add (local.get $x)
+          (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $tr) (local.get $i))) (local.get $x)) (local.get $vc))))
+        (local.set $x (v128.load (i32.add (local.get $bl) (local.get $i))))
+        (local.set $b (f32x4.add (local.get $x)
+          (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $br) (local.get $i))) (local.get $x)) (local.get $vc))))
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (f32x4.add (local.get $t) (f32x4.mul (f32x4.sub (local.get $b) (local.get $t)) (local.get $vr))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next))))
 )
