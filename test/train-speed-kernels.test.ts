@@ -447,3 +447,58 @@ describe('Aᵀ·B through the SIMD tile loop matches cpu', () => {
     });
   }
 });
+
+describe('Conv2DBackpropFilter through the SIMD Aᵀ·B loop matches cpu', () => {
+  const explicit = (p: number) => [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ];
+  const cases: { x: number[]; filter: number[]; strides: number; pad: 'same' | 'valid' | number[][] }[] = [
+    { x: [2, 64, 64, 3], filter: [7, 7, 3, 32], strides: 4, pad: explicit(3) }, // stage-1 embedding: patch 147
+    { x: [1, 48, 48, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
+    { x: [2, 32, 32, 4], filter: [2, 2, 4, 8], strides: 1, pad: 'valid' },
+  ];
+  for (const c of cases) {
+    it(`x ${c.x} filter ${c.filter} strides ${c.strides}`, async () => {
+      const x = randomValues(
+        c.x.reduce((a, b) => a * b, 1),
+        71,
+      );
+      const outShape = tf.tidy(
+        () =>
+          tf.conv2d(
+            tf.zeros(c.x) as tf.Tensor4D,
+            tf.zeros(c.filter) as tf.Tensor4D,
+            c.strides,
+            c.pad as never,
+          ).shape,
+      );
+      const dy = randomValues(
+        outShape.reduce((a, b) => a * b, 1),
+        72,
+      );
+      const run = async (backend: string) => {
+        await ready(backend);
+        return tf.tidy(() => {
+          const dw = tf
+            .engine()
+            .runKernel('Conv2DBackpropFilter', { x: tf.tensor(x, c.x), dy: tf.tensor(dy, outShape) }, {
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+              dilations: 1,
+              filterShape: c.filter,
+            } as never) as tf.Tensor;
+          return { shape: dw.shape, values: (dw.dataSync() as Float32Array).slice() };
+        });
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      assert.deepEqual(got.shape, ref.shape);
+      const e = relError(got.values, ref.values);
+      assert.ok(e <= 1e-5, `relative error ${e.toExponential(2)}`);
+    });
+  }
+});

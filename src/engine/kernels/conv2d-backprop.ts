@@ -7,7 +7,8 @@
 
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { wasmMatMul } from './matmul.ts';
+import { matMulAtBSimd, wasmMatMul } from './matmul.ts';
+import { type SimdKernels, simdKernels } from './simd.ts';
 import { byteOffset, f32, matMulAt, release, reshaped, type WasmBackend } from './wasm-heap.ts';
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
@@ -121,6 +122,72 @@ function isPointwise(c: ConvInfo): boolean {
   );
 }
 
+/**
+ * Fills cols [pixels, patchPad] (row p: the input patch under output pixel p, taps in (kh, kw, in) order, then zeros
+ * up to patchPad) from x [b, h, w, in]: runs of `in` contiguous values per tap.
+ */
+function im2colRows(x: Float32Array, cols: Float32Array, c: ConvInfo, patchPad: number): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+  const { strideHeight: sh, strideWidth: sw } = c;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  cols.fill(0);
+  let p = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++, p++) {
+        const row = p * patchPad;
+        for (let kh = 0; kh < filterHeight; kh++) {
+          const ih = oh * sh + kh - pt;
+          if (ih < 0 || ih >= inHeight) continue;
+          for (let kw = 0; kw < filterWidth; kw++) {
+            const iw = ow * sw + kw - pl;
+            if (iw < 0 || iw >= inWidth) continue;
+            const src = ((b * inHeight + ih) * inWidth + iw) * inChannels;
+            const dst = row + (kh * filterWidth + kw) * inChannels;
+            for (let ci = 0; ci < inChannels; ci++) cols[dst + ci] = x[src + ci]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dW = colsᵀ dY with cols in natural [pixels, patch] order, through the SIMD Aᵀ·B tile loop (the patch padded to a
+ * multiple of 4 with zero columns): XNNPACK's packed product runs these long-k (k = pixels) shapes at memory speed.
+ */
+function conv2DFilterGradSimd(
+  backend: WasmBackend,
+  simd: SimdKernels,
+  x: TensorInfo,
+  dy: TensorInfo,
+  c: ConvInfo,
+  filterShape: number[],
+): TensorInfo {
+  const pixels = c.batchSize * c.outHeight * c.outWidth;
+  const patch = c.filterHeight * c.filterWidth * c.inChannels;
+  const patchPad = Math.ceil(patch / 4) * 4;
+  const n = c.outChannels;
+  const cols = backend.makeOutput([pixels, patchPad], 'float32');
+  const product = backend.makeOutput([patchPad, n], 'float32');
+  const dw = backend.makeOutput(filterShape, 'float32');
+  im2colRows(f32(backend, x), f32(backend, cols), c, patchPad);
+  matMulAtBSimd(
+    backend,
+    simd,
+    byteOffset(backend, cols),
+    byteOffset(backend, dy),
+    byteOffset(backend, product),
+    patchPad,
+    pixels,
+    n,
+  );
+  f32(backend, dw).set(f32(backend, product).subarray(0, patch * n));
+  release(backend, cols, product);
+  return dw;
+}
+
 export const conv2DBackpropFilterKernel: KernelFunc = (args) => {
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
@@ -138,6 +205,8 @@ export const conv2DBackpropFilterKernel: KernelFunc = (args) => {
     dw.shape = attrs.filterShape;
     return dw;
   }
+  const simd = c.outChannels % 8 === 0 && pixels >= 512 ? simdKernels(backend) : null;
+  if (simd) return conv2DFilterGradSimd(backend, simd, x, dy, c, attrs.filterShape);
   const colsT = backend.makeOutput([patch, pixels], 'float32');
   im2colTransposed(f32(backend, x), f32(backend, colsT), c);
   const dw = backend.makeOutput(attrs.filterShape, 'float32');

@@ -51,7 +51,7 @@ function broadcastIndex(outOuter: number[], inOuter: number[]): Int32Array {
  * chunks whose rows of A and B together stay within ~256 KB so that they are reused from cache across the tiles.
  * XNNPACK's packed product runs these long-k shapes (weight gradients: k = pixels) at memory speed.
  */
-function matMulAtBSimd(
+export function matMulAtBSimd(
   backend: WasmBackend,
   simd: SimdKernels,
   aOff: number,
