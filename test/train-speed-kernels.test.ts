@@ -280,7 +280,7 @@ describe('Transpose on wasm matches cpu', () => {
 });
 
 describe('SIMD loops (simd.wat) on the wasm heap', () => {
-  it('are available in Node and match the JavaScript loops (GELU, depthwise filter gradient, LayerNorm, Sum, bilinear resize)', async () => {
+  it('are available in Node and match the JavaScript loops (GELU, depthwise filter gradient, LayerNorm, Sum, bilinear resize and its gradient)', async () => {
     await ready('wasm');
     assert.ok(simdKernels(tf.backend() as never), 'simd.wat instantiated on the wasm backend memory');
     const n = 4099; // not a multiple of 4: the JavaScript tail runs too
@@ -324,13 +324,23 @@ describe('SIMD loops (simd.wat) on the wasm heap', () => {
           invStd: inv!,
         }) as tf.Tensor[];
         const colSums = tf.sum(tf.tensor(ln.dy, [400, 8]), 0);
+        const resizeGrad = tf
+          .engine()
+          .runKernel(
+            'ResizeBilinearGrad',
+            {
+              images: tf.zeros([2, 5, 7, 8]),
+              dy: tf.tensor4d(ln.dy.subarray(0, 2 * 11 * 13 * 8), [2, 11, 13, 8]),
+            },
+            { alignCorners: false, halfPixelCenters: true },
+          ) as tf.Tensor;
         const resized = tf.image.resizeBilinear(
           tf.tensor4d(ln.x.subarray(0, 560), [2, 5, 7, 8]),
           [11, 13],
           false,
           true,
         );
-        return [y, dx, dw, ly!, mean!, inv!, ...lgrads, colSums, resized].map((t) =>
+        return [y, dx, dw, ly!, mean!, inv!, ...lgrads, colSums, resized, resizeGrad].map((t) =>
           (t.dataSync() as Float32Array).slice(),
         );
       });
@@ -455,7 +465,8 @@ describe('Conv2DBackpropFilter through the SIMD Aᵀ·B loop matches cpu', () =>
     [p, p],
     [0, 0],
   ];
-  const cases: { x: number[]; filter: number[]; strides: number; pad: 'same' | 'valid' | number[][] }[] = [
+  type Shape4 = [number, number, number, number];
+  const cases: { x: Shape4; filter: Shape4; strides: number; pad: 'same' | 'valid' | number[][] }[] = [
     { x: [2, 64, 64, 3], filter: [7, 7, 3, 32], strides: 4, pad: explicit(3) }, // stage-1 embedding: patch 147
     { x: [1, 48, 48, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
     { x: [2, 32, 32, 4], filter: [2, 2, 4, 8], strides: 1, pad: 'valid' },

@@ -175,6 +175,36 @@ export const resizeBilinearWasmKernel: KernelFunc = (args) => {
   return out;
 };
 
+/** The gradient with the channel loop in simd.wat (channels a multiple of 4); dx must start zeroed. */
+function resizeBilinearBackwardSimd(
+  simd: SimdKernels,
+  dyOff: number,
+  dxOff: number,
+  xShape: number[],
+  outH: number,
+  outW: number,
+  attrs: ResizeAttrs,
+): void {
+  const [batch, inH, inW, ch] = xShape as [number, number, number, number];
+  const rows = axisTaps(inH, outH, attrs.alignCorners, attrs.halfPixelCenters);
+  const cols = axisTaps(inW, outW, attrs.alignCorners, attrs.halfPixelCenters);
+  const px = ch * 4;
+  let o = dyOff;
+  for (let b = 0; b < batch; b++) {
+    const base = dxOff + b * inH * inW * px;
+    for (let r = 0; r < outH; r++) {
+      const top = base + rows.lo[r]! * inW * px;
+      const bot = base + rows.hi[r]! * inW * px;
+      const fr = rows.frac[r]!;
+      for (let c = 0; c < outW; c++, o += px) {
+        const l = cols.lo[c]! * px;
+        const rt = cols.hi[c]! * px;
+        simd.bilerpGrad(o, top + l, top + rt, bot + l, bot + rt, ch, cols.frac[c]!, fr);
+      }
+    }
+  }
+}
+
 export const resizeBilinearGradWasmKernel: KernelFunc = (args) => {
   const backend = args.backend as WasmBackend;
   const { images, dy } = args.inputs as { images: TensorInfo; dy: TensorInfo };
@@ -182,6 +212,19 @@ export const resizeBilinearGradWasmKernel: KernelFunc = (args) => {
   const dx = backend.makeOutput(images.shape, 'float32');
   const dxValues = f32(backend, dx);
   dxValues.fill(0);
+  const simd = images.shape[3]! % 4 === 0 ? simdKernels(backend) : null;
+  if (simd) {
+    resizeBilinearBackwardSimd(
+      simd,
+      byteOffset(backend, dy),
+      byteOffset(backend, dx),
+      images.shape,
+      dy.shape[1]!,
+      dy.shape[2]!,
+      attrs,
+    );
+    return dx;
+  }
   resizeBilinearBackward(f32(backend, dy), dxValues, images.shape, dy.shape[1], dy.shape[2], attrs);
   return dx;
 };

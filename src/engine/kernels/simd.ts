@@ -54,6 +54,17 @@ export interface SimdKernels {
     fc: number,
     fr: number,
   ) => void;
+  /** The adjoint of bilerp: tl, tr, bl, br += g·weights. */
+  bilerpGrad: (
+    g: number,
+    tl: number,
+    tr: number,
+    bl: number,
+    br: number,
+    ch: number,
+    fc: number,
+    fr: number,
+  ) => void;
 }
 
 /** Rows summed in float32 by the SIMD loops before the caller adds the partial sums into float64. */

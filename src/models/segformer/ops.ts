@@ -95,6 +95,9 @@ export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
   return m;
 }
 
+/** Backends on which slideseg registers a ResizeBilinearGrad that honours halfPixelCenters (engine/kernels). */
+const RESIZE_GRAD_FIXED = new Set(['wasm', 'cpu']);
+
 /**
  * Bilinear resize of NHWC maps with PyTorch's align_corners=False semantics. The forward pass is TF.js's
  * resizeBilinear with half-pixel centres (identical arithmetic); the gradient is computed here from the
@@ -105,10 +108,22 @@ export function resizeBilinear(x: tf.Tensor4D, size: [number, number]): tf.Tenso
   const [outH, outW] = size;
   if (h === outH && w === outW) return x;
   const resize = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const value = tf.image.resizeBilinear(args[0] as tf.Tensor4D, size, false, true);
+    const input = args[0] as tf.Tensor4D;
+    const value = tf.image.resizeBilinear(input, size, false, true);
+    (args[1] as tf.GradSaveFunc)([input]);
     return {
       value,
-      gradFunc: (dy: tf.Tensor) => {
+      gradFunc: (dy: tf.Tensor, [images]: tf.Tensor[]) => {
+        // slideseg's ResizeBilinearGrad kernels (wasm, cpu) honour halfPixelCenters: one adjoint pass.
+        if (fused('ResizeBilinearGrad') && RESIZE_GRAD_FIXED.has(tf.getBackend())) {
+          return tf
+            .engine()
+            .runKernel(
+              'ResizeBilinearGrad',
+              { images: images!, dy },
+              { alignCorners: false, halfPixelCenters: true },
+            ) as tf.Tensor;
+        }
         // dx = Ryᵀ · dy · Rx, applied one axis at a time.
         const rxT = tf.tensor3d(bilinearMatrix(w, outW), [1, outW, w]);
         const alongW = tf.matMul(rxT, tf.reshape(dy, [n * outH, outW, c]), true, false); // [n*outH, w, c]
