@@ -324,16 +324,14 @@ describe('SIMD loops (simd.wat) on the wasm heap', () => {
           invStd: inv!,
         }) as tf.Tensor[];
         const colSums = tf.sum(tf.tensor(ln.dy, [400, 8]), 0);
-        const resizeGrad = tf
-          .engine()
-          .runKernel(
-            'ResizeBilinearGrad',
-            {
-              images: tf.zeros([2, 5, 7, 8]),
-              dy: tf.tensor4d(ln.dy.subarray(0, 2 * 11 * 13 * 8), [2, 11, 13, 8]),
-            },
-            { alignCorners: false, halfPixelCenters: true },
-          ) as tf.Tensor;
+        const resizeGrad = tf.engine().runKernel(
+          'ResizeBilinearGrad',
+          {
+            images: tf.zeros([2, 5, 7, 8]),
+            dy: tf.tensor4d(ln.dy.subarray(0, 2 * 11 * 13 * 8), [2, 11, 13, 8]),
+          },
+          { alignCorners: false, halfPixelCenters: true },
+        ) as tf.Tensor;
         const resized = tf.image.resizeBilinear(
           tf.tensor4d(ln.x.subarray(0, 560), [2, 5, 7, 8]),
           [11, 13],
@@ -503,6 +501,56 @@ describe('Conv2DBackpropFilter through the SIMD Aᵀ·B loop matches cpu', () =>
               filterShape: c.filter,
             } as never) as tf.Tensor;
           return { shape: dw.shape, values: (dw.dataSync() as Float32Array).slice() };
+        });
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      assert.deepEqual(got.shape, ref.shape);
+      const e = relError(got.values, ref.values);
+      assert.ok(e <= 1e-5, `relative error ${e.toExponential(2)}`);
+    });
+  }
+});
+
+describe('A·B through the SIMD tile loop matches cpu', () => {
+  const cases: { a: number[]; b: number[]; tB?: boolean; bias?: boolean; relu?: boolean }[] = [
+    { a: [64, 24], b: [24, 40], bias: true }, // fused linear layer
+    { a: [64, 24], b: [24, 40], bias: true, relu: true },
+    { a: [1, 64, 24], b: [1, 24, 16] }, // fused without bias (tf.fused.matMul reshapes to 3-D)
+    { a: [3, 12, 20], b: [20, 16] }, // batches stacked as rows
+    { a: [2, 12, 20], b: [2, 20, 16] }, // one product per batch
+    { a: [2, 12, 20], b: [2, 16, 20], tB: true }, // attention scores: q kᵀ
+  ];
+  for (const c of cases) {
+    it(`a ${c.a} b ${c.b}${c.tB ? ' transposeB' : ''}${c.bias ? ' bias' : ''}${c.relu ? ' relu' : ''}`, async () => {
+      const a = randomValues(
+        c.a.reduce((x, y) => x * y, 1),
+        81,
+      );
+      const b = randomValues(
+        c.b.reduce((x, y) => x * y, 1),
+        82,
+      );
+      const n = c.tB ? c.b.at(-2)! : c.b.at(-1)!;
+      const bias = randomValues(n, 83);
+      const run = async (backend: string) => {
+        await ready(backend);
+        return tf.tidy(() => {
+          const at = tf.tensor(a, c.a);
+          let bt = tf.tensor(b, c.b);
+          if (backend === 'cpu' && c.b.length < c.a.length)
+            bt = tf.broadcastTo(bt, [...c.a.slice(0, -2), ...c.b]);
+          const y =
+            c.bias || c.relu || c.a.length === 3
+              ? tf.fused.matMul({
+                  a: at,
+                  b: bt,
+                  transposeB: c.tB,
+                  bias: c.bias ? tf.tensor1d(bias) : undefined,
+                  activation: c.relu ? 'relu' : 'linear',
+                })
+              : tf.matMul(at, bt, false, c.tB === true);
+          return { shape: y.shape, values: (y.dataSync() as Float32Array).slice() };
         });
       };
       const ref = await run('cpu');

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type SimdKernels, simdKernels } from './simd.ts';
 import {
   byteOffset,
+  f32,
   matMulAt,
   release,
   reshaped,
@@ -66,6 +67,38 @@ export function matMulAtBSimd(
   for (let k0 = 0; k0 < k; k0 += kc) {
     simd.matMulAtB(outOff, aOff + k0 * m * F32, bOff + k0 * n * F32, m, n, Math.min(kc, k - k0));
   }
+}
+
+/** Whether the SIMD A·B tile loop takes [m, k] × [k, n]: its tiles fit, and n is narrow (wider, XNNPACK is as fast). */
+function simdProductFits(m: number, n: number): boolean {
+  return m % 4 === 0 && n % 8 === 0 && n <= 256;
+}
+
+/**
+ * out [m, n] = a [m, k] · b [k, n] at heap byte offsets: the SIMD tile loop of simd.wat where it fits (1.2-2.5×
+ * XNNPACK on SegFormer's narrow products), else XNNPACK. `init` (n floats) starts every row instead of zeros.
+ */
+function productAt(
+  backend: WasmBackend,
+  aOff: number,
+  bOff: number,
+  outOff: number,
+  m: number,
+  k: number,
+  n: number,
+  init?: Float32Array,
+): boolean {
+  const simd = simdProductFits(m, n) ? simdKernels(backend) : null;
+  if (!simd) {
+    if (init) return false;
+    matMulAt(backend, aOff, bOff, outOff, m, k, n);
+    return true;
+  }
+  const out = new Float32Array(backend.wasm.HEAPU8.buffer, outOff, m * n);
+  if (init) for (let r = 0; r < m; r++) out.set(init, r * n);
+  else out.fill(0);
+  simd.matMulAB(outOff, aOff, bOff, m, n, k);
+  return true;
 }
 
 /** C = op(A) x op(B) on wasm tensors of rank >= 2, broadcasting leading dims. */
@@ -129,7 +162,7 @@ export function wasmMatMul(
   const outOff = byteOffset(backend, out);
   if (batchB === 1 && batchA === batch) {
     // Every batch of A against the same B: one product with the batches stacked as rows.
-    matMulAt(backend, aOff, bOff, outOff, batch * m, k, n);
+    productAt(backend, aOff, bOff, outOff, batch * m, k, n);
   } else if (batchA === 1 && batchB === batch && batch > 1) {
     // One A against every batch of B (e.g. an interpolation matrix applied to many maps): one product
     // A [m, k] x B' [k, batch*n] with B' = B permuted to [k, batch, n], then the result permuted back.
@@ -147,7 +180,7 @@ export function wasmMatMul(
     const ia = broadcastIndex(outOuter, outerA);
     const ib = broadcastIndex(outOuter, outerB);
     for (let i = 0; i < batch; i++) {
-      matMulAt(
+      productAt(
         backend,
         aOff + ia[i] * m * k * F32,
         bOff + ib[i] * k * n * F32,
@@ -230,6 +263,42 @@ export function fusedMatMulKernel(fallback: KernelFunc | undefined): KernelFunc 
           bias.dtype === 'float32')) &&
       (activation == null || activation === 'linear' || activation === 'relu') &&
       preluActivationWeights == null;
+    if (
+      !transposeA &&
+      !transposeB &&
+      a.shape.length === 3 &&
+      b.shape.length === 3 &&
+      a.shape[0] === 1 &&
+      b.shape[0] === 1 &&
+      simdProductFits(a.shape[1]!, b.shape[2]!) &&
+      (bias == null || (bias.dtype === 'float32' && tf.util.sizeFromShape(bias.shape) === b.shape[2])) &&
+      (activation == null || activation === 'linear' || activation === 'relu') &&
+      preluActivationWeights == null
+    ) {
+      const backend = args.backend as WasmBackend;
+      const [, m, k] = a.shape as [number, number, number];
+      const n = b.shape[2]!;
+      const out = backend.makeOutput([1, m, n], 'float32');
+      const init = bias ? f32(backend, bias).slice() : undefined;
+      if (
+        productAt(
+          backend,
+          byteOffset(backend, a),
+          byteOffset(backend, b),
+          byteOffset(backend, out),
+          m,
+          k,
+          n,
+          init,
+        )
+      ) {
+        if (activation !== 'relu') return out;
+        const y = runWasmKernel('Relu', backend, { x: out });
+        release(backend, out);
+        return y;
+      }
+      release(backend, out);
+    }
     if (stockFast) return fallback(args);
     const backend = args.backend as WasmBackend;
     const product = wasmMatMul(backend, a, b, transposeA, transposeB);

@@ -43,6 +43,8 @@ export interface SimdKernels {
   ) => void;
   /** c [m, n] += aᵀ b for a [k, m], b [k, n] (m a multiple of 4, n of 8). */
   matMulAtB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
+  /** c [m, n] += a b for a [m, k], b [k, n] (m a multiple of 4, n of 8). */
+  matMulAB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
   /** One bilinear output pixel over ch channels (a multiple of 4), all pointers byte offsets. */
   bilerp: (
     out: number,
