@@ -19,7 +19,9 @@ import {
   inferSlide,
   slidingWindowProbabilities,
   tileOrigins,
+  writeImagePyramid,
 } from '../src/infer/index.ts';
+import { tilesAreSlidePixels } from '../src/infer/tile-source.ts';
 import { OnnxSegmenter } from '../src/onnx/index.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { FolderStore } from '../src/slide/zarr/store.ts';
@@ -255,4 +257,78 @@ test('resume after an interruption: same labels, finished chunks not recomputed'
   );
   assert.deepEqual(await readLabels(resumed), await readLabels(full));
   assert.deepEqual(resumed.areas, full.areas);
+});
+
+/** Level 0 of an OME-Zarr image (c, y, x uint8) as one array. */
+async function readImage(path: string): Promise<Uint8Array> {
+  const arr = await zarr.open(new FolderStore(join(path, '0')), { kind: 'array' });
+  return ((await zarr.get(arr)) as { data: Uint8Array }).data;
+}
+
+test('image chunks kept from the tiles equal the image read from the slide (grid on an exact 2× level)', async () => {
+  // 0.25 µm/px with a level at exactly 2×: tiles at 0.5 µm/px are that level's own pixels, and the run keeps them
+  // for the image instead of reading the slide again; some grid chunks at the edge are read from the slide.
+  const source = await openSlide(CMU);
+  const r = await source.readRegion({ x: 600, y: 800, level: 0, width: 1000, height: 720 });
+  await source.close();
+  const path = join(dir, 'exact-2x.tif');
+  await sharp(r.data, { raw: { width: 1000, height: 720, channels: 4 } })
+    .removeAlpha()
+    .tiff({
+      tile: true,
+      tileWidth: 128,
+      tileHeight: 128,
+      pyramid: true,
+      xres: 4000,
+      yres: 4000,
+      resolutionUnit: 'cm',
+    })
+    .toFile(path);
+  const slide = await openSlide(path);
+  try {
+    assert.equal(slide.levels[1]?.downsample, 2);
+    assert.ok(tilesAreSlidePixels(slide, 2, true), 'the run keeps the tiles for the image');
+    const summary = await inferSlide(path, {
+      model: MODEL_ODD,
+      out: join(dir, 'exact-2x'),
+      mpp: 0.5,
+      tile: 128,
+      overlap: 32,
+      batch: 2,
+      chunkSize: 96,
+      log: null,
+    });
+    assert.deepEqual([summary.grid.width, summary.grid.height], [500, 360]);
+    const reference = join(dir, 'exact-2x-reference.ome.zarr');
+    await writeImagePyramid(slide, {
+      path: reference,
+      name: 'reference',
+      width: summary.grid.width,
+      height: summary.grid.height,
+      downsample: 2,
+      mpp: 0.5,
+      chunkSize: 96,
+    });
+    const kept = await readImage(summary.outputs.image);
+    const read = await readImage(reference);
+    assert.equal(kept.length, 3 * 500 * 360);
+    assert.ok(
+      kept.some((v) => v !== kept[0]),
+      'the image is not blank',
+    );
+    assert.ok(Buffer.from(kept).equals(Buffer.from(read)), 'image pixels differ from the slide read');
+  } finally {
+    await slide.close();
+  }
+});
+
+test('tiles resampled from the slide are not kept for the image', async () => {
+  const slide = await openSlide(CMU);
+  try {
+    // 0.499 µm/px resampled to 0.5: a tile's pixels depend on where it starts.
+    assert.equal(tilesAreSlidePixels(slide, 0.5 / slide.mpp!.x, true), false);
+    assert.equal(tilesAreSlidePixels(slide, 1, true), true);
+  } finally {
+    await slide.close();
+  }
 });

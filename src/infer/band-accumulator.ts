@@ -13,6 +13,12 @@ import { axisMap } from './tile-probs.ts';
 export interface Band {
   acc: Float32Array;
   wsum: Float32Array;
+  /**
+   * With the image kept (`BandPool` made with `image`): the slide pixels the tiles read, planar RGB composited over
+   * white as the OME-Zarr image stores them, and which of them a tile has painted (1).
+   */
+  rgb?: Uint8Array;
+  painted?: Uint8Array;
 }
 
 /**
@@ -22,17 +28,32 @@ export interface Band {
 export class BandPool {
   readonly #free: Band[] = [];
   readonly #classes: number;
+  readonly #image: boolean;
 
-  constructor(classes: number) {
+  /** `image`: bands also keep the tiles' pixels (see `StripeAccumulator.paint`). */
+  constructor(classes: number, image = false) {
     this.#classes = classes;
+    this.#image = image;
+  }
+
+  get image(): boolean {
+    return this.#image;
   }
 
   take(pixels: number): Band {
     const i = this.#free.findIndex((b) => b.wsum.length === pixels);
-    if (i < 0) return { acc: new Float32Array(pixels * this.#classes), wsum: new Float32Array(pixels) };
+    if (i < 0) {
+      const band: Band = { acc: new Float32Array(pixels * this.#classes), wsum: new Float32Array(pixels) };
+      if (this.#image) {
+        band.rgb = new Uint8Array(3 * pixels);
+        band.painted = new Uint8Array(pixels);
+      }
+      return band;
+    }
     const b = this.#free.splice(i, 1)[0]!;
     b.acc.fill(0);
     b.wsum.fill(0);
+    b.painted?.fill(0);
     return b;
   }
 
@@ -52,8 +73,18 @@ export interface BandGeometry {
   window: Float32Array;
 }
 
-/** Receives a finished label chunk (cw × ch, row-major) at chunk column cx, row cy. */
-export type ChunkSink = (cx: number, cy: number, labels: Uint8Array, cw: number, ch: number) => void;
+/**
+ * Receives a finished label chunk (cw × ch, row-major) at chunk column cx, row cy, and, when the bands keep the
+ * image and tiles painted every pixel of the chunk, its image chunk (planar RGB, chunk-size square, zero-padded).
+ */
+export type ChunkSink = (
+  cx: number,
+  cy: number,
+  labels: Uint8Array,
+  cw: number,
+  ch: number,
+  image?: Uint8Array,
+) => void;
 
 /** Labels of columns [x, x + cw) of a band `stripeWidth` wide: argmax + 1 where a tile reached, else 0. */
 export function bandLabels(
@@ -72,6 +103,40 @@ export function bandLabels(
     }
   }
   return labels;
+}
+
+/**
+ * One output row of `addLogits` for two classes, the common case, with scalars instead of the per-class loops:
+ * the same operations in the same order (`v[c] = val` rounds to float32, the maximum is taken over the unrounded
+ * values, the sum starts from 0).
+ */
+function blendRow2(
+  top: Float64Array,
+  bottom: Float64Array,
+  fy: number,
+  window: Float32Array,
+  w0: number,
+  n: number,
+  acc: Float32Array,
+  wsum: Float32Array,
+  i0: number,
+): void {
+  for (let k = 0, q = 0, i = i0; k < n; k++, q += 2, i++) {
+    const t0 = top[q]!;
+    const t1 = top[q + 1]!;
+    const a0 = t0 + (bottom[q]! - t0) * fy;
+    const a1 = t1 + (bottom[q + 1]! - t1) * fy;
+    let max = Number.NEGATIVE_INFINITY;
+    if (a0 > max) max = a0;
+    if (a1 > max) max = a1;
+    const e0 = Math.exp(Math.fround(a0) - max);
+    const e1 = Math.exp(Math.fround(a1) - max);
+    const inv = 1 / (0 + e0 + e1);
+    const wgt = window[w0 + k]!;
+    wsum[i] += wgt;
+    acc[2 * i] += wgt * Math.fround(Math.fround(e0) * inv);
+    acc[2 * i + 1] += wgt * Math.fround(Math.fround(e1) * inv);
+  }
 }
 
 export class StripeAccumulator {
@@ -118,6 +183,61 @@ export class StripeAccumulator {
         for (let c = 0; c < C; c++) band.acc[i * C + c] += wgt * probs[src + c]!;
       }
     }
+  }
+
+  /**
+   * Keeps a tile's pixels (RGBA, tile × tile, read at `t`) for the image chunks of the bands it covers, composited
+   * over white exactly as the image writer does. Only for tiles whose pixels are the slide's own at the grid (see
+   * `tilesAreSlidePixels`): overlapping tiles then paint the same values.
+   */
+  paint(t: TileOrigin, img: { data: Uint8Array; width: number; height: number }): void {
+    const { tile, height, chunkSize: cs } = this.#g;
+    const { x0, x1 } = this.#stripe;
+    const sw = x1 - x0;
+    const xa = Math.max(t.x, x0);
+    const xb = Math.min(t.x + tile, x1, t.x + img.width);
+    const yb = Math.min(t.y + tile, height, t.y + img.height);
+    const d = img.data;
+    for (let gy = t.y; gy < yb; gy++) {
+      const r = Math.floor(gy / cs);
+      const band = this.#band(r);
+      const rgb = band.rgb;
+      if (!rgb) return;
+      const plane = band.wsum.length;
+      const row = (gy - r * cs) * sw - x0;
+      for (let gx = xa, p = ((gy - t.y) * img.width + (xa - t.x)) * 4; gx < xb; gx++, p += 4) {
+        const q = row + gx;
+        const a = d[p + 3]!;
+        if (a === 255) {
+          rgb[q] = d[p]!;
+          rgb[plane + q] = d[p + 1]!;
+          rgb[2 * plane + q] = d[p + 2]!;
+        } else {
+          for (let c = 0; c < 3; c++)
+            rgb[c * plane + q] = Math.round((d[p + c]! * a + 255 * (255 - a)) / 255);
+        }
+      }
+      band.painted!.fill(1, row + xa, row + xb);
+    }
+  }
+
+  /** The image chunk of columns [x, x + cw) of band `band` (height h), if tiles painted all of it. */
+  #imageChunk(band: Band | undefined, x: number, cw: number, h: number): Uint8Array | undefined {
+    if (!band?.rgb || !band.painted) return undefined;
+    const { chunkSize: cs } = this.#g;
+    const sw = this.#stripe.x1 - this.#stripe.x0;
+    for (let y = 0; y < h; y++) {
+      if (band.painted.subarray(y * sw + x, y * sw + x + cw).indexOf(0) >= 0) return undefined;
+    }
+    const plane = band.wsum.length;
+    const chunk = new Uint8Array(3 * cs * cs);
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < h; y++) {
+        const src = c * plane + y * sw + x;
+        chunk.set(band.rgb.subarray(src, src + cw), c * cs * cs + y * cs);
+      }
+    }
+    return chunk;
   }
 
   /**
@@ -186,6 +306,10 @@ export class StripeAccumulator {
       const fy = ay.frac[ty]!;
       const wrow = ty * tile;
       let i = (gy - r * cs) * sw + (t.x + txa - x0);
+      if (C === 2) {
+        blendRow2(top, bottom, fy, window, wrow + txa, n, acc, wsum, i);
+        continue;
+      }
       for (let k = 0, tx = txa; k < n; k++, tx++, i++) {
         let max = Number.NEGATIVE_INFINITY;
         for (let c = 0, q = k * C; c < C; c++, q++) {
@@ -225,7 +349,7 @@ export class StripeAccumulator {
         const t0 = performance.now();
         const labels = bandLabels(band, x1 - x0, cx * cs - x0, cw, h, classes);
         this.#clock?.add('argmax', performance.now() - t0);
-        sink(cx, r, labels, cw, h);
+        sink(cx, r, labels, cw, h, this.#imageChunk(band, cx * cs - x0, cw, h));
       }
       this.#pool.give(band);
     }

@@ -28,10 +28,12 @@ export class ModelThread {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #failure: Error | undefined;
+  readonly #exited: Promise<void>;
 
   private constructor(worker: Worker, source: string) {
     this.#worker = worker;
     this.#source = source;
+    this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
   }
 
   /** Starts the worker and loads `path` there; rejects with the session's load error. */
@@ -75,9 +77,8 @@ export class ModelThread {
 
   async release(): Promise<void> {
     this.#failure ??= new Error(`${this.#source}: model released`);
-    const exited = new Promise((resolve) => this.#worker.once('exit', resolve));
     this.#worker.postMessage('release');
-    await exited;
+    await this.#exited;
   }
 
   #reply(m: ModelWorkerReply): void {

@@ -126,21 +126,34 @@ export class OmeZarrImageWriter {
     return this.#first === 0;
   }
 
-  /** Writes level-0 chunk (cx, cy) from the slide (no-op for an overview-only image). */
-  async writeChunk(cx: number, cy: number): Promise<void> {
+  /**
+   * Writes level-0 chunk (cx, cy) from the slide (no-op for an overview-only image). `pixels`: the chunk already
+   * read (planar RGB over white, chunk-size square, zero-padded: what this writer would make of the slide's pixels).
+   */
+  async writeChunk(cx: number, cy: number, pixels?: Uint8Array): Promise<void> {
     if (!this.streaming) return;
-    await this.#writeChunk(0, cx, cy);
+    if (pixels && pixels.length !== 3 * this.#cs * this.#cs)
+      throw new Error(`${this.#o.path}: image chunk of ${pixels.length} bytes for ${this.#cs}-px chunks`);
+    await this.#writeChunk(0, cx, cy, pixels);
     this.#done[cy * this.#cols + cx] = 1;
   }
 
-  async #writeChunk(k: number, cx: number, cy: number): Promise<void> {
+  async #writeChunk(k: number, cx: number, cy: number, pixels?: Uint8Array): Promise<void> {
+    const file = chunkPath(this.#format, join(this.#o.path, String(k - this.#first)), [0, cy, cx]);
+    const chunk = pixels ?? (await this.#readChunk(k, cx, cy));
+    await mkdir(dirname(file), { recursive: true });
+    await writeAtomic(file, await this.#codec.encode(chunk));
+    this.#written++;
+  }
+
+  /** Level-k chunk (cx, cy) from the slide: planar RGB, padded to the full chunk; outside the slide is white. */
+  async #readChunk(k: number, cx: number, cy: number): Promise<Uint8Array> {
     const cs = this.#cs;
     const [w, h] = this.#sizes[k]!;
-    const file = chunkPath(this.#format, join(this.#o.path, String(k - this.#first)), [0, cy, cx]);
     const cw = Math.min(cs, w - cx * cs);
     const ch = Math.min(cs, h - cy * cs);
     const rgba = await readScaled(this.#slide, this.#o.downsample * 2 ** k, cx * cs, cy * cs, cw, ch);
-    // Planar RGB, padded to the full chunk (Zarr chunks are always full size); outside the slide is white.
+    // Zarr chunks are always full size.
     const chunk = new Uint8Array(3 * cs * cs);
     const plane = cs * cs;
     for (let y = 0; y < ch; y++) {
@@ -160,9 +173,7 @@ export class OmeZarrImageWriter {
         }
       }
     }
-    await mkdir(dirname(file), { recursive: true });
-    await writeAtomic(file, await this.#codec.encode(chunk));
-    this.#written++;
+    return chunk;
   }
 
   /** Writes what is still missing, then the root group's NGFF image metadata. */

@@ -239,6 +239,19 @@ export class OmeZarrLabelWriter {
           continue;
         }
         let chunk = this.#pending.get(index);
+        const cw = Math.min(cs, this.width - cx * cs);
+        const ch = Math.min(cs, this.height - cy * cs);
+        if (!chunk && x0 === cx * cs && y0 === cy * cs && x1 - x0 === cw && y1 - y0 === ch) {
+          // The tile covers this whole chunk (the whole-slide loop hands in exactly its chunks): its rows straight
+          // into the chunk, no coverage bookkeeping (the same bytes the general path assembles).
+          const data = new Uint8Array(cs * cs);
+          for (let py = 0; py < ch; py++) {
+            const src = (y0 + py - y) * width + (x0 - x);
+            data.set(labels.subarray(src, src + cw), py * cs);
+          }
+          await this.#completeChunk(index, cx, cy, data);
+          continue;
+        }
         if (!chunk) {
           const valid = Math.min(cs, this.width - cx * cs) * Math.min(cs, this.height - cy * cs);
           chunk = { data: new Uint8Array(cs * cs), covered: new Uint8Array(cs * cs), remaining: valid };
@@ -257,12 +270,16 @@ export class OmeZarrLabelWriter {
         }
         if (chunk.remaining === 0) {
           this.#pending.delete(index);
-          await this.#writeChunk(0, cx, cy, chunk.data);
-          this.#state[index] = 1;
-          this.#written++;
+          await this.#completeChunk(index, cx, cy, chunk.data);
         }
       }
     }
+  }
+
+  async #completeChunk(index: number, cx: number, cy: number, data: Uint8Array): Promise<void> {
+    await this.#writeChunk(0, cx, cy, data);
+    this.#state[index] = 1;
+    this.#written++;
   }
 
   /** Flushes partial chunks, builds the pyramid from level 0 chunk by chunk, writes the NGFF metadata. */

@@ -38,7 +38,7 @@ import { TileBatchRunner } from './tile-batches.ts';
 import { inferTiles } from './tile-inference.ts';
 import { type OutputGrid, outputGrid, planTiles, tissueFilter } from './tile-plan.ts';
 import { loadTileRunner, type TileRunner } from './tile-runner.ts';
-import { gridTileReader, readCacheBudget } from './tile-source.ts';
+import { gridTileReader, readCacheBudget, tilesAreSlidePixels } from './tile-source.ts';
 import { ZarrOutput } from './zarr-output.ts';
 
 export { labelOverview } from './label-overview.ts';
@@ -104,6 +104,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       plan,
       blend: { ...tiles, classes, window: blendWindow(s.tile, s.overlap) },
       read: gridTileReader(slide, grid.downsample, s.mpp, o.slideMpp === undefined, o.clock),
+      paintImage: zarr.streamsImage && tilesAreSlidePixels(slide, grid.downsample, o.slideMpp === undefined),
       batches: new TileBatchRunner(runner, s.tile, s.views, o.clock),
       writer: zarr,
       progress,

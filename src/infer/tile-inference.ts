@@ -16,7 +16,15 @@ import { type GridTileReader, PrefetchingTileSource } from './tile-source.ts';
 /** Where finished chunks go and which are on disk already (the zarr output). */
 export interface ChunkWriter {
   chunkDone: ChunkDone;
-  chunk(cx: number, cy: number, labels: Uint8Array, cw: number, ch: number): Promise<void>[];
+  /** `image`: the chunk's image pixels when the tiles hold them (see `TileInference.paintImage`). */
+  chunk(
+    cx: number,
+    cy: number,
+    labels: Uint8Array,
+    cw: number,
+    ch: number,
+    image?: Uint8Array,
+  ): Promise<void>[];
 }
 
 export interface TileInference {
@@ -26,6 +34,11 @@ export interface TileInference {
   plan: TilePlan;
   blend: BandGeometry;
   read: GridTileReader;
+  /**
+   * Keep the tiles' pixels for the image chunks (they are the slide's own pixels on the grid), so that the image
+   * writer need not read and convert them again.
+   */
+  paintImage: boolean;
   batches: TileBatchRunner;
   batch: number;
   prefetch: number;
@@ -40,7 +53,7 @@ export interface TileInference {
 
 /** Runs every stripe of the plan; throws InferAbortedError (after the queued writes land) when `signal` aborts. */
 export async function inferTiles(job: TileInference): Promise<void> {
-  const pool = new BandPool(job.blend.classes);
+  const pool = new BandPool(job.blend.classes, job.paintImage);
   for (const stripe of job.plan.stripes) await inferStripe(job, stripe, pool);
   job.progress.report(true);
 }
@@ -93,13 +106,24 @@ async function inferStripe(job: TileInference, stripe: Stripe, pool: BandPool): 
   progress.skipped(skipped);
   const bands = new StripeAccumulator(job.blend, stripe, pool, clock);
   const writes = new WriteQueue();
-  const sink: ChunkSink = (cx, cy, labels, cw, ch) => {
+  const sink: ChunkSink = (cx, cy, labels, cw, ch, image) => {
     progress.chunksWritten++;
     const t0 = performance.now();
-    for (const w of writer.chunk(cx, cy, labels, cw, ch)) writes.add(clock ? clock.latency('write', w) : w);
+    for (const w of writer.chunk(cx, cy, labels, cw, ch, image))
+      writes.add(clock ? clock.latency('write', w) : w);
     clock?.add('write', performance.now() - t0);
   };
-  const source = new PrefetchingTileSource(jobs, job.read, job.grid.tile, job.prefetch);
+  // Tiles paint the image as their reads land (main-thread time of the image output, counted as writing).
+  const read: GridTileReader = job.paintImage
+    ? async (ox, oy, tile) => {
+        const img = await job.read(ox, oy, tile);
+        const t0 = performance.now();
+        bands.paint({ x: ox, y: oy }, img);
+        clock?.add('write', performance.now() - t0);
+        return img;
+      }
+    : job.read;
+  const source = new PrefetchingTileSource(jobs, read, job.grid.tile, job.prefetch);
   source.topUp();
   const slice = (start: number) => jobs.slice(start, start + batch);
   // Batch k + 1 is read and normalised while batch k is in the model; the model gets it as soon as batch k is

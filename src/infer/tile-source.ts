@@ -48,6 +48,18 @@ export function gridTileReader(
 }
 
 /**
+ * True when every tile `gridTileReader` reads is the slide's own pixels on the grid, so that two overlapping tiles
+ * agree and a tile's pixels equal what the image writer reads for the same grid pixels (omezarr-image-writer's
+ * `readScaled`): the grid is level 0 (ds 1), or, when the slide resamples by its own mpp, a level whose downsample
+ * is exactly the grid's integer downsample (pixel-aligned reads, no resampling, no sub-pixel shift).
+ */
+export function tilesAreSlidePixels(slide: Slide, ds: number, useSlideMpp: boolean): boolean {
+  if (Math.abs(ds - 1) < 1e-9) return true;
+  if (!useSlideMpp || !slide.mpp || slide.mpp.x !== slide.mpp.y || !Number.isInteger(ds)) return false;
+  return slide.levels[slide.getBestLevelForDownsample(ds)]!.downsample === ds;
+}
+
+/**
  * Default decoded-block cache budget: the source pixels (RGBA) of one row of tiles across a stripe at the level the
  * tiles are read from, plus two 512-px blocks of slack each way, clamped to [8, 64] MiB. Reads the slide's header
  * only (no decode workers).

@@ -102,10 +102,23 @@ export class ZarrOutput implements SlideOutput<ZarrOutputResult> {
     );
   }
 
-  chunk(cx: number, cy: number, labels: Uint8Array, cw: number, ch: number): Promise<void>[] {
+  /** True when level-0 image chunks are written beside their labels (a full-resolution image). */
+  get streamsImage(): boolean {
+    return this.#image.streaming;
+  }
+
+  /** `image`: the chunk's image pixels (planar RGB, chunk-size square) when the caller has them already. */
+  chunk(
+    cx: number,
+    cy: number,
+    labels: Uint8Array,
+    cw: number,
+    ch: number,
+    image?: Uint8Array,
+  ): Promise<void>[] {
     const cs = this.#o.chunkSize;
     const writes = [this.#labels.writeTile(cx * cs, cy * cs, cw, ch, labels)];
-    if (this.#image.streaming) writes.push(this.#image.writeChunk(cx, cy));
+    if (this.#image.streaming) writes.push(this.#image.writeChunk(cx, cy, image));
     return writes;
   }
 
