@@ -109,8 +109,8 @@ interface SlidesegResult extends SideResult {
   /** Raw ORT tiles/s just before and just after this round (the faster session setting of each). */
   rawBefore: number;
   rawAfter: number;
-  /** The raw measurements in full: tiles/s with spinning and with sleeping intra-op threads. */
-  raw: { spinning: number; sleeping: number }[];
+  /** The raw measurements in full: tiles/s with spinning and with sleeping intra-op threads, CPU ms per tile. */
+  raw: { spinning: number; sleeping: number; sleepingCpuMs: number }[];
   /** tilesPerSecond / mean(rawBefore, rawAfter). */
   fractionOfRaw: number;
   /** Per-stage ms per timed tile. */
@@ -130,7 +130,9 @@ interface TileRegion {
  * batch so that both see the same machine: ONNX Runtime's defaults (idle threads spin) and the pipeline's own
  * settings (idle threads sleep). The faster of the two is the raw rate.
  */
-async function rawOrt(onnx: string): Promise<{ tilesPerSecond: number; spinning: number; sleeping: number }> {
+async function rawOrt(
+  onnx: string,
+): Promise<{ tilesPerSecond: number; spinning: number; sleeping: number; sleepingCpuMs: number }> {
   const sessions = [
     await OnnxSegmenter.load(onnx, { intraOpThreads: threads }),
     await OnnxSegmenter.load(onnx, { intraOpThreads: threads, spinning: false }),
@@ -148,15 +150,25 @@ async function rawOrt(onnx: string): Promise<{ tilesPerSecond: number; spinning:
     });
     for (const s of sessions) for (let i = 0; i < 2; i++) await s.run(inputs[i & 1]!, dims);
     const ms = [0, 0];
+    let sleepingCpu = 0;
     for (let i = 0; i < ortBatches; i++) {
       for (const [k, s] of sessions.entries()) {
         const t0 = performance.now();
+        const c0 = process.cpuUsage();
         await s.run(inputs[i & 1]!, dims);
         ms[k]! += performance.now() - t0;
+        // CPU of the session whose threads sleep when idle (a spinning one's threads keep burning after a run).
+        const c = process.cpuUsage(c0);
+        if (k === 1) sleepingCpu += (c.user + c.system) / 1000;
       }
     }
     const [spinning, sleeping] = ms.map((m) => (ortBatches * batch * 1000) / m) as [number, number];
-    return { tilesPerSecond: Math.max(spinning, sleeping), spinning, sleeping };
+    return {
+      tilesPerSecond: Math.max(spinning, sleeping),
+      spinning,
+      sleeping,
+      sleepingCpuMs: sleepingCpu / (ortBatches * batch),
+    };
   } finally {
     for (const s of sessions) await s.release();
   }
@@ -307,7 +319,11 @@ async function main() {
           ...o.result,
           rawBefore: rawBefore.tilesPerSecond,
           rawAfter: rawAfter.tilesPerSecond,
-          raw: [rawBefore, rawAfter].map(({ spinning, sleeping }) => ({ spinning, sleeping })),
+          raw: [rawBefore, rawAfter].map(({ spinning, sleeping, sleepingCpuMs }) => ({
+            spinning,
+            sleeping,
+            sleepingCpuMs,
+          })),
           fractionOfRaw: o.result.tilesPerSecond / ((rawBefore.tilesPerSecond + rawAfter.tilesPerSecond) / 2),
         });
         if (!tilesJson) {
@@ -384,7 +400,7 @@ async function main() {
       print(`${row.slide}`);
       ours.forEach((o, i) => {
         print(
-          `  round ${i + 1}: ${f(1000 / o.tilesPerSecond, 1)} ms/tile (process CPU ${f((1000 * o.coresBusy) / o.tilesPerSecond, 0)} ms/tile, main thread active ${f(o.mainActiveMs, 1)} ms/tile); raw ORT ${f(2000 / (o.rawBefore + o.rawAfter), 1)} ms/tile (t/s spinning/sleeping: ${o.raw.map((r) => `${f(r.spinning)}/${f(r.sleeping)}`).join(', ')})`,
+          `  round ${i + 1}: ${f(1000 / o.tilesPerSecond, 1)} ms/tile (process CPU ${f((1000 * o.coresBusy) / o.tilesPerSecond, 0)} ms/tile, main thread active ${f(o.mainActiveMs, 1)} ms/tile); raw ORT ${f(2000 / (o.rawBefore + o.rawAfter), 1)} ms/tile (t/s spinning/sleeping: ${o.raw.map((r) => `${f(r.spinning)}/${f(r.sleeping)}`).join(', ')}; CPU ${o.raw.map((r) => f(r.sleepingCpuMs, 0)).join('/')} ms/tile)`,
         );
       });
       print(
