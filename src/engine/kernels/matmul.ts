@@ -69,9 +69,16 @@ export function matMulAtBSimd(
   }
 }
 
+let simdProducts = true;
+
+/** Turns the SIMD A·B tile loop off (XNNPACK for every product), to compare the two in benchmarks. */
+export function setSimdProducts(enabled: boolean): void {
+  simdProducts = enabled;
+}
+
 /** Whether the SIMD A·B tile loop takes [m, k] × [k, n]: its tiles fit, and n is narrow (wider, XNNPACK is as fast). */
 function simdProductFits(m: number, n: number): boolean {
-  return m % 4 === 0 && n % 8 === 0 && n <= 256;
+  return simdProducts && m % 4 === 0 && n % 8 === 0 && n <= 256;
 }
 
 /**
