@@ -15,6 +15,7 @@ export {
 export type * from './annotations/types.ts';
 // Errors: every deliberate failure is a SlidesegError with a `code` and the original `cause`
 export { isSlidesegError, SlidesegError } from './core/errors.ts';
+export { tuneMalloc } from './core/malloc-tuning.ts';
 // Engine
 export { type BackendName, backendName, ready, tf } from './engine/index.ts';
 // Evaluation

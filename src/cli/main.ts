@@ -134,6 +134,9 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`slideseg ${name}: usage error: ${(e as Error).message}`);
     return 2;
   }
+  // Commands allocate large typed arrays all the time: let freed memory be reused (core/malloc-tuning.ts).
+  const { tuneMalloc } = await import('../core/malloc-tuning.ts');
+  tuneMalloc();
   try {
     return (await cmd.run(rest)) ?? 0;
   } catch (e) {

@@ -3,7 +3,10 @@
  * answers `{ ok: true }` or `{ error }` and exits. One process per slide keeps a crash, a leak or an out-of-memory
  * abort in one slide from touching the others or the parent.
  */
+import { tuneMalloc } from '../core/malloc-tuning.ts';
 import { type InferSlideOptions, inferSlide } from './slide-infer.ts';
+
+tuneMalloc(); // as the CLI that forks this process does
 
 /** What the parent sends: the slide, its temporary output folder and name, and the plain-data options. */
 export interface CohortWorkerJob {
