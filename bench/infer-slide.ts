@@ -40,9 +40,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { EventLoopUtilization } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { tuneMalloc } from '../src/core/malloc-tuning.ts';
 import { ready } from '../src/engine/index.ts';
 import { InferAbortedError, inferSlide } from '../src/infer/slide-infer.ts';
 import { STAGES, type Stage, StageClock, type StageTimes } from '../src/infer/stage-clock.ts';
@@ -50,6 +51,9 @@ import { loadTileRunner } from '../src/infer/tile-runner.ts';
 import { Segformer, saveSegformer, segformerPreset } from '../src/models/segformer/index.ts';
 import { OnnxSegmenter } from '../src/onnx/index.ts';
 import { openSlide } from '../src/slide/index.ts';
+
+// As the CLI does (core/malloc-tuning.ts); SLIDESEG_MALLOC_TUNING=0 measures glibc's defaults.
+process.stderr.write(`glibc malloc tuning (as the CLI): ${tuneMalloc() ? 'on' : 'off'}\n`);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const fixtures = resolve(root, '../shared/fixtures/slides');

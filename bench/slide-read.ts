@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { tuneMalloc } from '../src/core/malloc-tuning.ts';
 import { loadSharp } from '../src/core/sharp.ts';
 import { openByteSource } from '../src/slide/bytesource.ts';
 import { jpegFrameSize, spliceJpegTables } from '../src/slide/codecs/block.ts';
@@ -29,6 +30,9 @@ import { openSlide } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
 import { TiffImage } from '../src/slide/tiff/image.ts';
 import { Compression, Tag } from '../src/slide/tiff/tags.ts';
+
+// As the CLI does (core/malloc-tuning.ts); SLIDESEG_MALLOC_TUNING=0 measures glibc's defaults.
+process.stderr.write(`glibc malloc tuning (as the CLI): ${tuneMalloc() ? 'on' : 'off'}\n`);
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZE = 256;

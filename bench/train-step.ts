@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { tuneMalloc } from '../src/core/malloc-tuning.ts';
 import { ready, tf } from '../src/engine/index.ts';
 import { Segformer, segformerPreset } from '../src/models/segformer/index.ts';
 import { AdamW } from '../src/optim/adamw.ts';
@@ -17,6 +18,9 @@ import { DEFAULTS, type TrainConfig } from '../src/train/config.ts';
 import { buildLoss } from '../src/train/loss.ts';
 import { GradientWorkers } from '../src/train/parallel.ts';
 import { type ShardContext, shardContextKeys, shardGradients } from '../src/train/step.ts';
+
+// As the CLI does (core/malloc-tuning.ts); SLIDESEG_MALLOC_TUNING=0 measures glibc's defaults.
+process.stderr.write(`glibc malloc tuning (as the CLI): ${tuneMalloc() ? 'on' : 'off'}\n`);
 
 const { values } = parseArgs({
   options: {
