@@ -209,17 +209,28 @@ async function profile(): Promise<{ stages: StageRow[]; tilesPerRead: number } |
 }
 
 say(`slide ${SLIDE}; libturbojpeg ${turboJpegAvailable() ? 'loaded' : 'NOT available (sharp decodes JPEG)'}`);
-say('OpenSlide …');
-const openslide = JSON.parse(
-  execFileSync(
-    '/usr/bin/python3',
-    [join(ROOT, 'bench', 'slide_read_openslide.py'), SLIDE, String(N), String(SEED), String(WARMUP)],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  ),
-) as { reads_per_s: number; version: string };
-const rows: ModeResult[] = [
-  { mode: `OpenSlide ${openslide.version}, sequential`, readsPerSec: openslide.reads_per_s },
-];
+// "Cold" means the decoded-tile caches are empty, not the disk: the file is read once into the OS page cache first,
+// and OpenSlide runs before and after slideseg (its better run is the reference), so neither side is charged for
+// disk reads the other one saved it.
+say('reading the file once into the page cache …');
+{
+  const bytes = await openByteSource(SLIDE);
+  const chunk = 64 * 1024 * 1024;
+  for (let at = 0; at < bytes.size; at += chunk) await bytes.read(at, Math.min(chunk, bytes.size - at));
+  await bytes.close();
+}
+function runOpenSlide(): { reads_per_s: number; version: string } {
+  say('OpenSlide …');
+  return JSON.parse(
+    execFileSync(
+      '/usr/bin/python3',
+      [join(ROOT, 'bench', 'slide_read_openslide.py'), SLIDE, String(N), String(SEED), String(WARMUP)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
+  );
+}
+const openslideFirst = runOpenSlide();
+const rows: ModeResult[] = [];
 rows.push(await run('slideseg, sequential', 0, 1));
 rows.push(await run(`slideseg, ${CONCURRENCY} concurrent`, 0, CONCURRENCY));
 rows.push(await run(`slideseg, ${CONCURRENCY} concurrent, ${WORKERS} decode workers`, WORKERS, CONCURRENCY));
@@ -238,6 +249,12 @@ if (await levelZeroIsJpeg()) {
   ) as ModeResult[];
   rows.push(...sharpRows);
 }
+const openslideLast = runOpenSlide();
+const openslide = openslideFirst.reads_per_s >= openslideLast.reads_per_s ? openslideFirst : openslideLast;
+rows.unshift({
+  mode: `OpenSlide ${openslide.version}, sequential (best of ${openslideFirst.reads_per_s.toFixed(0)} before, ${openslideLast.reads_per_s.toFixed(0)} after)`,
+  readsPerSec: openslide.reads_per_s,
+});
 say('per-stage profile …');
 const stages = await profile();
 
