@@ -47,4 +47,6 @@ await sharp(tile, { unlimited: true })
   })
   .toFile(out);
 const bytes = statSync(out).size;
-console.log(`${out}: ${size}x${size}, ${(bytes / 2 ** 30).toFixed(2)} GiB, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+console.log(
+  `${out}: ${size}x${size}, ${(bytes / 2 ** 30).toFixed(2)} GiB, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+);

@@ -62,7 +62,9 @@ test('libturbojpeg and sharp decode the sample slide to the same pixels', { skip
   assert.deepEqual(withTurbo, withSharp);
 });
 
-test('concurrent reads (decodes shared with the thread pool) equal sequential ones', { skip: missing }, async () => {
+test('concurrent reads (decodes shared with the thread pool) equal sequential ones', {
+  skip: missing,
+}, async () => {
   const sequential = await openSlide(SLIDE, { cacheBytes: 0 });
   const expected: string[] = [];
   for (const r of REGIONS) expected.push(hashOf((await sequential.readRegion(r)).data));

@@ -14,7 +14,9 @@ export const command: Command = {
     const chosen = await ready(values.backend);
     const registered = Object.keys(tf.engine().registryFactory);
     const { jpegDecoderDescription } = await import('../../slide/index.ts');
-    console.log(`registered: ${registered.join(', ')}\nactive: ${chosen}\nJPEG tiles: ${jpegDecoderDescription()}`);
+    console.log(
+      `registered: ${registered.join(', ')}\nactive: ${chosen}\nJPEG tiles: ${jpegDecoderDescription()}`,
+    );
     return 0;
   },
 };
