@@ -7,7 +7,6 @@
  * answers null and the caller uses sharp.
  */
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 
 /** TurboJPEG's pixel format TJPF_RGBA. */
 const TJPF_RGBA = 7;
@@ -88,8 +87,7 @@ interface PendingDecode {
 }
 
 let batch: PendingDecode[] = [];
-const cores = Math.max(1, availableParallelism());
-/** Decompressor handles: one for this thread's synchronous decodes, the rest lent to thread-pool decodes. */
+/** Decompressor handles: one for this thread's decodes, the others lent to thread-pool decodes. */
 let ownHandle: Handle | undefined;
 const spareHandles: Handle[] = [];
 
@@ -117,17 +115,16 @@ function decodeOnPool(tj: TurboJpeg, job: PendingDecode): void {
 
 /**
  * The decodes asked for in one turn of the event loop (a region's blocks arrive together once their bytes are read)
- * are shared out: this thread's share runs here, synchronously, while the others run on libuv's thread pool at the
- * same time. One decode alone runs here: a thread hop costs more than decoding a small tile.
+ * all go to libuv's thread pool, where they run in parallel while this thread goes on with the reads' other work
+ * (fetching, composing, the callers' own work); measured on 2 cores, keeping a share of them here made this thread
+ * the bottleneck of concurrent reads (bench/slide-read.ts). A decode alone runs here: a thread hop costs more than
+ * decoding a small tile.
  */
 function dispatch(tj: TurboJpeg): void {
   const jobs = batch;
   batch = [];
-  const offloaded = Math.floor((jobs.length * (cores - 1)) / cores);
-  for (let i = 0; i < jobs.length; i++) {
-    if (i < offloaded) decodeOnPool(tj, jobs[i]);
-    else decodeHere(tj, jobs[i]);
-  }
+  if (jobs.length === 1) decodeHere(tj, jobs[0]);
+  else for (const job of jobs) decodeOnPool(tj, job);
 }
 
 /**
