@@ -73,10 +73,14 @@ for (const [variant, byMpp] of table) {
 }
 console.log(lines.join('\n'));
 for (const metric of METRICS) {
-  const groups = [...table].flatMap(([variant, byMpp]) =>
-    mpps
-      .filter((mpp) => byMpp.has(mpp))
-      .map((mpp) => ({ name: `${variant} @${mpp}`, values: byMpp.get(mpp)![metric] })),
+  // Grouped by evaluation resolution, so the variants stand side by side; short labels fit under the bars.
+  const groups = mpps.flatMap((mpp) =>
+    [...table]
+      .filter(([, byMpp]) => byMpp.has(mpp))
+      .map(([variant, byMpp]) => ({
+        name: `${variant.split('-')[0]} @${mpp}`,
+        values: byMpp.get(mpp)![metric],
+      })),
   );
   const file = join(out, `eval-by-mpp-${metric}.png`);
   writeFileSync(file, await barChart(groups, `${metric} by evaluation resolution (µm/px)`));
