@@ -32,9 +32,9 @@
  * --slide-mpp is used for slides that do not state their resolution (the TCGA fixture does not).
  *
  * The 16k×16k pyramidal JPEG TIFF (0.25 µm/px, level 1 read directly at 0.5 µm/px):
- *   node --import tsx bench/make-large-slide.ts --size 16000 --out /tmp/slideseg-bench/large-16k.tif
+ *   node --import tsx bench/make-large-slide.ts --size 16000 --out out/bench/large-16k.tif
  *   node --import tsx bench/infer-slide.ts --no-torch --rounds 2 --max-tiles 64 \
- *     --slides samples/cmu-1-small-region.svs,/tmp/slideseg-bench/large-16k.tif
+ *     --slides samples/cmu-1-small-region.svs,out/bench/large-16k.tif
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

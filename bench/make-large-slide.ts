@@ -3,7 +3,7 @@
  * 2220x2967 image) to SIZE x SIZE pixels, written by libvips as a JPEG-tiled pyramidal TIFF (256 px tiles, quality 90,
  * 4:2:0 YCbCr, a level every factor 2). OpenSlide opens it as "generic-tiff"; slideseg as "pyramidal-tiff".
  *
- *   node --import tsx bench/make-large-slide.ts [--size 40000] [--out /tmp/slideseg-bench/large-40k.tif]
+ *   node --import tsx bench/make-large-slide.ts [--size 40000] [--out out/bench/large-40k.tif]
  *
  * 40000 px: ~24k level-0 tiles, about 1.1 GB, about 2 minutes on 2 cores.
  */
@@ -17,11 +17,12 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '40000' },
-    out: { type: 'string', default: '/tmp/slideseg-bench/large-40k.tif' },
+    out: { type: 'string' },
   },
 });
 const size = Number(values.size);
-const out = resolve(values.out);
+// Default: out/bench/ of the repository (git-ignored), whatever the working folder.
+const out = values.out ? resolve(values.out) : join(ROOT, 'out', 'bench', `large-${size / 1000}k.tif`);
 mkdirSync(dirname(out), { recursive: true });
 
 const sample = join(ROOT, 'samples', 'cmu-1-small-region.svs');

@@ -7,8 +7,8 @@
  *                                         [--json]
  *
  * The large slide of issue 14 (40000x40000 px, 256-px JPEG tiles, ~24k level-0 tiles, 1.1 GB):
- *   node --import tsx bench/make-large-slide.ts --size 40000 --out /tmp/slideseg-bench/large-40k.tif
- *   node --import tsx bench/slide-read.ts --slide /tmp/slideseg-bench/large-40k.tif
+ *   node --import tsx bench/make-large-slide.ts --size 40000 --out out/bench/large-40k.tif
+ *   node --import tsx bench/slide-read.ts --slide out/bench/large-40k.tif
  * The JPEG 2000 SVS: --slide ../shared/fixtures/slides/tcga-cr-7395-01a-01-ts1.svs
  *
  * Modes: slideseg sequential; `--concurrency` reads in flight in one thread (JPEG decodes shared between this thread
