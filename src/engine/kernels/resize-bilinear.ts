@@ -7,7 +7,7 @@
  * The gradient here is the exact adjoint of the forward: same taps, same weights.
  */
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { type SimdKernels, simdKernels } from './simd.ts';
+import { type BilerpOp, simdKernels } from './simd.ts';
 import { byteOffset, f32, type WasmBackend } from './wasm-heap.ts';
 
 interface ResizeAttrs {
@@ -119,11 +119,15 @@ export function resizeBilinearBackward(
   }
 }
 
-/** The forward with the channel loop in simd.wat (channels a multiple of 4). */
-function resizeBilinearForwardSimd(
-  simd: SimdKernels,
-  xOff: number,
-  outOff: number,
+/**
+ * Walks every output pixel of a resize with its four source taps and applies `op` (simd.wat's channel loop): the
+ * forward (`bilerp`, pixels = output) and the gradient (`bilerpGrad`, pixels = dy, image = dx) share the walk.
+ * Offsets are bytes; channels a multiple of 4.
+ */
+function bilinearTapsSimd(
+  op: BilerpOp,
+  imageOff: number,
+  pixelsOff: number,
   shape: number[],
   outH: number,
   outW: number,
@@ -133,9 +137,9 @@ function resizeBilinearForwardSimd(
   const rows = axisTaps(inH, outH, attrs.alignCorners, attrs.halfPixelCenters);
   const cols = axisTaps(inW, outW, attrs.alignCorners, attrs.halfPixelCenters);
   const px = ch * 4;
-  let o = outOff;
+  let o = pixelsOff;
   for (let b = 0; b < batch; b++) {
-    const base = xOff + b * inH * inW * px;
+    const base = imageOff + b * inH * inW * px;
     for (let r = 0; r < outH; r++) {
       const top = base + rows.lo[r]! * inW * px;
       const bot = base + rows.hi[r]! * inW * px;
@@ -143,7 +147,7 @@ function resizeBilinearForwardSimd(
       for (let c = 0; c < outW; c++, o += px) {
         const l = cols.lo[c]! * px;
         const rt = cols.hi[c]! * px;
-        simd.bilerp(o, top + l, top + rt, bot + l, bot + rt, ch, cols.frac[c]!, fr);
+        op(o, top + l, top + rt, bot + l, bot + rt, ch, cols.frac[c]!, fr);
       }
     }
   }
@@ -160,8 +164,8 @@ export const resizeBilinearWasmKernel: KernelFunc = (args) => {
     throw new Error(`ResizeBilinear on wasm expects float32 images, got ${images.dtype}`);
   const simd = ch! % 4 === 0 ? simdKernels(backend) : null;
   if (simd) {
-    resizeBilinearForwardSimd(
-      simd,
+    bilinearTapsSimd(
+      simd.bilerp,
       byteOffset(backend, images),
       byteOffset(backend, out),
       images.shape,
@@ -175,36 +179,6 @@ export const resizeBilinearWasmKernel: KernelFunc = (args) => {
   return out;
 };
 
-/** The gradient with the channel loop in simd.wat (channels a multiple of 4); dx must start zeroed. */
-function resizeBilinearBackwardSimd(
-  simd: SimdKernels,
-  dyOff: number,
-  dxOff: number,
-  xShape: number[],
-  outH: number,
-  outW: number,
-  attrs: ResizeAttrs,
-): void {
-  const [batch, inH, inW, ch] = xShape as [number, number, number, number];
-  const rows = axisTaps(inH, outH, attrs.alignCorners, attrs.halfPixelCenters);
-  const cols = axisTaps(inW, outW, attrs.alignCorners, attrs.halfPixelCenters);
-  const px = ch * 4;
-  let o = dyOff;
-  for (let b = 0; b < batch; b++) {
-    const base = dxOff + b * inH * inW * px;
-    for (let r = 0; r < outH; r++) {
-      const top = base + rows.lo[r]! * inW * px;
-      const bot = base + rows.hi[r]! * inW * px;
-      const fr = rows.frac[r]!;
-      for (let c = 0; c < outW; c++, o += px) {
-        const l = cols.lo[c]! * px;
-        const rt = cols.hi[c]! * px;
-        simd.bilerpGrad(o, top + l, top + rt, bot + l, bot + rt, ch, cols.frac[c]!, fr);
-      }
-    }
-  }
-}
-
 export const resizeBilinearGradWasmKernel: KernelFunc = (args) => {
   const backend = args.backend as WasmBackend;
   const { images, dy } = args.inputs as { images: TensorInfo; dy: TensorInfo };
@@ -214,10 +188,11 @@ export const resizeBilinearGradWasmKernel: KernelFunc = (args) => {
   dxValues.fill(0);
   const simd = images.shape[3]! % 4 === 0 ? simdKernels(backend) : null;
   if (simd) {
-    resizeBilinearBackwardSimd(
-      simd,
-      byteOffset(backend, dy),
+    // dx starts zeroed: the gradient accumulates into it.
+    bilinearTapsSimd(
+      simd.bilerpGrad,
       byteOffset(backend, dx),
+      byteOffset(backend, dy),
       images.shape,
       dy.shape[1]!,
       dy.shape[2]!,

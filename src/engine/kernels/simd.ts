@@ -46,28 +46,22 @@ export interface SimdKernels {
   /** c [m, n] += a b for a [m, k], b [k, n] (m a multiple of 4, n of 8). */
   matMulAB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
   /** One bilinear output pixel over ch channels (a multiple of 4), all pointers byte offsets. */
-  bilerp: (
-    out: number,
-    tl: number,
-    tr: number,
-    bl: number,
-    br: number,
-    ch: number,
-    fc: number,
-    fr: number,
-  ) => void;
+  bilerp: BilerpOp;
   /** The adjoint of bilerp: tl, tr, bl, br += g·weights. */
-  bilerpGrad: (
-    g: number,
-    tl: number,
-    tr: number,
-    bl: number,
-    br: number,
-    ch: number,
-    fc: number,
-    fr: number,
-  ) => void;
+  bilerpGrad: BilerpOp;
 }
+
+/** One pixel's bilinear step between a pixel `px` and its four source taps (byte offsets), ch channels. */
+export type BilerpOp = (
+  px: number,
+  tl: number,
+  tr: number,
+  bl: number,
+  br: number,
+  ch: number,
+  fc: number,
+  fr: number,
+) => void;
 
 /** Rows summed in float32 by the SIMD loops before the caller adds the partial sums into float64. */
 export const SIMD_ROW_BLOCK = 64;
