@@ -51,11 +51,25 @@ function depthwiseFilterGradRows(
   dy: Float32Array,
   c: tf.backend_util.Conv2DInfo,
 ): Float32Array {
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
-  const taps = filterHeight * filterWidth;
-  const rowLen = outWidth * inChannels;
   // Float64 accumulators: each weight sums batch*outHeight*outWidth products.
-  const rowAcc = new Float64Array(taps * rowLen);
+  const rowAcc = new Float64Array(c.filterHeight * c.filterWidth * c.outWidth * c.inChannels);
+  forEachFilterGradSpan(c, (acc, xs, ds, len) => {
+    for (let j = 0; j < len; j++) rowAcc[acc + j] += x[xs + j] * dy[ds + j];
+  });
+  return sumRowAccumulators(rowAcc, c);
+}
+
+/**
+ * The spans of the flat-row filter gradient (multiplier 1, stride 1 across): for each batch, output row and filter
+ * tap, the run of output columns whose input lies inside the image, as element offsets into the row accumulators
+ * [taps, outWidth, ch], x and dy, and its length; the products over a span are x[xs+j]·dy[ds+j] into acc+j.
+ */
+function forEachFilterGradSpan(
+  c: tf.backend_util.Conv2DInfo,
+  visit: (acc: number, xs: number, ds: number, len: number) => void,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+  const rowLen = outWidth * inChannels;
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
       const dyRow = (b * outHeight + oh) * rowLen;
@@ -67,20 +81,28 @@ function depthwiseFilterGradRows(
           const owStart = Math.max(0, c.padInfo.left - kw);
           const owEnd = Math.min(outWidth, inWidth + c.padInfo.left - kw);
           if (owEnd <= owStart) continue;
-          const acc = (kh * filterWidth + kw) * rowLen + owStart * inChannels;
-          const xs = (xRow + owStart + kw - c.padInfo.left) * inChannels;
-          const ds = dyRow + owStart * inChannels;
-          const len = (owEnd - owStart) * inChannels;
-          for (let j = 0; j < len; j++) rowAcc[acc + j] += x[xs + j] * dy[ds + j];
+          visit(
+            (kh * filterWidth + kw) * rowLen + owStart * inChannels,
+            (xRow + owStart + kw - c.padInfo.left) * inChannels,
+            dyRow + owStart * inChannels,
+            (owEnd - owStart) * inChannels,
+          );
         }
       }
     }
   }
+}
+
+/** The row accumulators [taps, outWidth, ch] summed over outWidth (in float64) into the filter gradient [taps, ch]. */
+function sumRowAccumulators(rows: ArrayLike<number>, c: tf.backend_util.Conv2DInfo): Float32Array {
+  const { inChannels, outWidth } = c;
+  const taps = c.filterHeight * c.filterWidth;
+  const rowLen = outWidth * inChannels;
   const out = new Float32Array(taps * inChannels);
   for (let t = 0; t < taps; t++) {
     for (let ch = 0; ch < inChannels; ch++) {
       let s = 0;
-      for (let ow = 0, o = t * rowLen + ch; ow < outWidth; ow++, o += inChannels) s += rowAcc[o];
+      for (let ow = 0, o = t * rowLen + ch; ow < outWidth; ow++, o += inChannels) s += rows[o]!;
       out[t * inChannels + ch] = s;
     }
   }
@@ -221,58 +243,32 @@ function depthwiseFilterGradSimd(
   dy: TensorInfo,
   c: tf.backend_util.Conv2DInfo,
 ): Float32Array {
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
-  const taps = filterHeight * filterWidth;
-  const rowLen = outWidth * inChannels;
+  const taps = c.filterHeight * c.filterWidth;
+  const rowLen = c.outWidth * c.inChannels;
   const accT = backend.makeOutput([taps * rowLen], 'float32');
   f32(backend, accT).fill(0);
   const accOff = byteOffset(backend, accT);
   const xOff = byteOffset(backend, x);
   const dyOff = byteOffset(backend, dy);
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      const dyRow = (b * outHeight + oh) * rowLen;
-      for (let kh = 0; kh < filterHeight; kh++) {
-        const ih = oh * c.strideHeight + kh - c.padInfo.top;
-        if (ih < 0 || ih >= inHeight) continue;
-        const xRow = (b * inHeight + ih) * inWidth;
-        for (let kw = 0; kw < filterWidth; kw++) {
-          const owStart = Math.max(0, c.padInfo.left - kw);
-          const owEnd = Math.min(outWidth, inWidth + c.padInfo.left - kw);
-          if (owEnd <= owStart) continue;
-          const acc = (kh * filterWidth + kw) * rowLen + owStart * inChannels;
-          const xs = (xRow + owStart + kw - c.padInfo.left) * inChannels;
-          const ds = dyRow + owStart * inChannels;
-          const len = (owEnd - owStart) * inChannels;
-          simd.mulAcc(accOff + acc * 4, xOff + xs * 4, dyOff + ds * 4, len);
-          if (len % 4 !== 0) {
-            const heap = backend.wasm.HEAPU8.buffer;
-            const a = new Float32Array(heap, accOff, taps * rowLen);
-            const xv = new Float32Array(
-              heap,
-              xOff,
-              x.shape.reduce((p, q) => p * q, 1),
-            );
-            const dv = new Float32Array(
-              heap,
-              dyOff,
-              dy.shape.reduce((p, q) => p * q, 1),
-            );
-            for (let j = len - (len % 4); j < len; j++) a[acc + j] += xv[xs + j]! * dv[ds + j]!;
-          }
-        }
-      }
+  forEachFilterGradSpan(c, (acc, xs, ds, len) => {
+    simd.mulAcc(accOff + acc * 4, xOff + xs * 4, dyOff + ds * 4, len);
+    if (len % 4 !== 0) {
+      const heap = backend.wasm.HEAPU8.buffer;
+      const a = new Float32Array(heap, accOff, taps * rowLen);
+      const xv = new Float32Array(
+        heap,
+        xOff,
+        x.shape.reduce((p, q) => p * q, 1),
+      );
+      const dv = new Float32Array(
+        heap,
+        dyOff,
+        dy.shape.reduce((p, q) => p * q, 1),
+      );
+      for (let j = len - (len % 4); j < len; j++) a[acc + j] += xv[xs + j]! * dv[ds + j]!;
     }
-  }
-  const rows = f32(backend, accT);
-  const out = new Float32Array(taps * inChannels);
-  for (let t = 0; t < taps; t++) {
-    for (let ch = 0; ch < inChannels; ch++) {
-      let s = 0;
-      for (let ow = 0, o = t * rowLen + ch; ow < outWidth; ow++, o += inChannels) s += rows[o]!;
-      out[t * inChannels + ch] = s;
-    }
-  }
+  });
+  const out = sumRowAccumulators(f32(backend, accT), c);
   release(backend, accT);
   return out;
 }
