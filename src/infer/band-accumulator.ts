@@ -7,7 +7,7 @@
 import { argmaxAt } from '../core/sliding.ts';
 import type { StageClock } from './stage-clock.ts';
 import type { ChunkDone, Stripe, TileOrigin } from './tile-plan.ts';
-import { axisMap } from './tile-probs.ts';
+import { axisMap, expShifted } from './tile-probs.ts';
 
 /** Weighted class-probability sums (pixels × C) and weight sums (pixels) of one band of a stripe. */
 export interface Band {
@@ -317,13 +317,7 @@ export class StripeAccumulator {
           v[c] = val;
           if (val > max) max = val;
         }
-        let sum = 0;
-        for (let c = 0; c < C; c++) {
-          const e = Math.exp(v[c]! - max);
-          v[c] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
+        const inv = expShifted(v, C, max);
         const wgt = window[wrow + tx]!;
         wsum[i] += wgt;
         for (let c = 0, j = i * C; c < C; c++, j++) acc[j] += wgt * Math.fround(v[c]! * inv);

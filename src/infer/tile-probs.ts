@@ -37,6 +37,20 @@ export function axisMap(inSize: number, outSize: number): AxisMap {
  * Probabilities (H×W×C, row-major, float32) of item `b` of an NCHW logits batch, upsampled to outH × outW.
  * `out` is reused when given.
  */
+/**
+ * The softmax's shared step: v[c] = exp(v[c] − max) for the first C values, in place; returns 1 / their sum, so
+ * that v[c] · the result is the probability.
+ */
+export function expShifted(v: Float64Array | Float32Array | number[], C: number, max: number): number {
+  let sum = 0;
+  for (let c = 0; c < C; c++) {
+    const e = Math.exp(v[c]! - max);
+    v[c] = e;
+    sum += e;
+  }
+  return 1 / sum;
+}
+
 export function upsampledSoftmax(
   logits: Float32Array,
   dims: { classes: number; height: number; width: number },
@@ -73,14 +87,8 @@ export function upsampledSoftmax(
         v[c] = val;
         if (val > max) max = val;
       }
-      let sum = 0;
-      for (let c = 0; c < C; c++) {
-        const e = Math.exp(v[c]! - max);
-        v[c] = e;
-        sum += e;
-      }
+      const inv = expShifted(v, C, max);
       const o = (y * outW + x) * C;
-      const inv = 1 / sum;
       for (let c = 0; c < C; c++) probs[o + c] = v[c]! * inv;
     }
   }
