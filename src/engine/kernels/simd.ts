@@ -49,6 +49,8 @@ export interface SimdKernels {
   bilerp: BilerpOp;
   /** The adjoint of bilerp: tl, tr, bl, br += g·weights. */
   bilerpGrad: BilerpOp;
+  /** Inverted dropout of the first n − n % 4 elements (dropout.ts: key, 24-bit keep threshold, 1/keep). */
+  dropout: (y: number, x: number, n: number, key: number, threshold: number, scale: number) => void;
 }
 
 /** One pixel's bilinear step between a pixel `px` and its four source taps (byte offsets), ch channels. */

@@ -413,4 +413,32 @@
             (br $jNext)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $iNext))))
+
+  ;; Inverted dropout: y[i] = x[i]·scale where the top 24 bits of lowbias32(i·φ + key) are below threshold, else 0
+  ;; (dropout.ts's kept(), four element indices per step).
+  (func (export "dropout") (param $y i32) (param $x i32) (param $n i32) (param $key i32) (param $threshold i32)
+    (param $scale f32)
+    (local $end i32) (local $idx v128) (local $h v128) (local $keyv v128) (local $thr v128) (local $sc v128)
+    (local.set $end (i32.add (local.get $y) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $idx (v128.const i32x4 0 1 2 3))
+    (local.set $keyv (i32x4.splat (local.get $key)))
+    (local.set $thr (i32x4.splat (local.get $threshold)))
+    (local.set $sc (f32x4.splat (local.get $scale)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
+        (local.set $h (i32x4.add (i32x4.mul (local.get $idx) (i32x4.splat (i32.const 0x9e3779b9))) (local.get $keyv)))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (local.set $h (i32x4.mul (local.get $h) (i32x4.splat (i32.const 0x7feb352d))))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
+        (local.set $h (i32x4.mul (local.get $h) (i32x4.splat (i32.const 0x846ca68b))))
+        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
+        (v128.store (local.get $y)
+          (v128.and
+            (f32x4.mul (v128.load (local.get $x)) (local.get $sc))
+            (i32x4.lt_u (i32x4.shr_u (local.get $h) (i32.const 8)) (local.get $thr))))
+        (local.set $idx (i32x4.add (local.get $idx) (i32x4.splat (i32.const 4))))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $next))))
 )
