@@ -45,7 +45,7 @@ function geluGradInto(dy: Float32Array, x: Float32Array, dx: Float32Array, from:
   }
 }
 
-/** On wasm, the SIMD loops of simd.wat (float32, exp by polynomial) do all but the last n % 4 elements. */
+/** On wasm, the SIMD loops of simd.wat (float32, exp by polynomial) do all but the last n % 8 elements. */
 export const geluSpec: HostKernelSpec = {
   kernelName: GELU,
   inputs: ['x'],
@@ -56,7 +56,7 @@ export const geluSpec: HostKernelSpec = {
     if (!simd) return false;
     const n = f32(backend, x!).length;
     simd.gelu(byteOffset(backend, y!), byteOffset(backend, x!), n);
-    geluInto(f32(backend, x!), f32(backend, y!), n - (n % 4));
+    geluInto(f32(backend, x!), f32(backend, y!), n - (n % 8));
     return true;
   },
 };
@@ -71,7 +71,7 @@ export const geluGradSpec: HostKernelSpec = {
     if (!simd) return false;
     const n = f32(backend, x!).length;
     simd.geluGrad(byteOffset(backend, dx!), byteOffset(backend, dy!), byteOffset(backend, x!), n);
-    geluGradInto(f32(backend, dy!), f32(backend, x!), f32(backend, dx!), n - (n % 4));
+    geluGradInto(f32(backend, dy!), f32(backend, x!), f32(backend, dx!), n - (n % 8));
     return true;
   },
 };

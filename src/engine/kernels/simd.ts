@@ -10,9 +10,9 @@ import type { WasmBackend } from './wasm-heap.ts';
 export interface SimdKernels {
   /** acc[i] += a[i]·b[i], i < n rounded down to a multiple of 4 (byte offsets). */
   mulAcc: (acc: number, a: number, b: number, n: number) => void;
-  /** y = x·Φ(x) for the first n − n % 4 elements. */
+  /** y = x·Φ(x) for the first n − n % 8 elements. */
   gelu: (y: number, x: number, n: number) => void;
-  /** dx = dy·(Φ(x) + x·φ(x)) for the first n − n % 4 elements. */
+  /** dx = dy·(Φ(x) + x·φ(x)) for the first n − n % 8 elements. */
   geluGrad: (dx: number, dy: number, x: number, n: number) => void;
   /** acc[j] += Σ_r x[r, j] over x [rows, c] in float32, c a multiple of 4. */
   colSum: (acc: number, x: number, rows: number, c: number) => void;
