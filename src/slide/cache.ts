@@ -5,7 +5,11 @@
  * mask's low-resolution level, the shared edges of overlapping inference tiles), here it only cycles through
  * probation. Concurrent requests for the same key share one in-flight load, so a tile is fetched and decoded once
  * however many reads want it at the same time.
+ *
+ * Values are valid until the next macrotask: readers copy them synchronously after `get` resolves, because evicted
+ * blocks go to the pixel pool (pixel-pool.ts), whose buffers later decodes overwrite.
  */
+import { recyclePixelBuffer } from './pixel-pool.ts';
 
 /** Share of the budget the protected segment may hold. */
 const PROTECTED_SHARE = 0.8;
@@ -103,11 +107,13 @@ export class BlockCache {
       if (this.size <= this.budgetBytes) return;
       this.probation.delete(k);
       this.probationBytes -= v.byteLength;
+      recyclePixelBuffer(v);
     }
     for (const [k, v] of this.protectedEntries) {
       if (this.size <= this.budgetBytes) return;
       this.protectedEntries.delete(k);
       this.protectedBytes -= v.byteLength;
+      recyclePixelBuffer(v);
     }
   }
 

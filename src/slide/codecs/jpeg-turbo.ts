@@ -5,13 +5,21 @@
  * small images (bench/slide-read.ts). Flags 0 (accurate integer IDCT, fancy upsampling: libjpeg's defaults, which
  * OpenSlide and libvips use), so pixels equal theirs exactly. Where the library cannot be loaded, `decodeJpegTurbo`
  * answers null and the caller uses sharp.
+ *
+ * libjpeg-turbo writes into native buffers of our own (a small pool), whose pixels are then copied into the JS array
+ * the caller gets: handing koffi a JS typed array as the output costs more than the copy (measured on a 256² tile:
+ * ~0.2 ms more per synchronous call, and 0.25–0.9 ms of this thread per call issued to the pool, against 35 µs for
+ * the copy; out/… scratch benchmark quoted in the commit).
  */
 import { createRequire } from 'node:module';
+import { takePixelBuffer } from '../pixel-pool.ts';
 
 /** TurboJPEG's pixel format TJPF_RGBA. */
 const TJPF_RGBA = 7;
 
 type Handle = unknown;
+/** A native (C heap) pointer from koffi.alloc. */
+type NativePointer = unknown;
 interface DecompressFn {
   (...args: unknown[]): number;
   async(...args: unknown[]): void;
@@ -20,6 +28,10 @@ interface TurboJpeg {
   init(): Handle;
   decompress: DecompressFn;
   errorMessage(handle: Handle): string;
+  alloc(bytes: number): NativePointer;
+  free(pointer: NativePointer): void;
+  /** The native memory as a JS view, without copying. */
+  view(pointer: NativePointer, bytes: number): ArrayBuffer;
 }
 
 /** Where the library is looked for, in order. */
@@ -51,9 +63,12 @@ function loadTurbo(): TurboJpeg | null {
       turbo = {
         init: lib.func('void *tjInitDecompress()'),
         decompress: lib.func(
-          'int tjDecompress2(void *handle, const uint8_t *src, unsigned long size, uint8_t *dst, int width, int pitch, int height, int format, int flags)',
+          'int tjDecompress2(void *handle, const uint8_t *src, unsigned long size, void *dst, int width, int pitch, int height, int format, int flags)',
         ) as DecompressFn,
         errorMessage: lib.func('const char *tjGetErrorStr2(void *handle)'),
+        alloc: (bytes) => koffi.alloc('uint8_t', bytes),
+        free: (pointer) => koffi.free(pointer),
+        view: (pointer, bytes) => koffi.view(pointer, bytes),
       };
       loadedFrom = name;
       break;
@@ -86,28 +101,60 @@ interface PendingDecode {
   reject(err: Error): void;
 }
 
+/** A native output buffer and a JS view of it (made once: a view per call would cost an allocation). */
+interface NativeBuffer {
+  pointer: NativePointer;
+  bytes: number;
+  pixels: Uint8Array;
+}
+
+/** Idle native buffers by size; a slide's tiles are all one size, so this is one short list in practice. */
+const idleBuffers = new Map<number, NativeBuffer[]>();
+/** Idle buffers kept per size: enough for every decode in flight on a 2–16-core machine. */
+const MAX_IDLE_PER_SIZE = 32;
+
+function takeBuffer(tj: TurboJpeg, bytes: number): NativeBuffer {
+  const reused = idleBuffers.get(bytes)?.pop();
+  if (reused) return reused;
+  const pointer = tj.alloc(bytes);
+  return { pointer, bytes, pixels: new Uint8Array(tj.view(pointer, bytes)) };
+}
+
+/** Copies the decoded pixels out (the caller keeps them) and makes the buffer idle again, or frees it. */
+function finishBuffer(tj: TurboJpeg, buffer: NativeBuffer, job: PendingDecode, ok: boolean): void {
+  if (ok) job.dst.set(buffer.pixels.subarray(0, job.dst.length));
+  const idle = idleBuffers.get(buffer.bytes) ?? [];
+  idleBuffers.set(buffer.bytes, idle);
+  if (idle.length < MAX_IDLE_PER_SIZE) idle.push(buffer);
+  else tj.free(buffer.pointer);
+}
+
 let batch: PendingDecode[] = [];
 /** Decompressor handles: one for this thread's decodes, the others lent to thread-pool decodes. */
 let ownHandle: Handle | undefined;
 const spareHandles: Handle[] = [];
 
 /** tjDecompress2's arguments: the whole frame, packed rows (pitch 0), RGBA, flags 0 (accurate IDCT). */
-function decompressArgs(handle: Handle, job: PendingDecode): unknown[] {
-  return [handle, job.src, job.src.length, job.dst, job.width, 0, job.height, TJPF_RGBA, 0];
+function decompressArgs(handle: Handle, job: PendingDecode, out: NativeBuffer): unknown[] {
+  return [handle, job.src, job.src.length, out.pointer, job.width, 0, job.height, TJPF_RGBA, 0];
 }
 
 function decodeHere(tj: TurboJpeg, job: PendingDecode): void {
   ownHandle ??= tj.init();
-  const status = tj.decompress(...decompressArgs(ownHandle, job));
+  const out = takeBuffer(tj, job.dst.length);
+  const status = tj.decompress(...decompressArgs(ownHandle, job, out));
+  finishBuffer(tj, out, job, status === 0);
   if (status === 0) job.resolve();
   else job.reject(new Error(tj.errorMessage(ownHandle)));
 }
 
 function decodeOnPool(tj: TurboJpeg, job: PendingDecode): void {
   const handle = spareHandles.pop() ?? tj.init();
-  tj.decompress.async(...decompressArgs(handle, job), (err: Error | null, status: number) => {
+  const out = takeBuffer(tj, job.dst.length);
+  tj.decompress.async(...decompressArgs(handle, job, out), (err: Error | null, status: number) => {
     const message = err ? err.message : status !== 0 ? tj.errorMessage(handle) : null;
     spareHandles.push(handle);
+    finishBuffer(tj, out, job, message === null);
     if (message === null) job.resolve();
     else job.reject(new Error(message));
   });
@@ -138,7 +185,8 @@ export async function decodeJpegTurbo(
 ): Promise<{ rgba: Uint8Array; width: number; height: number } | null> {
   const tj = loadTurbo();
   if (!tj) return null;
-  const rgba = new Uint8Array(declared.width * declared.height * 4);
+  // Written only when the decode completes, in a later macrotask: see pixel-pool.ts for why that matters.
+  const rgba = takePixelBuffer(declared.width * declared.height * 4);
   await new Promise<void>((resolve, reject) => {
     if (batch.length === 0) setImmediate(dispatch, tj);
     batch.push({ src: stream, dst: rgba, width: declared.width, height: declared.height, resolve, reject });
