@@ -4,6 +4,7 @@
  * Parameters are keyed by name (the Hugging Face key), so optimiser state saves and resumes by name.
  */
 import { tf } from '../engine/index.ts';
+import { ADAMW } from '../engine/kernels/adamw.ts';
 
 export interface ParamGroup {
   /** name → variable; names key the optimiser state. */
@@ -19,6 +20,13 @@ export interface AdamWOptions {
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+}
+
+let fusedUpdate = true;
+
+/** Whether AdamW uses slideseg's one-pass kernel where the backend has it (off: the TF.js composition, for tests). */
+export function setFusedAdamW(enabled: boolean): void {
+  fusedUpdate = enabled;
 }
 
 export class AdamW {
@@ -57,6 +65,8 @@ export class AdamW {
     const t = this.stepCount;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
+    // slideseg's one-pass kernel (wasm, cpu) computes the composition below in the same float32 operations.
+    const fused = fusedUpdate && tf.getKernel(ADAMW, tf.getBackend()) != null;
     for (const g of this.groups) {
       const lr = this.lr * (g.lrMultiplier ?? 1);
       const wd = g.weightDecay ?? this.weightDecay;
@@ -65,6 +75,24 @@ export class AdamW {
         if (!grad) continue;
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        if (fused && grad.dtype === 'float32' && tf.util.arraysEqual(grad.shape, p.shape)) {
+          const attrs = {
+            beta1: this.beta1,
+            beta2: this.beta2,
+            bc1,
+            bc2,
+            eps: this.eps,
+            lr,
+            weightDecay: wd,
+          };
+          const outs = tf.engine().runKernel(ADAMW, { p, m, v, g: grad }, attrs as never) as tf.Tensor[];
+          // assign() shares the new tensor's storage and takes a reference: the temporaries are still disposed.
+          p.assign(outs[0]!);
+          m.assign(outs[1]!);
+          v.assign(outs[2]!);
+          tf.dispose(outs);
+          continue;
+        }
         tf.tidy(() => {
           const mNew = m.mul(this.beta1).add(grad.mul(1 - this.beta1));
           const vNew = v.mul(this.beta2).add(grad.square().mul(1 - this.beta2));

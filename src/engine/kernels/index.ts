@@ -3,8 +3,8 @@
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
  * Replaced on wasm: Transpose (tiled heap copy for the axis swaps gradients need), Identity (shares storage instead of copying; the engine clones every tensor saved for a gradient).
- * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels and a hashed-mask dropout (`FUSED_KERNELS`,
- * used by SegFormer's ops).
+ * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels (`FUSED_KERNELS`, used by SegFormer's
+ * ops) and a one-pass AdamW update (used by optim/adamw.ts).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
  * (col2im + XNNPACK), Sum over leading axes, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
@@ -12,9 +12,9 @@
 
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAMW, adamwSpec } from './adamw.ts';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
-import { DROPOUT, dropoutSpec } from './dropout.ts';
 import { GELU, GELU_GRAD, geluGradSpec, geluSpec } from './gelu.ts';
 import { hostKernelConfigs } from './host-kernel.ts';
 import { identityKernel } from './identity.ts';
@@ -35,7 +35,7 @@ export const FUSED_KERNELS = {
   layerNormGrad: LAYER_NORM_GRAD,
   gelu: GELU,
   geluGrad: GELU_GRAD,
-  dropout: DROPOUT,
+  adamw: ADAMW,
 };
 
 const stock = new Map<string, KernelConfig>();
@@ -91,7 +91,7 @@ export function registerWasmTrainingKernels(): void {
   register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);
   register('ResizeBilinearGrad', 'wasm', () => resizeBilinearGradWasmKernel);
   register('ResizeBilinearGrad', 'cpu', () => resizeBilinearGradCpuKernel);
-  for (const spec of [layerNormSpec, layerNormGradSpec, geluSpec, geluGradSpec, dropoutSpec]) {
+  for (const spec of [layerNormSpec, layerNormGradSpec, geluSpec, geluGradSpec, adamwSpec]) {
     for (const config of hostKernelConfigs(spec)) {
       if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
     }

@@ -49,8 +49,25 @@ export interface SimdKernels {
   bilerp: BilerpOp;
   /** The adjoint of bilerp: tl, tr, bl, br += g·weights. */
   bilerpGrad: BilerpOp;
-  /** Inverted dropout of the first n − n % 4 elements (dropout.ts: key, 24-bit keep threshold, 1/keep). */
-  dropout: (y: number, x: number, n: number, key: number, threshold: number, scale: number) => void;
+  /** One AdamW update of the first n − n % 4 elements (adamw.ts: the float32 constants in its order). */
+  adamw: (
+    pOut: number,
+    mOut: number,
+    vOut: number,
+    p: number,
+    m: number,
+    v: number,
+    g: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    bc2: number,
+    eps: number,
+    decay: number,
+    stepSize: number,
+  ) => void;
 }
 
 /** One pixel's bilinear step between a pixel `px` and its four source taps (byte offsets), ch channels. */

@@ -527,31 +527,42 @@
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $iNext))))
 
-  ;; Inverted dropout: y[i] = x[i]·scale where the top 24 bits of lowbias32(i·φ + key) are below threshold, else 0
-  ;; (dropout.ts's kept(), four element indices per step).
-  (func (export "dropout") (param $y i32) (param $x i32) (param $n i32) (param $key i32) (param $threshold i32)
-    (param $scale f32)
-    (local $end i32) (local $idx v128) (local $h v128) (local $keyv v128) (local $thr v128) (local $sc v128)
-    (local.set $end (i32.add (local.get $y) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
-    (local.set $idx (v128.const i32x4 0 1 2 3))
-    (local.set $keyv (i32x4.splat (local.get $key)))
-    (local.set $thr (i32x4.splat (local.get $threshold)))
-    (local.set $sc (f32x4.splat (local.get $scale)))
+  ;; One AdamW update in adamw.ts's float32 operations and order: m' = m·b1 + g·(1−b1), v' = v·b2 + g²·(1−b2),
+  ;; p' = p·decay − m' / (√(v'/bc2) + eps) · stepSize, for the first n − n % 4 elements.
+  (func (export "adamw") (param $pOut i32) (param $mOut i32) (param $vOut i32) (param $p i32) (param $m i32)
+    (param $v i32) (param $g i32) (param $n i32) (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32)
+    (param $bc2 f32) (param $eps f32) (param $decay f32) (param $step f32)
+    (local $i i32) (local $bytes i32) (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $kb1 v128) (local $kc1 v128) (local $kb2 v128) (local $kc2 v128) (local $kbc2 v128) (local $keps v128)
+    (local $kdecay v128) (local $kstep v128)
+    (local.set $kb1 (f32x4.splat (local.get $b1)))
+    (local.set $kc1 (f32x4.splat (local.get $c1)))
+    (local.set $kb2 (f32x4.splat (local.get $b2)))
+    (local.set $kc2 (f32x4.splat (local.get $c2)))
+    (local.set $kbc2 (f32x4.splat (local.get $bc2)))
+    (local.set $keps (f32x4.splat (local.get $eps)))
+    (local.set $kdecay (f32x4.splat (local.get $decay)))
+    (local.set $kstep (f32x4.splat (local.get $step)))
+    (local.set $bytes (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (block $done
       (loop $next
-        (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
-        (local.set $h (i32x4.add (i32x4.mul (local.get $idx) (i32x4.splat (i32.const 0x9e3779b9))) (local.get $keyv)))
-        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
-        (local.set $h (i32x4.mul (local.get $h) (i32x4.splat (i32.const 0x7feb352d))))
-        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 15))))
-        (local.set $h (i32x4.mul (local.get $h) (i32x4.splat (i32.const 0x846ca68b))))
-        (local.set $h (v128.xor (local.get $h) (i32x4.shr_u (local.get $h) (i32.const 16))))
-        (v128.store (local.get $y)
-          (v128.and
-            (f32x4.mul (v128.load (local.get $x)) (local.get $sc))
-            (i32x4.lt_u (i32x4.shr_u (local.get $h) (i32.const 8)) (local.get $thr))))
-        (local.set $idx (i32x4.add (local.get $idx) (i32x4.splat (i32.const 4))))
-        (local.set $y (i32.add (local.get $y) (i32.const 16)))
-        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+        (local.set $mv
+          (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $i))) (local.get $kb1))
+            (f32x4.mul (local.get $gv) (local.get $kc1))))
+        (local.set $vv
+          (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $i))) (local.get $kb2))
+            (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (local.get $kc2))))
+        (v128.store (i32.add (local.get $mOut) (local.get $i)) (local.get $mv))
+        (v128.store (i32.add (local.get $vOut) (local.get $i)) (local.get $vv))
+        (v128.store (i32.add (local.get $pOut) (local.get $i))
+          (f32x4.sub
+            (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $i))) (local.get $kdecay))
+            (f32x4.mul
+              (f32x4.div (local.get $mv)
+                (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (local.get $kbc2))) (local.get $keps)))
+              (local.get $kstep))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $next))))
 )
