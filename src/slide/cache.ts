@@ -49,20 +49,27 @@ export class BlockCache {
     return v;
   }
 
-  has(key: string): boolean {
-    return this.protectedEntries.has(key) || this.probation.has(key) || this.inFlight.has(key);
+  /** Whether the key is cached with at least `minBytes` bytes (a partial block may hold fewer rows), or loading. */
+  has(key: string, minBytes = 0): boolean {
+    if (this.inFlight.has(key)) return true;
+    const v = this.protectedEntries.get(key) ?? this.probation.get(key);
+    return v !== undefined && v.byteLength >= minBytes;
   }
 
-  get(key: string, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  /**
+   * The cached value, or `load`'s (shared with concurrent callers of the same key). A cached value shorter than
+   * `minBytes` (the top rows of a block, where more are now wanted) counts as absent and is replaced.
+   */
+  get(key: string, load: () => Promise<Uint8Array>, minBytes = 0): Promise<Uint8Array> {
     const hit = this.peek(key);
-    if (hit) {
+    if (hit && hit.byteLength >= minBytes) {
       this.hits++;
       return Promise.resolve(hit);
     }
     const pending = this.inFlight.get(key);
     if (pending) {
       this.hits++;
-      return pending;
+      return pending.then((v) => (v.byteLength >= minBytes ? v : this.get(key, load, minBytes)));
     }
     this.misses++;
     const p = load().then(

@@ -14,6 +14,8 @@ const MAX_IDLE_BYTES = 64 * 1024 * 1024;
 
 const idle = new Map<number, Uint8Array[]>();
 let idleBytes = 0;
+/** Buffers made here: a block may be a view of the top rows of one (a partial JPEG block), and its whole buffer is reused. */
+const madeHere = new WeakSet<ArrayBufferLike>();
 
 /** A buffer of `bytes` bytes whose contents are undefined (the caller overwrites every byte). */
 export function takePixelBuffer(bytes: number): Uint8Array {
@@ -22,14 +24,21 @@ export function takePixelBuffer(bytes: number): Uint8Array {
     idleBytes -= bytes;
     return reused;
   }
-  return new Uint8Array(bytes);
+  const made = new Uint8Array(bytes);
+  madeHere.add(made.buffer);
+  return made;
 }
 
-/** Gives a buffer nobody reads any more back for reuse (views of part of a buffer are not taken). */
-export function recyclePixelBuffer(buffer: Uint8Array): void {
+/**
+ * Gives a buffer nobody reads any more back for reuse. A view of part of a buffer is taken (as its whole buffer) only
+ * when the buffer was made here; others may share theirs with other views.
+ */
+export function recyclePixelBuffer(view: Uint8Array): void {
+  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+  if (!whole && !madeHere.has(view.buffer)) return;
+  const buffer = whole ? view : new Uint8Array(view.buffer);
   const bytes = buffer.byteLength;
-  if (bytes === 0 || buffer.byteOffset !== 0 || bytes !== buffer.buffer.byteLength) return;
-  if (!(buffer.buffer instanceof ArrayBuffer) || idleBytes + bytes > MAX_IDLE_BYTES) return;
+  if (bytes === 0 || !(buffer.buffer instanceof ArrayBuffer) || idleBytes + bytes > MAX_IDLE_BYTES) return;
   let list = idle.get(bytes);
   if (!list) {
     list = [];

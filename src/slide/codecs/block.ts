@@ -24,6 +24,15 @@ export interface CodecKit {
     stream: Uint8Array,
     declared: { width: number; height: number },
   ): Promise<{ rgba: Uint8Array; width: number; height: number }>;
+  /**
+   * The top `declared.height` rows of a JPEG stream whose frame header was lowered to that height (see
+   * `decodeJpegBlock`): the decoder stops there and skips the rest of the scan. Null where the platform cannot (the
+   * caller then decodes the whole block); absent where it never can.
+   */
+  decodeJpegTop?(
+    stream: Uint8Array,
+    declared: { width: number; height: number },
+  ): Promise<{ rgba: Uint8Array; width: number; height: number } | null>;
   /** A JPEG 2000 codestream; absent where the platform has no decoder. */
   decodeJpeg2000?(codestream: Uint8Array): Promise<J2kPixels>;
 }
@@ -57,6 +66,11 @@ export interface BlockJob {
    * and is then cut to `height`); default `height`.
    */
   maxHeight?: number;
+  /**
+   * Only the block's first `rowsNeeded` rows are wanted: a decoder may then return fewer rows than `height` (never
+   * fewer than `rowsNeeded`; the result's length says how many) when that is much cheaper. Default: all rows.
+   */
+  rowsNeeded?: number;
 }
 
 /** Largest block we agree to decode (RGBA bytes); guards against crafted headers. */
@@ -364,6 +378,57 @@ function checkDeclaredSize(
   }
 }
 
+/**
+ * Rows below the last wanted one that a top-of-block JPEG decode also decodes and then drops: chroma upsampling
+ * (4:2:0, fancy) reads one chroma row beyond each output row and replicates the last one at the frame's bottom, so
+ * the rows near a lowered bottom differ from a whole decode; one 16-row MCU row of margin keeps every kept row exact.
+ */
+export const JPEG_TOP_MARGIN_ROWS = 16;
+/** A top-of-block decode is used only where it decodes at most this share of the block's rows. */
+const JPEG_TOP_MAX_SHARE = 5 / 8;
+
+/**
+ * Rows to decode for the top `rowsNeeded` rows of a block whose stream declares `frameRows`: whole MCU rows plus
+ * the margin; null when that saves too little to be worth a partial block (which the cache may have to replace).
+ */
+export function jpegTopRows(rowsNeeded: number, frameRows: number): number | null {
+  const rows = Math.ceil(rowsNeeded / 16) * 16 + JPEG_TOP_MARGIN_ROWS;
+  return rows <= frameRows * JPEG_TOP_MAX_SHARE ? rows : null;
+}
+
+/**
+ * A copy of a JPEG stream whose frame header declares `rows` rows: baseline decoders decode that many and read the
+ * rest of the scan as data to skip (libjpeg warns "extraneous bytes before marker 0xd9").
+ */
+export function withFrameHeight(jpeg: Uint8Array, rows: number): Uint8Array | null {
+  const out = jpeg.slice();
+  let i = 2;
+  while (i + 8 < out.length) {
+    if (out[i] !== 0xff) return null;
+    const marker = out[i + 1];
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) return null;
+    // Baseline and extended sequential Huffman only (SOF0/SOF1): what slide scanners write, and where a scan is
+    // one pass from the top, so stopping early skips the remaining rows.
+    if (marker === 0xc0 || marker === 0xc1) {
+      out[i + 5] = rows >> 8;
+      out[i + 6] = rows & 0xff;
+      return out;
+    }
+    if (marker >= 0xc2 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+      return null;
+    i += 2 + ((out[i + 2] << 8) | out[i + 3]);
+  }
+  return null;
+}
+
 async function decodeJpegBlock(job: BlockJob, kit: CodecKit): Promise<Uint8Array> {
   const f = job.format;
   let stream = spliceJpegTables(f.jpegTables, job.data[0]);
@@ -371,6 +436,15 @@ async function decodeJpegBlock(job: BlockJob, kit: CodecKit): Promise<Uint8Array
   checkDeclaredSize('JPEG', declared, job);
   const size = declared as { width: number; height: number };
   if (f.photometric === Photometric.RGB) stream = forceRgbColourSpace(stream);
+  const topRows = job.rowsNeeded !== undefined ? jpegTopRows(job.rowsNeeded, size.height) : null;
+  if (topRows !== null && kit.decodeJpegTop) {
+    const lowered = withFrameHeight(stream, topRows);
+    const top = lowered && (await kit.decodeJpegTop(lowered, { width: size.width, height: topRows }));
+    if (top && top.width === size.width && top.height === topRows) {
+      const kept = Math.min(topRows - JPEG_TOP_MARGIN_ROWS, job.height);
+      return top.rgba.subarray(0, kept * size.width * 4);
+    }
+  }
   const { rgba, width, height } = await kit.decodeJpeg(stream, size);
   return exactBlock(rgba, width, height, job, 'JPEG');
 }

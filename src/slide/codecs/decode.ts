@@ -30,6 +30,15 @@ export const nodeCodecs: CodecKit = {
       throw new Error(`corrupt deflate data (${(err as Error).message})`);
     }
   },
+  async decodeJpegTop(stream, declared) {
+    // SLIDESEG_JPEG_TOP=0 always decodes whole blocks (for A/B benchmarks: bench/slide-read.ts).
+    if (process.env.SLIDESEG_JPEG_TOP === '0') return null;
+    try {
+      return await decodeJpegTurbo(stream, declared, { top: true });
+    } catch {
+      return null; // the whole block is decoded instead, and its errors reported
+    }
+  },
   async decodeJpeg(stream, declared) {
     try {
       const decoded = await decodeJpegTurbo(stream, declared);

@@ -28,6 +28,8 @@ interface TurboJpeg {
   init(): Handle;
   decompress: DecompressFn;
   errorMessage(handle: Handle): string;
+  /** TJERR_WARNING (0) or TJERR_FATAL (1) for the last error; absent before TurboJPEG 2.0. */
+  errorCode?: (handle: Handle) => number;
   alloc(bytes: number): NativePointer;
   free(pointer: NativePointer): void;
   /** The native memory as a JS view, without copying. */
@@ -45,6 +47,14 @@ const LIBRARY_NAMES = [
 ];
 
 let turbo: TurboJpeg | null | undefined;
+
+function optionalFunc(lib: { func(signature: string): unknown }, signature: string) {
+  try {
+    return lib.func(signature) as (handle: Handle) => number;
+  } catch {
+    return undefined;
+  }
+}
 let loadedFrom: string | undefined;
 
 function loadTurbo(): TurboJpeg | null {
@@ -66,6 +76,7 @@ function loadTurbo(): TurboJpeg | null {
           'int tjDecompress2(void *handle, const uint8_t *src, unsigned long size, void *dst, int width, int pitch, int height, int format, int flags)',
         ) as DecompressFn,
         errorMessage: lib.func('const char *tjGetErrorStr2(void *handle)'),
+        errorCode: optionalFunc(lib, 'int tjGetErrorCode(void *handle)'),
         alloc: (bytes) => koffi.alloc('uint8_t', bytes),
         free: (pointer) => koffi.free(pointer),
         view: (pointer, bytes) => koffi.view(pointer, bytes),
@@ -97,6 +108,8 @@ interface PendingDecode {
   dst: Uint8Array;
   width: number;
   height: number;
+  /** A stream whose frame height was lowered (codecs/block.ts): the warning about the skipped scan is expected. */
+  top: boolean;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -139,13 +152,23 @@ function decompressArgs(handle: Handle, job: PendingDecode, out: NativeBuffer): 
   return [handle, job.src, job.src.length, out.pointer, job.width, 0, job.height, TJPF_RGBA, 0];
 }
 
+/** Null when the decode succeeded, else libjpeg-turbo's message. */
+function failure(tj: TurboJpeg, handle: Handle, job: PendingDecode, status: number): string | null {
+  if (status === 0) return null;
+  const message = tj.errorMessage(handle);
+  // A lowered frame leaves the rest of the scan unread: libjpeg skips it with this warning, the rows are complete.
+  if (job.top && tj.errorCode?.(handle) === 0 && /extraneous bytes before marker 0xd9/.test(message))
+    return null;
+  return message;
+}
+
 function decodeHere(tj: TurboJpeg, job: PendingDecode): void {
   ownHandle ??= tj.init();
   const out = takeBuffer(tj, job.dst.length);
-  const status = tj.decompress(...decompressArgs(ownHandle, job, out));
-  finishBuffer(tj, out, job, status === 0);
-  if (status === 0) job.resolve();
-  else job.reject(new Error(tj.errorMessage(ownHandle)));
+  const message = failure(tj, ownHandle, job, tj.decompress(...decompressArgs(ownHandle, job, out)));
+  finishBuffer(tj, out, job, message === null);
+  if (message === null) job.resolve();
+  else job.reject(new Error(message));
 }
 
 /**
@@ -167,7 +190,7 @@ function decodeOnPool(tj: TurboJpeg, job: PendingDecode): void {
   const handle = spareHandles.pop() ?? tj.init();
   const out = takeBuffer(tj, job.dst.length);
   tj.decompress.async(...decompressArgs(handle, job, out), (err: Error | null, status: number) => {
-    const message = err ? err.message : status !== 0 ? tj.errorMessage(handle) : null;
+    const message = err ? err.message : failure(tj, handle, job, status);
     spareHandles.push(handle);
     poolInFlight--;
     const next = poolQueue.shift();
@@ -200,14 +223,23 @@ function dispatch(tj: TurboJpeg): void {
 export async function decodeJpegTurbo(
   stream: Uint8Array,
   declared: { width: number; height: number },
+  { top = false }: { top?: boolean } = {},
 ): Promise<{ rgba: Uint8Array; width: number; height: number } | null> {
   const tj = loadTurbo();
-  if (!tj) return null;
+  if (!tj || (top && !tj.errorCode)) return null;
   // Written only when the decode completes, in a later macrotask: see pixel-pool.ts for why that matters.
   const rgba = takePixelBuffer(declared.width * declared.height * 4);
   await new Promise<void>((resolve, reject) => {
     if (batch.length === 0) setImmediate(dispatch, tj);
-    batch.push({ src: stream, dst: rgba, width: declared.width, height: declared.height, resolve, reject });
+    batch.push({
+      src: stream,
+      dst: rgba,
+      width: declared.width,
+      height: declared.height,
+      top,
+      resolve,
+      reject,
+    });
   });
   return { rgba, width: declared.width, height: declared.height };
 }

@@ -112,14 +112,16 @@ export class TiffPyramidSource implements PyramidSource {
     const r1 = Math.floor((y + h - 1) / bh);
 
     // Fetch the encoded bytes of all blocks not yet cached in one batch (the HTTP source coalesces them).
-    const blocks: { col: number; row: number; key: string }[] = [];
+    const blocks: Wanted[] = [];
     const missing: { key: string; ranges: ByteRange[]; first: number }[] = [];
     const wanted: ByteRange[] = [];
     for (let row = r0; row <= r1; row++) {
+      // The read's last block row may need only its blocks' top rows (see BlockJob.rowsNeeded).
+      const rows = Math.min(img.blockRows(row), y + h - row * bh);
       for (let col = c0; col <= c1; col++) {
         const key = `${this.keyPrefix}${tag}:${col},${row}`;
-        blocks.push({ col, row, key });
-        if (!this.cache.has(key)) {
+        blocks.push({ col, row, key, rows });
+        if (!this.cache.has(key, rows * bw * 4)) {
           const ranges = this.blockRanges(img, col, row);
           missing.push({ key, ranges, first: wanted.length });
           wanted.push(...ranges.filter((r) => r.length > 0));
@@ -148,7 +150,7 @@ export class TiffPyramidSource implements PyramidSource {
     y: number,
     w: number,
     h: number,
-    blocks: { col: number; row: number; key: string }[],
+    blocks: Wanted[],
     missing: { key: string; ranges: ByteRange[]; first: number }[],
     wanted: ByteRange[],
   ): Promise<Uint8Array> {
@@ -160,16 +162,19 @@ export class TiffPyramidSource implements PyramidSource {
     const byKey = new Map(missing.map((m) => [m.key, m]));
 
     await Promise.all(
-      blocks.map(async ({ col, row, key }) => {
-        const pixels = await this.cache.get(key, async () => {
+      blocks.map(async ({ col, row, key, rows }) => {
+        const load = async () => {
           const m = byKey.get(key);
+          byKey.delete(key); // its bytes serve one load; a reload (below) reads them again
           const ranges = m ? m.ranges : this.blockRanges(img, col, row);
           const data = m
             ? await takeRanges(fetched, m.first, ranges)
             : await this.bytes.readMany(ranges.filter((r) => r.length > 0));
-          return this.decodeBlock(img, col, row, ranges, data);
-        });
-        copyBlock(pixels, bw, col * bw, row * bh, img.blockRows(row), out, x, y, w, h);
+          return this.decodeBlock(img, col, row, ranges, data, rows);
+        };
+        const pixels = await this.cache.get(key, load, rows * bw * 4);
+        const decodedRows = Math.min(img.blockRows(row), pixels.byteLength / (bw * 4));
+        copyBlock(pixels, bw, col * bw, row * bh, decodedRows, out, x, y, w, h);
       }),
     );
     return out;
@@ -193,6 +198,7 @@ export class TiffPyramidSource implements PyramidSource {
     row: number,
     ranges: ByteRange[],
     data: Uint8Array[],
+    rowsNeeded: number,
   ) {
     const rows = img.blockRows(row);
     if (ranges.every((r) => r.length === 0)) {
@@ -206,6 +212,7 @@ export class TiffPyramidSource implements PyramidSource {
         width: img.blockWidth,
         height: rows,
         maxHeight: img.blockHeight,
+        ...(rowsNeeded < rows ? { rowsNeeded } : {}),
       });
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
@@ -215,6 +222,14 @@ export class TiffPyramidSource implements PyramidSource {
       );
     }
   }
+}
+
+/** A block a read needs, and how many of its top rows. */
+interface Wanted {
+  col: number;
+  row: number;
+  key: string;
+  rows: number;
 }
 
 async function takeRanges(
