@@ -13,7 +13,8 @@
  *
  * Modes: slideseg sequential; `--concurrency` reads in flight in one thread (JPEG decodes shared between this thread
  * and libuv's pool); the same with a decode pool of `--workers` threads; and, for comparison in the same run, the
- * sharp/libvips JPEG path (a child process with SLIDESEG_TURBOJPEG=none; JPEG slides), sequential and concurrent. Then a per-stage
+ * sharp/libvips JPEG path (a child process with SLIDESEG_TURBOJPEG=none; JPEG slides) and whole-block decodes only (a child
+ * with SLIDESEG_JPEG_TOP=0: no top-rows decodes of a read's last block row), sequential and concurrent. Then a per-stage
  * profile of sequential cold reads, made by running the reader's steps one at a time on the same regions.
  */
 import { execFileSync } from 'node:child_process';
@@ -49,6 +50,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     // internal: the sharp comparison rows, run in a child process without libturbojpeg
     'sharp-only': { type: 'boolean', default: false },
+    // internal: the whole-block rows, run in a child process with SLIDESEG_JPEG_TOP=0
+    'whole-blocks-only': { type: 'boolean', default: false },
   },
 });
 const SLIDE = resolve(values.slide);
@@ -116,6 +119,30 @@ if (values['sharp-only']) {
   ];
   console.log(JSON.stringify(rows));
   process.exit(0);
+}
+
+if (values['whole-blocks-only']) {
+  const rows = [
+    await run('slideseg, whole JPEG blocks only (SLIDESEG_JPEG_TOP=0), sequential', 0, 1),
+    await run(`slideseg, whole JPEG blocks only, ${CONCURRENCY} concurrent`, 0, CONCURRENCY),
+  ];
+  console.log(JSON.stringify(rows));
+  process.exit(0);
+}
+
+/** The comparison rows of a child process: this benchmark with `flag` and `env`. */
+function childRows(flag: string, env: Record<string, string>): ModeResult[] {
+  return JSON.parse(
+    execFileSync(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), flag],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    ),
+  ) as ModeResult[];
 }
 
 async function levelZeroIsJpeg(): Promise<boolean> {
@@ -235,19 +262,10 @@ rows.push(await run('slideseg, sequential', 0, 1));
 rows.push(await run(`slideseg, ${CONCURRENCY} concurrent`, 0, CONCURRENCY));
 rows.push(await run(`slideseg, ${CONCURRENCY} concurrent, ${WORKERS} decode workers`, WORKERS, CONCURRENCY));
 if (await levelZeroIsJpeg()) {
+  say('whole JPEG blocks only (child process) …');
+  rows.push(...childRows('--whole-blocks-only', { SLIDESEG_JPEG_TOP: '0' }));
   say('sharp JPEG path (child process) …');
-  const sharpRows = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--sharp-only'],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, SLIDESEG_TURBOJPEG: 'none' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    ),
-  ) as ModeResult[];
-  rows.push(...sharpRows);
+  rows.push(...childRows('--sharp-only', { SLIDESEG_TURBOJPEG: 'none' }));
 }
 const openslideLast = runOpenSlide();
 const openslide = openslideFirst.reads_per_s >= openslideLast.reads_per_s ? openslideFirst : openslideLast;
