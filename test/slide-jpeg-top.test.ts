@@ -4,12 +4,17 @@
  * row count, and reads that mix partial and whole blocks (concurrently too) must give the whole-decode pixels.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openByteSource } from '../src/slide/bytesource.ts';
 import { JPEG_TOP_MARGIN_ROWS, jpegTopRows, withFrameHeight } from '../src/slide/codecs/block.ts';
 import { decodeBlock } from '../src/slide/codecs/decode.ts';
-import { turboJpegAvailable } from '../src/slide/codecs/jpeg-turbo.ts';
+import { decodeJpegTurbo, turboJpegAvailable } from '../src/slide/codecs/jpeg-turbo.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
 import { TiffImage } from '../src/slide/tiff/image.ts';
@@ -124,5 +129,53 @@ test('reads mixing partial and whole blocks, concurrently, give the pixels of wh
   } finally {
     await reference.close();
     await slide.close();
+  }
+});
+
+const cjpeg = ['/usr/bin/cjpeg', '/usr/local/bin/cjpeg'].find((p) => existsSync(p));
+const noCjpeg =
+  missing ||
+  (cjpeg || process.env.CI ? false : 'cjpeg is not installed (apt-get install libjpeg-turbo-progs)');
+
+test('top decodes are exact for every chroma sampling, with and without restart markers', {
+  skip: noCjpeg,
+}, async () => {
+  assert.ok(cjpeg, 'cjpeg is required in CI (.ci/run installs libjpeg-turbo-progs)');
+  const dir = await mkdtemp(join(tmpdir(), 'slideseg-jpeg-top-'));
+  try {
+    const w = 256;
+    const h = 256;
+    const pixels = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + (i >> 9) * 13 + ((i * i) >> 15)) & 255;
+    await writeFile(join(dir, 'in.ppm'), Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`), pixels]));
+    const variants = [
+      ['-sample', '2x2'],
+      ['-sample', '2x1'],
+      ['-sample', '1x2'],
+      ['-sample', '1x1'],
+      ['-grayscale'],
+      ['-sample', '2x2', '-restart', '1'],
+      ['-sample', '1x1', '-restart', '1B'],
+    ];
+    for (const args of variants) {
+      execFileSync(cjpeg as string, [...args, '-outfile', join(dir, 'out.jpg'), join(dir, 'in.ppm')]);
+      const jpeg = new Uint8Array(await readFile(join(dir, 'out.jpg')));
+      const whole = await decodeJpegTurbo(jpeg, { width: w, height: h });
+      assert.ok(whole);
+      for (let need = 1; need <= 144; need += 3) {
+        const rows = jpegTopRows(need, h) as number;
+        const lowered = withFrameHeight(jpeg, rows);
+        assert.ok(lowered, `cjpeg ${args.join(' ')}: a baseline frame`);
+        const top = await decodeJpegTurbo(lowered, { width: w, height: rows }, { top: true });
+        assert.ok(top);
+        const kept = (rows - JPEG_TOP_MARGIN_ROWS) * w * 4;
+        assert.ok(
+          Buffer.from(top.rgba.subarray(0, kept)).equals(Buffer.from(whole.rgba.subarray(0, kept))),
+          `cjpeg ${args.join(' ')}: ${need} rows needed`,
+        );
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -156,8 +156,9 @@ function decompressArgs(handle: Handle, job: PendingDecode, out: NativeBuffer): 
 function failure(tj: TurboJpeg, handle: Handle, job: PendingDecode, status: number): string | null {
   if (status === 0) return null;
   const message = tj.errorMessage(handle);
-  // A lowered frame leaves the rest of the scan unread: libjpeg skips it with this warning, the rows are complete.
-  if (job.top && tj.errorCode?.(handle) === 0 && /extraneous bytes before marker 0xd9/.test(message))
+  // A lowered frame leaves the rest of the scan unread: libjpeg skips it up to EOI (0xd9), past any restart markers
+  // (0xd0-0xd7), with this warning; the rows asked for are complete.
+  if (job.top && tj.errorCode?.(handle) === 0 && /extraneous bytes before marker 0xd[0-9]$/.test(message))
     return null;
   return message;
 }
