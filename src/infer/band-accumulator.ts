@@ -7,7 +7,7 @@
 import { argmaxAt } from '../core/sliding.ts';
 import type { StageClock } from './stage-clock.ts';
 import type { ChunkDone, Stripe, TileOrigin } from './tile-plan.ts';
-import { axisMap, expShifted } from './tile-probs.ts';
+import { axisMap, exp, expShifted } from './tile-probs.ts';
 
 /** Weighted class-probability sums (pixels × C) and weight sums (pixels) of one band of a stripe. */
 export interface Band {
@@ -97,9 +97,18 @@ export function bandLabels(
 ): Uint8Array {
   const labels = new Uint8Array(cw * h);
   if (!band) return labels;
+  const { acc, wsum } = band;
   for (let y = 0; y < h; y++) {
-    for (let i = y * stripeWidth + x, o = y * cw, end = o + cw; o < end; i++, o++) {
-      if (band.wsum[i] !== 0) labels[o] = argmaxAt(band.acc, i, classes) + 1;
+    let i = y * stripeWidth + x;
+    if (classes === 2) {
+      // argmaxAt for two classes: the second only when strictly larger.
+      for (let o = y * cw, end = o + cw; o < end; i++, o++) {
+        if (wsum[i] !== 0) labels[o] = acc[2 * i + 1]! > acc[2 * i]! ? 2 : 1;
+      }
+      continue;
+    }
+    for (let o = y * cw, end = o + cw; o < end; i++, o++) {
+      if (wsum[i] !== 0) labels[o] = argmaxAt(acc, i, classes) + 1;
     }
   }
   return labels;
@@ -129,8 +138,8 @@ function blendRow2(
     let max = Number.NEGATIVE_INFINITY;
     if (a0 > max) max = a0;
     if (a1 > max) max = a1;
-    const e0 = Math.exp(Math.fround(a0) - max);
-    const e1 = Math.exp(Math.fround(a1) - max);
+    const e0 = exp(Math.fround(a0) - max);
+    const e1 = exp(Math.fround(a1) - max);
     const inv = 1 / (0 + e0 + e1);
     const wgt = window[w0 + k]!;
     wsum[i] += wgt;
@@ -198,26 +207,40 @@ export class StripeAccumulator {
     const xb = Math.min(t.x + tile, x1, t.x + img.width);
     const yb = Math.min(t.y + tile, height, t.y + img.height);
     const d = img.data;
+    // Whole pixels as one little-endian word (R in the low byte) where the bytes are word-aligned.
+    const words = d.byteOffset % 4 === 0 ? new Uint32Array(d.buffer, d.byteOffset, d.length >> 2) : null;
     for (let gy = t.y; gy < yb; gy++) {
       const r = Math.floor(gy / cs);
       const band = this.#band(r);
       const rgb = band.rgb;
       if (!rgb) return;
+      const painted = band.painted!;
       const plane = band.wsum.length;
       const row = (gy - r * cs) * sw - x0;
-      for (let gx = xa, p = ((gy - t.y) * img.width + (xa - t.x)) * 4; gx < xb; gx++, p += 4) {
+      // The leading pixels an earlier tile painted hold these very values (same slide pixels): skipped.
+      let gx = xa;
+      while (gx < xb && painted[row + gx] === 1) gx++;
+      if (gx === xb) continue;
+      painted.fill(1, row + gx, row + xb);
+      for (let p = (gy - t.y) * img.width + (gx - t.x); gx < xb; gx++, p++) {
         const q = row + gx;
-        const a = d[p + 3]!;
+        const v = words ? words[p]! : 0;
+        if (words && v >>> 24 === 255) {
+          rgb[q] = v;
+          rgb[plane + q] = v >>> 8;
+          rgb[2 * plane + q] = v >>> 16;
+          continue;
+        }
+        const a = d[4 * p + 3]!;
         if (a === 255) {
-          rgb[q] = d[p]!;
-          rgb[plane + q] = d[p + 1]!;
-          rgb[2 * plane + q] = d[p + 2]!;
+          rgb[q] = d[4 * p]!;
+          rgb[plane + q] = d[4 * p + 1]!;
+          rgb[2 * plane + q] = d[4 * p + 2]!;
         } else {
           for (let c = 0; c < 3; c++)
-            rgb[c * plane + q] = Math.round((d[p + c]! * a + 255 * (255 - a)) / 255);
+            rgb[c * plane + q] = Math.round((d[4 * p + c]! * a + 255 * (255 - a)) / 255);
         }
       }
-      band.painted!.fill(1, row + xa, row + xb);
     }
   }
 

@@ -22,6 +22,7 @@ import { writeJsonAtomic } from '../core/atomic-write.ts';
 import { blendWindow } from '../core/sliding.ts';
 import { openSlide } from '../slide/index.ts';
 import type { Slide } from '../slide/types.ts';
+import { relaxHeapGrowth } from './heap-growth.ts';
 import { TileProgress } from './infer-progress.ts';
 import { LabelCounts } from './label-overview.ts';
 import { OverlayOutput } from './overlay-output.ts';
@@ -64,6 +65,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     (await readCacheBudget(slidePath, { mpp: s.mpp, slideMpp: o.slideMpp, tile: s.tile, stripe }));
   const slide = await openSlide(slidePath, { workers: o.decodeWorkers ?? 'auto', cacheBytes });
   let runner: TileRunner | undefined = o.runner;
+  const restoreHeapGrowth = relaxHeapGrowth();
   try {
     const grid = outputGrid(slidePath, slide, s.mpp, o.slideMpp);
     runner ??= await loadTileRunner(o.model, {
@@ -154,6 +156,7 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     await writeJsonAtomic(paths.summary, summary);
     return summary;
   } finally {
+    restoreHeapGrowth();
     // An interrupted writer is dropped unfinished: the chunks it wrote are what resume keeps.
     if (!o.runner) await runner?.release().catch(() => {});
     await slide.close().catch(() => {});

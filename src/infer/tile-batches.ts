@@ -42,31 +42,51 @@ export function fillPixels(
   const d = img.data;
   const [s0, s1, s2] = runner.scale;
   const [o0, o1, o2] = runner.offset;
-  for (let y = 0; y < tile; y++) {
-    for (let x = 0; x < tile; x++) {
-      const q = y * tile + x;
-      let r = 255;
-      let g = 255;
-      let b = 255;
-      if (x < img.width && y < img.height) {
-        const p = (y * img.width + x) * 4;
-        const a = d[p + 3]!;
+  const w = Math.min(tile, img.width);
+  const h = Math.min(tile, img.height);
+  // Whole pixels as one little-endian word (R in the low byte) where the bytes are word-aligned.
+  const words = d.byteOffset % 4 === 0 ? new Uint32Array(d.buffer, d.byteOffset, d.length >> 2) : null;
+  for (let y = 0; y < h; y++) {
+    let q = base + y * tile;
+    for (let x = 0, p = y * img.width; x < w; x++, p++, q++) {
+      let r: number;
+      let g: number;
+      let b: number;
+      const v = words ? words[p]! : 0;
+      if (words && v >>> 24 === 255) {
+        r = v & 255;
+        g = (v >>> 8) & 255;
+        b = (v >>> 16) & 255;
+      } else {
+        const a = d[4 * p + 3]!;
         if (a === 255) {
-          r = d[p]!;
-          g = d[p + 1]!;
-          b = d[p + 2]!;
+          r = d[4 * p]!;
+          g = d[4 * p + 1]!;
+          b = d[4 * p + 2]!;
         } else {
           const k = 255 - a;
-          r = Math.round((d[p]! * a + 255 * k) / 255);
-          g = Math.round((d[p + 1]! * a + 255 * k) / 255);
-          b = Math.round((d[p + 2]! * a + 255 * k) / 255);
+          r = Math.round((d[4 * p]! * a + 255 * k) / 255);
+          g = Math.round((d[4 * p + 1]! * a + 255 * k) / 255);
+          b = Math.round((d[4 * p + 2]! * a + 255 * k) / 255);
         }
       }
-      dst[base + q] = r * s0 + o0;
-      dst[base + plane + q] = g * s1 + o1;
-      dst[base + 2 * plane + q] = b * s2 + o2;
+      dst[q] = r * s0 + o0;
+      dst[q + plane] = g * s1 + o1;
+      dst[q + 2 * plane] = b * s2 + o2;
     }
+    // Columns past the image: white.
+    if (w < tile) fillWhite(dst, q, tile - w, plane, s0 * 255 + o0, s1 * 255 + o1, s2 * 255 + o2);
   }
+  // Rows past the image: white.
+  if (h < tile)
+    fillWhite(dst, base + h * tile, (tile - h) * tile, plane, s0 * 255 + o0, s1 * 255 + o1, s2 * 255 + o2);
+}
+
+/** `n` white pixels from `q` on in each of the three planes (`plane` apart). */
+function fillWhite(dst: Float32Array, q: number, n: number, plane: number, r: number, g: number, b: number) {
+  dst.fill(r, q, q + n);
+  dst.fill(g, q + plane, q + plane + n);
+  dst.fill(b, q + 2 * plane, q + 2 * plane + n);
 }
 
 export class TileBatchRunner {
