@@ -423,6 +423,18 @@ describe('Aᵀ·B through the SIMD tile loop matches cpu', () => {
       [4096, 64],
       [4096, 256],
     ], // a SegFormer weight gradient
+    [
+      [300, 520],
+      [300, 600],
+    ], // both wider than a panel: A and B packed panel by panel
+    [
+      [1000, 256],
+      [1000, 2],
+    ], // n = 2 (a 2-class classifier's weight gradient): B and C padded to 8 columns
+    [
+      [2, 90, 12],
+      [2, 90, 13],
+    ], // batched, n not a multiple of 8
   ]) {
     it(`a ${aShape} b ${bShape} transposeA`, async () => {
       const a = randomValues(
@@ -521,6 +533,8 @@ describe('A·B through the SIMD tile loop matches cpu', () => {
     { a: [3, 12, 20], b: [20, 16] }, // batches stacked as rows
     { a: [2, 12, 20], b: [2, 20, 16] }, // one product per batch
     { a: [2, 12, 20], b: [2, 16, 20], tB: true }, // attention scores: q kᵀ
+    { a: [1, 40, 300], b: [1, 300, 1040], bias: true }, // wider than a panel of B: packed panels, with bias
+    { a: [36, 160], b: [640, 160], tB: true }, // a wide dX product (W transposed, then panels)
   ];
   for (const c of cases) {
     it(`a ${c.a} b ${c.b}${c.tB ? ' transposeB' : ''}${c.bias ? ' bias' : ''}${c.relu ? ' relu' : ''}`, async () => {

@@ -47,10 +47,33 @@ function broadcastIndex(outOuter: number[], inOuter: number[]): Int32Array {
   return idx;
 }
 
+/** Column panels of the SIMD product loops: at most this many columns of A or B per pass. */
+const PANEL = 256;
+
 /**
- * C = Aᵀ B for A [k, m], B [k, n] with the SIMD tile loop of simd.wat (m a multiple of 4, n of 8), k cut into
- * chunks whose rows of A and B together stay within ~256 KB so that they are reused from cache across the tiles.
- * XNNPACK's packed product runs these long-k shapes (weight gradients: k = pixels) at memory speed.
+ * A [rows, cols] (row stride cols) copied panel by panel (PANEL columns each) into contiguous [rows, width] blocks,
+ * the block of columns c0… at float offset c0·rows. Read in place, rows of a wide matrix lie ≥ 1 KB apart, and
+ * rows 4 KB apart share cache sets: a panel of them does not stay cached across the tile loop's passes.
+ */
+function packPanels(backend: WasmBackend, off: number, rows: number, cols: number): TensorInfo {
+  const packed = backend.makeOutput([rows * cols], 'float32');
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  const dst = byteOffset(backend, packed) / F32;
+  const src = off / F32;
+  for (let c0 = 0; c0 < cols; c0 += PANEL) {
+    const width = Math.min(PANEL, cols - c0);
+    for (let r = 0; r < rows; r++) {
+      heap.copyWithin(dst + c0 * rows + r * width, src + r * cols + c0, src + r * cols + c0 + width);
+    }
+  }
+  return packed;
+}
+
+/**
+ * C = Aᵀ B for A [k, m], B [k, n] with the SIMD tile loop of simd.wat (m a multiple of 4, n of 8), in panels of at
+ * most 256 columns of A and of B (packed contiguously when wider), k cut into chunks whose rows of the two panels
+ * together stay within ~256 KB so that they are reused from cache across the tiles. XNNPACK's packed product runs
+ * these long-k shapes (weight gradients: k = pixels) at memory speed.
  */
 export function matMulAtBSimd(
   backend: WasmBackend,
@@ -62,11 +85,66 @@ export function matMulAtBSimd(
   k: number,
   n: number,
 ): void {
+  const aPacked = m > PANEL ? packPanels(backend, aOff, k, m) : null;
+  const bPacked = n > PANEL ? packPanels(backend, bOff, k, n) : null;
   new Float32Array(backend.wasm.HEAPU8.buffer, outOff, m * n).fill(0);
-  const kc = Math.max(16, Math.floor(65536 / (m + n)));
-  for (let k0 = 0; k0 < k; k0 += kc) {
-    simd.matMulAtB(outOff, aOff + k0 * m * F32, bOff + k0 * n * F32, m, n, Math.min(kc, k - k0));
+  for (let i0 = 0; i0 < m; i0 += PANEL) {
+    const wi = Math.min(PANEL, m - i0);
+    const lda = aPacked ? wi : m;
+    const aPanel = aPacked ? byteOffset(backend, aPacked) + i0 * k * F32 : aOff;
+    for (let j0 = 0; j0 < n; j0 += PANEL) {
+      const wj = Math.min(PANEL, n - j0);
+      const ldb = bPacked ? wj : n;
+      const bPanel = bPacked ? byteOffset(backend, bPacked) + j0 * k * F32 : bOff;
+      const kc = Math.max(16, Math.floor(65536 / (wi + wj)));
+      for (let k0 = 0; k0 < k; k0 += kc) {
+        simd.matMulAtB(
+          outOff + (i0 * n + j0) * F32,
+          aPanel + k0 * lda * F32,
+          bPanel + k0 * ldb * F32,
+          wi,
+          wj,
+          Math.min(kc, k - k0),
+          lda,
+          ldb,
+          n,
+        );
+      }
+    }
   }
+  release(backend, aPacked ?? undefined, bPacked ?? undefined);
+}
+
+/**
+ * C = Aᵀ B as matMulAtBSimd for any n: n not a multiple of 8 (e.g. a 2-class classifier's weight gradient) runs
+ * on B and C padded with zero columns, instead of transposing all of A for XNNPACK.
+ */
+function matMulAtBAnyN(
+  backend: WasmBackend,
+  simd: SimdKernels,
+  aOff: number,
+  bOff: number,
+  outOff: number,
+  m: number,
+  k: number,
+  n: number,
+): void {
+  if (n % 8 === 0) {
+    matMulAtBSimd(backend, simd, aOff, bOff, outOff, m, k, n);
+    return;
+  }
+  const n8 = Math.ceil(n / 8) * 8;
+  const bPad = backend.makeOutput([k, n8], 'float32');
+  const cPad = backend.makeOutput([m, n8], 'float32');
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  const bp = byteOffset(backend, bPad) / F32;
+  heap.fill(0, bp, bp + k * n8);
+  for (let r = 0; r < k; r++) heap.copyWithin(bp + r * n8, bOff / F32 + r * n, bOff / F32 + r * n + n);
+  matMulAtBSimd(backend, simd, aOff, byteOffset(backend, bPad), byteOffset(backend, cPad), m, k, n8);
+  const cp = byteOffset(backend, cPad) / F32;
+  const heap2 = new Float32Array(backend.wasm.HEAPU8.buffer);
+  for (let r = 0; r < m; r++) heap2.copyWithin(outOff / F32 + r * n, cp + r * n8, cp + r * n8 + n);
+  release(backend, bPad, cPad);
 }
 
 let simdProducts = true;
@@ -76,9 +154,18 @@ export function setSimdProducts(enabled: boolean): void {
   simdProducts = enabled;
 }
 
-/** Whether the SIMD A·B tile loop takes [m, k] × [k, n]: its tiles fit, and n is narrow (wider, XNNPACK is as fast). */
+/** Whether the SIMD A·B tile loop takes [m, k] × [k, n]: its 4 × 8 tiles fit. */
 function simdProductFits(m: number, n: number): boolean {
-  return simdProducts && m % 4 === 0 && n % 8 === 0 && n <= 256;
+  return simdProducts && m % 4 === 0 && n % 8 === 0;
+}
+
+/**
+ * Columns of B per pass of the A·B tile loop: a panel of B (k rows) stays within ~256 KB of cache while every row
+ * of A passes over it. Wider products without panels stream all of B from memory for each 4 rows of A (XNNPACK's
+ * packed product was as fast then; with panels the loop is 1.3-1.5× XNNPACK at n = 640-1024).
+ */
+function panelWidth(k: number, n: number): number {
+  return Math.min(n, Math.max(8, Math.floor(65536 / Math.max(1, k) / 8) * 8));
 }
 
 /**
@@ -104,7 +191,24 @@ function productAt(
   const out = new Float32Array(backend.wasm.HEAPU8.buffer, outOff, m * n);
   if (init) for (let r = 0; r < m; r++) out.set(init, r * n);
   else out.fill(0);
-  simd.matMulAB(outOff, aOff, bOff, m, n, k);
+  const panel = panelWidth(k, n);
+  if (panel >= n) {
+    simd.matMulAB(outOff, aOff, bOff, m, n, k, n, n);
+    return true;
+  }
+  // Each panel of B is copied into contiguous rows first: read in place, its rows lie n floats apart (4 KB for
+  // n = 1024), and rows that far apart share cache sets, so the panel would not stay cached (26 vs 49 GFLOP/s).
+  const packed = backend.makeOutput([k * panel], 'float32');
+  const packedOff = byteOffset(backend, packed);
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  for (let j = 0; j < n; j += panel) {
+    const width = Math.min(panel, n - j);
+    const src = bOff / F32 + j;
+    const dst = packedOff / F32;
+    for (let r = 0; r < k; r++) heap.copyWithin(dst + r * width, src + r * n, src + r * n + width);
+    simd.matMulAB(outOff + j * F32, aOff, packedOff, m, width, k, width, n);
+  }
+  release(backend, packed);
   return true;
 }
 
@@ -135,8 +239,7 @@ export function wasmMatMul(
   const batchB = tf.util.sizeFromShape(outerB);
   const batch = tf.util.sizeFromShape(outOuter);
 
-  const simd =
-    transposeA && !transposeB && m % 4 === 0 && n % 8 === 0 && k >= 512 ? simdKernels(backend) : null;
+  const simd = transposeA && !transposeB && simdProducts && m % 4 === 0 ? simdKernels(backend) : null;
   if (simd) {
     const out = backend.makeOutput([...outOuter, m, n], 'float32');
     const ia = broadcastIndex(outOuter, outerA);
@@ -145,7 +248,7 @@ export function wasmMatMul(
     const bOff = byteOffset(backend, b);
     const outOff = byteOffset(backend, out);
     for (let i = 0; i < batch; i++) {
-      matMulAtBSimd(
+      matMulAtBAnyN(
         backend,
         simd,
         aOff + ia[i]! * k * m * F32,

@@ -41,10 +41,29 @@ export interface SimdKernels {
     rows: number,
     c: number,
   ) => void;
-  /** c [m, n] += aᵀ b for a [k, m], b [k, n] (m a multiple of 4, n of 8). */
-  matMulAtB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
-  /** c [m, n] += a b for a [m, k], b [k, n] (m a multiple of 4, n of 8). */
-  matMulAB: (c: number, a: number, b: number, m: number, n: number, k: number) => void;
+  /** c [m, n] += aᵀ b for a [k, m], b [k, n] with row strides lda, ldb, ldc (m a multiple of 4, n of 8). */
+  matMulAtB: (
+    c: number,
+    a: number,
+    b: number,
+    m: number,
+    n: number,
+    k: number,
+    lda: number,
+    ldb: number,
+    ldc: number,
+  ) => void;
+  /** c [m, n] += a b for a [m, k], b [k, n] with row strides ldb and ldc (m a multiple of 4, n of 8). */
+  matMulAB: (
+    c: number,
+    a: number,
+    b: number,
+    m: number,
+    n: number,
+    k: number,
+    ldb: number,
+    ldc: number,
+  ) => void;
   /** One bilinear output pixel over ch channels (a multiple of 4), all pointers byte offsets. */
   bilerp: BilerpOp;
   /** The adjoint of bilerp: tl, tr, bl, br += g·weights. */
