@@ -576,3 +576,59 @@ describe('A·B through the SIMD tile loop matches cpu', () => {
     });
   }
 });
+
+describe('binary ops broadcast along a short last axis on wasm match cpu', () => {
+  const cases: [number[], number[]][] = [
+    [[1000, 2], [2]], // per-class weights
+    [
+      [1000, 2],
+      [1, 2],
+    ],
+    [
+      [4, 25, 3],
+      [1, 1, 3],
+    ],
+    [
+      [1000, 2],
+      [1000, 1],
+    ], // per-pixel sums
+    [
+      [4, 25, 2],
+      [4, 25, 1],
+    ],
+    [[2], [1000, 2]], // the small operand first
+    [
+      [1000, 1],
+      [1000, 2],
+    ],
+    [[50, 16], [16]], // wider rows: the stock kernel
+  ];
+  for (const op of ['mul', 'add', 'sub', 'div'] as const) {
+    for (const [sa, sb] of cases) {
+      it(`${op} [${sa}] [${sb}]`, async () => {
+        const a = randomValues(
+          sa.reduce((x, y) => x * y, 1),
+          91,
+          0.5,
+          2,
+        );
+        const b = randomValues(
+          sb.reduce((x, y) => x * y, 1),
+          92,
+          0.5,
+          2,
+        );
+        const run = async (backend: string) => {
+          await ready(backend);
+          return tf.tidy(() => {
+            const y = tf[op](tf.tensor(a, sa), tf.tensor(b, sb));
+            return { shape: y.shape, values: [...y.dataSync()] };
+          });
+        };
+        const ref = await run('cpu');
+        const got = await run('wasm');
+        assert.deepEqual(got, ref);
+      });
+    }
+  }
+});

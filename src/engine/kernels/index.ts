@@ -6,13 +6,14 @@
  * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels (`FUSED_KERNELS`, used by SegFormer's
  * ops) and a one-pass AdamW update (used by optim/adamw.ts).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
- * (col2im + XNNPACK), Sum over leading axes, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
+ * (col2im + XNNPACK), Sum over leading axes, Multiply/Add/Sub/RealDiv broadcast along a short last axis, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
  */
 
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAMW, adamwSpec } from './adamw.ts';
+import { broadcastBinaryKernel } from './broadcast-binary.ts';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
 import { GELU, GELU_GRAD, geluGradSpec, geluSpec } from './gelu.ts';
@@ -85,6 +86,8 @@ export function registerWasmTrainingKernels(): void {
   register('_FusedMatMul', 'wasm', fusedMatMulKernel);
   register('Identity', 'wasm', identityKernel);
   register('Sum', 'wasm', sumKernel);
+  for (const op of ['Multiply', 'Add', 'Sub', 'RealDiv'] as const)
+    register(op, 'wasm', broadcastBinaryKernel(op));
   register('Transpose', 'wasm', transposeKernel);
   register('Slice', 'wasm', sliceKernel);
   register('SplitV', 'wasm', splitVKernel);
