@@ -479,6 +479,8 @@ describe('Conv2DBackpropFilter through the SIMD Aᵀ·B loop matches cpu', () =>
   type Shape4 = [number, number, number, number];
   const cases: { x: Shape4; filter: Shape4; strides: number; pad: 'same' | 'valid' | number[][] }[] = [
     { x: [2, 64, 64, 3], filter: [7, 7, 3, 32], strides: 4, pad: explicit(3) }, // stage-1 embedding: patch 147
+    { x: [2, 160, 152, 3], filter: [7, 7, 3, 32], strides: 4, pad: explicit(3) }, // 3040 pixels: im2col chunks + tail
+    { x: [1, 40, 40, 24], filter: [3, 3, 24, 16], strides: 1, pad: 'same' }, // patch 216: chunks of 1213 pixels
     { x: [1, 48, 48, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
     { x: [2, 32, 32, 4], filter: [2, 2, 4, 8], strides: 1, pad: 'valid' },
   ];

@@ -81,7 +81,10 @@ function im2colTransposed(x: Float32Array, colsT: Float32Array, c: ConvInfo): vo
   }
 }
 
-/** dx [b, h, w, in] += col2im(cols [b*oh*ow, kh*kw*in]); dx must start zeroed. */
+/**
+ * dx [b, h, w, in] += col2im(cols [b*oh*ow, kh*kw*in]); dx must start zeroed. For each output pixel and filter
+ * row, the taps inside the image are one contiguous run of the input row (kw·in values), added in one loop.
+ */
 function col2im(cols: Float32Array, dx: Float32Array, c: ConvInfo): void {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
   const { strideHeight: sh, strideWidth: sw } = c;
@@ -92,17 +95,17 @@ function col2im(cols: Float32Array, dx: Float32Array, c: ConvInfo): void {
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
       for (let ow = 0; ow < outWidth; ow++, p++) {
-        const rowBase = p * rowLen;
+        const iw0 = ow * sw - pl;
+        const kw0 = Math.max(0, -iw0);
+        const kw1 = Math.min(filterWidth, inWidth - iw0);
+        if (kw1 <= kw0) continue;
+        const run = (kw1 - kw0) * inChannels;
         for (let kh = 0; kh < filterHeight; kh++) {
           const ih = oh * sh + kh - pt;
           if (ih < 0 || ih >= inHeight) continue;
-          for (let kw = 0; kw < filterWidth; kw++) {
-            const iw = ow * sw + kw - pl;
-            if (iw < 0 || iw >= inWidth) continue;
-            const src = rowBase + (kh * filterWidth + kw) * inChannels;
-            const dst = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-            for (let ci = 0; ci < inChannels; ci++) dx[dst + ci] += cols[src + ci];
-          }
+          const src = p * rowLen + (kh * filterWidth + kw0) * inChannels;
+          const dst = ((b * inHeight + ih) * inWidth + iw0 + kw0) * inChannels;
+          for (let i = 0; i < run; i++) dx[dst + i] += cols[src + i]!;
         }
       }
     }
@@ -123,32 +126,39 @@ function isPointwise(c: ConvInfo): boolean {
 }
 
 /**
- * Fills cols [pixels, patchPad] (row p: the input patch under output pixel p, taps in (kh, kw, in) order, then zeros
- * up to patchPad) from x [b, h, w, in]: runs of `in` contiguous values per tap.
+ * Fills rows p0..p1 of the im2col matrix into cols [p1 − p0, patchPad] (row p: the input patch under output pixel
+ * p, taps in (kh, kw, in) order, then zeros up to patchPad) from x [b, h, w, in]. For each filter row, the taps
+ * inside the image are one contiguous run of the input row (kw·in values), copied in one loop.
  */
-function im2colRows(x: Float32Array, cols: Float32Array, c: ConvInfo, patchPad: number): void {
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+function im2colRows(
+  x: Float32Array,
+  cols: Float32Array,
+  c: ConvInfo,
+  patchPad: number,
+  p0: number,
+  p1: number,
+): void {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
   const { strideHeight: sh, strideWidth: sw } = c;
   const pt = c.padInfo.top;
   const pl = c.padInfo.left;
-  cols.fill(0);
-  let p = 0;
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++, p++) {
-        const row = p * patchPad;
-        for (let kh = 0; kh < filterHeight; kh++) {
-          const ih = oh * sh + kh - pt;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let kw = 0; kw < filterWidth; kw++) {
-            const iw = ow * sw + kw - pl;
-            if (iw < 0 || iw >= inWidth) continue;
-            const src = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-            const dst = row + (kh * filterWidth + kw) * inChannels;
-            for (let ci = 0; ci < inChannels; ci++) cols[dst + ci] = x[src + ci]!;
-          }
-        }
-      }
+  cols.fill(0, 0, (p1 - p0) * patchPad);
+  for (let p = p0; p < p1; p++) {
+    const ow = p % outWidth;
+    const oh = Math.floor(p / outWidth) % outHeight;
+    const b = Math.floor(p / (outWidth * outHeight));
+    const row = (p - p0) * patchPad;
+    const iw0 = ow * sw - pl;
+    const kw0 = Math.max(0, -iw0);
+    const kw1 = Math.min(filterWidth, inWidth - iw0);
+    if (kw1 <= kw0) continue;
+    const run = (kw1 - kw0) * inChannels;
+    for (let kh = 0; kh < filterHeight; kh++) {
+      const ih = oh * sh + kh - pt;
+      if (ih < 0 || ih >= inHeight) continue;
+      const src = ((b * inHeight + ih) * inWidth + iw0 + kw0) * inChannels;
+      const dst = row + (kh * filterWidth + kw0) * inChannels;
+      for (let i = 0; i < run; i++) cols[dst + i] = x[src + i]!;
     }
   }
 }
@@ -156,6 +166,8 @@ function im2colRows(x: Float32Array, cols: Float32Array, c: ConvInfo, patchPad: 
 /**
  * dW = colsᵀ dY with cols in natural [pixels, patch] order, through the SIMD Aᵀ·B tile loop (the patch padded to a
  * multiple of 4 with zero columns): XNNPACK's packed product runs these long-k (k = pixels) shapes at memory speed.
+ * cols is built and multiplied in chunks of ~1 MB of pixels, accumulating into dW, so it is written and read
+ * back from cache (the stage-1 patch embedding's full im2col is 16384 × 148 floats, 9.7 MB).
  */
 function conv2DFilterGradSimd(
   backend: WasmBackend,
@@ -169,20 +181,26 @@ function conv2DFilterGradSimd(
   const patch = c.filterHeight * c.filterWidth * c.inChannels;
   const patchPad = Math.ceil(patch / 4) * 4;
   const n = c.outChannels;
-  const cols = backend.makeOutput([pixels, patchPad], 'float32');
+  const chunk = Math.min(pixels, Math.max(64, Math.floor(262144 / patchPad)));
+  const cols = backend.makeOutput([chunk, patchPad], 'float32');
   const product = backend.makeOutput([patchPad, n], 'float32');
   const dw = backend.makeOutput(filterShape, 'float32');
-  im2colRows(f32(backend, x), f32(backend, cols), c, patchPad);
-  matMulAtBSimd(
-    backend,
-    simd,
-    byteOffset(backend, cols),
-    byteOffset(backend, dy),
-    byteOffset(backend, product),
-    patchPad,
-    pixels,
-    n,
-  );
+  f32(backend, product).fill(0);
+  for (let p0 = 0; p0 < pixels; p0 += chunk) {
+    const p1 = Math.min(pixels, p0 + chunk);
+    im2colRows(f32(backend, x), f32(backend, cols), c, patchPad, p0, p1);
+    matMulAtBSimd(
+      backend,
+      simd,
+      byteOffset(backend, cols),
+      byteOffset(backend, dy) + p0 * n * 4,
+      byteOffset(backend, product),
+      patchPad,
+      p1 - p0,
+      n,
+      true,
+    );
+  }
   f32(backend, dw).set(f32(backend, product).subarray(0, patch * n));
   release(backend, cols, product);
   return dw;
@@ -205,7 +223,7 @@ export const conv2DBackpropFilterKernel: KernelFunc = (args) => {
     dw.shape = attrs.filterShape;
     return dw;
   }
-  const simd = c.outChannels % 8 === 0 && pixels >= 512 ? simdKernels(backend) : null;
+  const simd = c.outChannels % 8 === 0 ? simdKernels(backend) : null;
   if (simd) return conv2DFilterGradSimd(backend, simd, x, dy, c, attrs.filterShape);
   const colsT = backend.makeOutput([patch, pixels], 'float32');
   im2colTransposed(f32(backend, x), f32(backend, colsT), c);

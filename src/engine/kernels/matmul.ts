@@ -84,10 +84,12 @@ export function matMulAtBSimd(
   m: number,
   k: number,
   n: number,
+  /** Add into C instead of overwriting it. */
+  accumulate = false,
 ): void {
   const aPacked = m > PANEL ? packPanels(backend, aOff, k, m) : null;
   const bPacked = n > PANEL ? packPanels(backend, bOff, k, n) : null;
-  new Float32Array(backend.wasm.HEAPU8.buffer, outOff, m * n).fill(0);
+  if (!accumulate) new Float32Array(backend.wasm.HEAPU8.buffer, outOff, m * n).fill(0);
   for (let i0 = 0; i0 < m; i0 += PANEL) {
     const wi = Math.min(PANEL, m - i0);
     const lda = aPacked ? wi : m;
