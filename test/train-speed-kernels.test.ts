@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { ready, tf } from '../src/engine/index.ts';
+import { copyTensorInto, ready, tf } from '../src/engine/index.ts';
 import { setSimdKernels, simdKernels } from '../src/engine/kernels/simd.ts';
 import { compileSimdWat, moduleSource } from '../src/engine/kernels/simd-build.ts';
 import { gelu, layerNorm, setFusedOps } from '../src/models/segformer/ops.ts';
@@ -632,5 +632,20 @@ describe('binary ops broadcast along a short last axis on wasm match cpu', () =>
         assert.deepEqual(got, ref);
       });
     }
+  }
+});
+
+describe('copyTensorInto', () => {
+  for (const backend of ['wasm', 'cpu']) {
+    it(`writes a tensor's values into a shared array at an offset (${backend})`, async () => {
+      await ready(backend);
+      const values = randomValues(37, 5);
+      const target = new Float32Array(new SharedArrayBuffer(4 * 50)).fill(-7);
+      const t = tf.tensor(values, [37]);
+      copyTensorInto(t, target, 9);
+      t.dispose();
+      assert.deepEqual([...target.subarray(9, 46)], [...values]);
+      assert.ok(target.subarray(0, 9).every((v) => v === -7) && target.subarray(46).every((v) => v === -7));
+    });
   }
 });

@@ -12,6 +12,7 @@ import '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './kernels/index.ts';
 import { tf } from './tf.ts';
 
+export { copyTensorInto } from './tensor-copy.ts';
 export { tf };
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow';

@@ -1,6 +1,6 @@
 /** A gradient worker thread (see parallel.ts): a model replica computing the gradient of one batch slice. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ready, tf } from '../engine/index.ts';
+import { copyTensorInto, ready, tf } from '../engine/index.ts';
 import type { Sample } from '../patching/augment.ts';
 import type { TrainConfig } from './config.ts';
 import { buildLoss } from './loss.ts';
@@ -55,10 +55,10 @@ port.on('message', async (m: StepMessage) => {
       t.dispose();
     });
     const { loss, grads: g } = shardGradients(ctx, m.step, m.k, m.shard, m.shards, m.batch);
-    grads.fill(0);
     for (const s of slots) {
       const t = g.get(s.key);
-      if (t) grads.set(t.dataSync() as Float32Array, s.offset);
+      if (t) copyTensorInto(t, grads, s.offset);
+      else grads.fill(0, s.offset, s.offset + s.size);
     }
     for (const t of g.values()) t.dispose();
     port.postMessage({ type: 'done', loss });

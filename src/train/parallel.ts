@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerSource } from '../core/modules.ts';
-import { tf } from '../engine/index.ts';
+import { copyTensorInto, tf } from '../engine/index.ts';
 import type { Sample } from '../patching/augment.ts';
 import type { TrainConfig } from './config.ts';
 
@@ -118,8 +118,7 @@ export class GradientWorkers {
   /** Copies the current trainable weights into shared memory for the workers. */
   publish(variables: tf.Variable[]): void {
     variables.forEach((v, i) => {
-      const slot = this.slots[i]!;
-      this.weights.set(v.dataSync() as Float32Array, slot.offset);
+      copyTensorInto(v, this.weights, this.slots[i]!.offset);
     });
   }
 
@@ -140,10 +139,16 @@ export class GradientWorkers {
   /** Adds the workers' gradients into `grads` (keyed by Hugging Face name). */
   collect(grads: Map<string, tf.Tensor>): void {
     for (const slot of this.slots) {
-      const sum = new Float32Array(slot.size);
-      for (const g of this.grads) {
-        const part = g.subarray(slot.offset, slot.offset + slot.size);
-        for (let i = 0; i < slot.size; i++) sum[i] += part[i]!;
+      let sum: Float32Array;
+      if (this.grads.length === 1) {
+        // One worker: its slice goes into a tensor as it is (one copy), added by the engine's kernel below.
+        sum = this.grads[0]!.subarray(slot.offset, slot.offset + slot.size);
+      } else {
+        sum = new Float32Array(slot.size);
+        for (const g of this.grads) {
+          const part = g.subarray(slot.offset, slot.offset + slot.size);
+          for (let i = 0; i < slot.size; i++) sum[i] += part[i]!;
+        }
       }
       const extra = tf.tensor(sum, slot.shape);
       const prev = grads.get(slot.key);
