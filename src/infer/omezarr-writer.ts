@@ -190,7 +190,10 @@ export class OmeZarrLabelWriter {
     return true;
   }
 
-  /** Hands in a tile of the full-resolution label map (row-major, one byte per pixel, width × height). */
+  /**
+   * Hands in a tile of the full-resolution label map (row-major, one byte per pixel, width × height). The tile is
+   * read when its turn in the write queue comes: leave it unchanged until the returned promise settles.
+   */
   writeTile(x: number, y: number, width: number, height: number, labels: Uint8Array): Promise<void> {
     if (this.#finished) return Promise.reject(new Error(`${this.path}: writeTile after finish()`));
     for (const v of [x, y, width, height]) {
@@ -243,9 +246,12 @@ export class OmeZarrLabelWriter {
         const ch = Math.min(cs, this.height - cy * cs);
         if (!chunk && x0 === cx * cs && y0 === cy * cs && x1 - x0 === cw && y1 - y0 === ch) {
           // The tile covers this whole chunk (the whole-slide loop hands in exactly its chunks): its rows straight
-          // into the chunk, no coverage bookkeeping (the same bytes the general path assembles).
-          const data = new Uint8Array(cs * cs);
-          for (let py = 0; py < ch; py++) {
+          // into the chunk, no coverage bookkeeping (the same bytes the general path assembles). A tile that is
+          // exactly one full chunk is already its bytes: encoded as it is (writeTile reads tiles after it returns
+          // anyway, when their turn in the queue comes).
+          const exact = width === cs && height === cs && x === x0 && y === y0;
+          const data = exact ? labels : new Uint8Array(cs * cs);
+          for (let py = 0; !exact && py < ch; py++) {
             const src = (y0 + py - y) * width + (x0 - x);
             data.set(labels.subarray(src, src + cw), py * cs);
           }
