@@ -26,10 +26,35 @@ function mash(): (data: string) => number {
 }
 
 /**
+ * The smallest draw u (a double from Alea) that TF.js keeps: randomUniform stores u as float32, adds keep in
+ * float32 and floors, so u is kept when fround(fround(u) + keep) ≥ 1, a condition monotonic in u; bisection over
+ * doubles finds where it starts, and each element is then one comparison.
+ */
+function keptFrom(keep: number): number {
+  const keptAt = (u: number) => Math.fround(Math.fround(u) + keep) >= 1;
+  if (keptAt(0)) return 0;
+  let lo = 0;
+  let hi = 1;
+  for (;;) {
+    const mid = (lo + hi) / 2;
+    if (mid === lo || mid === hi) return hi;
+    if (keptAt(mid)) hi = mid;
+    else lo = mid;
+  }
+}
+
+/**
  * `size` multipliers (0 or 1/keep in float32) of `tf.dropout` with this rate and seed, in the order TF.js draws
  * them (row-major over the noise shape).
  */
 export function dropoutMultipliers(size: number, rate: number, seed: number | string): Float32Array {
+  const out = new Float32Array(size);
+  fillDropoutMultipliers(out, rate, seed);
+  return out;
+}
+
+/** dropoutMultipliers into an existing array (on wasm: the output tensor's heap memory, already paged in). */
+export function fillDropoutMultipliers(out: Float32Array, rate: number, seed: number | string): void {
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${rate}`);
   const m = mash();
   const key = String(seed);
@@ -45,15 +70,15 @@ export function dropoutMultipliers(size: number, rate: number, seed: number | st
   if (s2 < 0) s2 += 1;
   const keep = Math.fround(1 - rate);
   const scale = Math.fround(1 / keep);
-  const out = new Float32Array(size);
+  const from = keptFrom(keep);
+  const size = out.length;
   for (let i = 0; i < size; i++) {
     const t = 2091639 * s0 + c * 2.3283064365386963e-10;
     s0 = s1;
     s1 = s2;
-    c = t | 0;
+    // t is in [0, 2091640): trunc is Alea's t | 0, kept in a double (no int conversions in the serial chain).
+    c = Math.trunc(t);
     s2 = t - c;
-    // randomUniform stores the draw as float32; the sum with keep is a float32 add; floor is 0 or 1.
-    out[i] = Math.fround(Math.fround(s2) + keep) >= 1 ? scale : 0;
+    out[i] = s2 >= from ? scale : 0;
   }
-  return out;
 }

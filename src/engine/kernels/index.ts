@@ -3,8 +3,8 @@
  *
  * Added on wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
  * Replaced on wasm: Transpose (tiled heap copy for the axis swaps gradients need), Identity (shares storage instead of copying; the engine clones every tensor saved for a gradient).
- * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels (`FUSED_KERNELS`, used by SegFormer's
- * ops) and a one-pass AdamW update (used by optim/adamw.ts).
+ * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels and tf.dropout's multipliers drawn into
+ * the output (`FUSED_KERNELS`, used by SegFormer's ops), and a one-pass AdamW update (used by optim/adamw.ts).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
  * (col2im + XNNPACK), Sum over leading axes, Multiply/Add/Sub/RealDiv broadcast along a short last axis, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
@@ -16,6 +16,7 @@ import { ADAMW, adamwSpec } from './adamw.ts';
 import { broadcastBinaryKernel } from './broadcast-binary.ts';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
+import { DROPOUT_MULTIPLIERS, dropoutMultipliersSpec } from './dropout.ts';
 import { GELU, GELU_GRAD, geluGradSpec, geluSpec } from './gelu.ts';
 import { hostKernelConfigs } from './host-kernel.ts';
 import { identityKernel } from './identity.ts';
@@ -37,6 +38,7 @@ export const FUSED_KERNELS = {
   gelu: GELU,
   geluGrad: GELU_GRAD,
   adamw: ADAMW,
+  dropoutMultipliers: DROPOUT_MULTIPLIERS,
 };
 
 const stock = new Map<string, KernelConfig>();
@@ -94,7 +96,14 @@ export function registerWasmTrainingKernels(): void {
   register('ResizeBilinear', 'wasm', () => resizeBilinearWasmKernel);
   register('ResizeBilinearGrad', 'wasm', () => resizeBilinearGradWasmKernel);
   register('ResizeBilinearGrad', 'cpu', () => resizeBilinearGradCpuKernel);
-  for (const spec of [layerNormSpec, layerNormGradSpec, geluSpec, geluGradSpec, adamwSpec]) {
+  for (const spec of [
+    layerNormSpec,
+    layerNormGradSpec,
+    geluSpec,
+    geluGradSpec,
+    adamwSpec,
+    dropoutMultipliersSpec,
+  ]) {
     for (const config of hostKernelConfigs(spec)) {
       if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
     }

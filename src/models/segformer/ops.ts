@@ -3,6 +3,7 @@
  * counterpart (including gradients).
  */
 import { dropoutMultipliers } from '../../engine/dropout-mask.ts';
+import { DROPOUT_MULTIPLIERS } from '../../engine/kernels/dropout.ts';
 import { GELU, GELU_GRAD } from '../../engine/kernels/gelu.ts';
 import { LAYER_NORM, LAYER_NORM_GRAD } from '../../engine/kernels/layer-norm.ts';
 import { tf } from '../../engine/tf.ts';
@@ -146,6 +147,8 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, n
   if (rate <= 0) return x;
   if (x.dtype !== 'float32') return tf.dropout(x, rate, noiseShape, seed) as T;
   const shape = noiseShape ?? x.shape;
-  const multipliers = tf.tensor(dropoutMultipliers(tf.util.sizeFromShape(shape), rate, seed), shape);
+  const multipliers = fused(DROPOUT_MULTIPLIERS)
+    ? (tf.engine().runKernel(DROPOUT_MULTIPLIERS, {}, { shape, rate, seed }) as tf.Tensor)
+    : tf.tensor(dropoutMultipliers(tf.util.sizeFromShape(shape), rate, seed), shape);
   return tf.mul(x, multipliers) as T;
 }
