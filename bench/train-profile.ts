@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
+import { tuneMalloc } from '../src/core/malloc-tuning.ts';
 import { ready, tf } from '../src/engine/index.ts';
 import type { SegformerPresetName } from '../src/models/segformer/config.ts';
 import { Segformer, saveSegformer, segformerPreset } from '../src/models/segformer/index.ts';
@@ -60,6 +61,9 @@ for (const [name, v] of [
   }
 }
 const outDir = resolve(values.out!);
+// As the CLI and bench/train-step.ts do (core/malloc-tuning.ts): without it every fresh multi-MB array of a step
+// pays its page faults again. SLIDESEG_MALLOC_TUNING=0 measures glibc's defaults.
+process.stderr.write(`glibc malloc tuning (as the CLI): ${tuneMalloc() ? 'on' : 'off'}\n`);
 /** With --by-shape, kernels are keyed by name and input shapes (which call sites cost what). */
 const byShape = values['by-shape'] === true;
 
