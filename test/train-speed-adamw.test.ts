@@ -77,7 +77,7 @@ describe('one-pass AdamW kernel', () => {
       const variants = backend === 'wasm' ? [run(true, true), run(true, false)] : [run(true, true)];
       for (const got of variants) {
         assert.equal(got.length, reference.length);
-        got.forEach((a, i) => assert.deepEqual([...a], [...reference[i]!], `tensor ${i}`));
+        for (const [i, a] of got.entries()) assert.deepEqual([...a], [...reference[i]!], `tensor ${i}`);
       }
       // The update moved every parameter (the comparison is not between untouched copies).
       const initial = values(37 * 5, 1, 1);
