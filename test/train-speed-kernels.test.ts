@@ -649,3 +649,54 @@ describe('copyTensorInto', () => {
     });
   }
 });
+
+describe('3×3 stride-1 depthwise convolution on wasm (SIMD) matches cpu', () => {
+  const cases: { x: number[]; bias: boolean; pad: 'same' | number[][] }[] = [
+    { x: [2, 9, 7, 8], bias: true, pad: 'same' }, // MixFFN: fused with bias
+    { x: [1, 5, 11, 12], bias: false, pad: 'same' },
+    {
+      x: [3, 6, 6, 4],
+      bias: false,
+      pad: [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ],
+    }, // explicit padding, as the input gradient calls it
+    { x: [2, 4, 5, 6], bias: true, pad: 'same' }, // channels not a multiple of 4: the stock kernel
+  ];
+  for (const c of cases) {
+    it(`x ${c.x}${c.bias ? ' bias' : ''} pad ${JSON.stringify(c.pad)}`, async () => {
+      const ch = c.x[3]!;
+      const x = randomValues(
+        c.x.reduce((a, b) => a * b, 1),
+        101,
+      );
+      const f = randomValues(9 * ch, 102);
+      const bias = randomValues(ch, 103);
+      const run = async (backend: string) => {
+        await ready(backend);
+        return tf.tidy(() => {
+          const xt = tf.tensor4d(x, c.x as [number, number, number, number]);
+          const ft = tf.tensor4d(f, [3, 3, ch, 1]);
+          const y = c.bias
+            ? tf.fused.depthwiseConv2d({
+                x: xt,
+                filter: ft,
+                bias: tf.tensor1d(bias),
+                strides: 1,
+                pad: c.pad as never,
+              })
+            : tf.depthwiseConv2d(xt, ft, 1, c.pad as never);
+          return { shape: y.shape, values: (y.dataSync() as Float32Array).slice() };
+        });
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      assert.deepEqual(got.shape, ref.shape);
+      const e = relError(got.values, ref.values);
+      assert.ok(e <= 1e-5, `relative error ${e.toExponential(2)}`);
+    });
+  }
+});

@@ -6,7 +6,7 @@
  * Added on wasm and cpu: fused LayerNorm and GELU forward/backward kernels and tf.dropout's multipliers drawn into
  * the output (`FUSED_KERNELS`, used by SegFormer's ops), and a one-pass AdamW update (used by optim/adamw.ts).
  * Replaced on wasm, for speed: BatchMatMul and _FusedMatMul (XNNPACK for every shape), Conv2DBackpropInput
- * (col2im + XNNPACK), Sum over leading axes, Multiply/Add/Sub/RealDiv broadcast along a short last axis, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
+ * (col2im + XNNPACK), 3×3 stride-1 depthwise convolutions (SIMD), Sum over leading axes, Multiply/Add/Sub/RealDiv broadcast along a short last axis, ResizeBilinear, Slice and SplitV (heap memmove instead of a full copy of the input per
  * call). Replaced for correctness on wasm and cpu: ResizeBilinearGrad (halfPixelCenters, cpu output shape). `bench/probe-wasm-kernels.ts` lists what SegFormer's forward and backward need.
  */
 
@@ -16,6 +16,7 @@ import { ADAMW, adamwSpec } from './adamw.ts';
 import { broadcastBinaryKernel } from './broadcast-binary.ts';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop.ts';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwise-backprop.ts';
+import { depthwiseConvKernel, fusedDepthwiseConvKernel } from './depthwise-conv.ts';
 import { DROPOUT_MULTIPLIERS, dropoutMultipliersSpec } from './dropout.ts';
 import { GELU, GELU_GRAD, geluGradSpec, geluSpec } from './gelu.ts';
 import { hostKernelConfigs } from './host-kernel.ts';
@@ -84,6 +85,8 @@ export function registerWasmTrainingKernels(): void {
   register('Conv2DBackpropInput', 'wasm', () => conv2DBackpropInputKernel);
   register('DepthwiseConv2dNativeBackpropFilter', 'wasm', () => depthwiseBackpropFilterKernel);
   register('DepthwiseConv2dNativeBackpropInput', 'wasm', () => depthwiseBackpropInputKernel);
+  register('DepthwiseConv2dNative', 'wasm', depthwiseConvKernel);
+  register('FusedDepthwiseConv2D', 'wasm', fusedDepthwiseConvKernel);
   register('BatchMatMul', 'wasm', batchMatMulKernel);
   register('_FusedMatMul', 'wasm', fusedMatMulKernel);
   register('Identity', 'wasm', identityKernel);

@@ -68,6 +68,8 @@ export interface SimdKernels {
   bilerp: BilerpOp;
   /** The adjoint of bilerp: tl, tr, bl, br += g·weights. */
   bilerpGrad: BilerpOp;
+  /** Depthwise 3×3 stride-1 correlation of a zero-padded image xp [h+2, w+2, c] plus bias into y [h, w, c]. */
+  depthwise3x3: (y: number, xp: number, f: number, bias: number, h: number, w: number, c: number) => void;
   /** One AdamW update of the first n − n % 4 elements (adamw.ts: the float32 constants in its order). */
   adamw: (
     pOut: number,
