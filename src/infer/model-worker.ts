@@ -28,10 +28,16 @@ const port = parentPort!;
 const { path, threads, spinning } = workerData as ModelWorkerData;
 OnnxSegmenter.load(path, { intraOpThreads: threads, spinning }).then(
   (session) => {
-    port.on('message', async (m: ModelRunRequest | 'release') => {
+    // Requests are handled strictly one after the other: the next batch may be queued while one runs, and a
+    // release that comes in behind a run waits for it.
+    let queue = Promise.resolve();
+    const handle = async (m: ModelRunRequest | 'release'): Promise<void> => {
       if (m === 'release') {
-        await session.release();
-        port.close();
+        try {
+          await session.release();
+        } finally {
+          port.close();
+        }
         return;
       }
       const back = [m.pixels.buffer as ArrayBuffer];
@@ -47,6 +53,10 @@ OnnxSegmenter.load(path, { intraOpThreads: threads, spinning }).then(
           back,
         );
       }
+    };
+    port.on('message', (m: ModelRunRequest | 'release') => {
+      // handle() reports a failed run to the caller; a failed release only closes the port early.
+      queue = queue.then(() => handle(m)).catch(() => {});
     });
     const ready: ModelWorkerReply = {
       id: 0,

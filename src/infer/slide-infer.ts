@@ -65,7 +65,6 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     (await readCacheBudget(slidePath, { mpp: s.mpp, slideMpp: o.slideMpp, tile: s.tile, stripe }));
   const slide = await openSlide(slidePath, { workers: o.decodeWorkers ?? 'auto', cacheBytes });
   let runner: TileRunner | undefined = o.runner;
-  const restoreHeapGrowth = relaxHeapGrowth();
   try {
     const grid = outputGrid(slidePath, slide, s.mpp, o.slideMpp);
     runner ??= await loadTileRunner(o.model, {
@@ -99,22 +98,29 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
       signal: o.signal,
     });
     const progress = new TileProgress(s.name, plan.tilesTotal, o.onProgress, s.log);
-    await inferTiles({
-      ...s,
-      slidePath,
-      grid: tiles,
-      plan,
-      blend: { ...tiles, classes, window: blendWindow(s.tile, s.overlap) },
-      read: gridTileReader(slide, grid.downsample, s.mpp, o.slideMpp === undefined, o.clock),
-      paintImage: zarr.streamsImage && tilesAreSlidePixels(slide, grid.downsample, o.slideMpp === undefined),
-      batches: new TileBatchRunner(runner, s.tile, s.views, o.clock),
-      writer: zarr,
-      progress,
-      downsample: grid.downsample,
-      signal: o.signal,
-      onTile: o.onTile,
-      clock: o.clock,
-    });
+    // Only the tile loop: the outputs derived afterwards (polygons) build heaps that should be collected as usual.
+    const restoreHeapGrowth = relaxHeapGrowth();
+    try {
+      await inferTiles({
+        ...s,
+        slidePath,
+        grid: tiles,
+        plan,
+        blend: { ...tiles, classes, window: blendWindow(s.tile, s.overlap) },
+        read: gridTileReader(slide, grid.downsample, s.mpp, o.slideMpp === undefined, o.clock),
+        paintImage:
+          zarr.streamsImage && tilesAreSlidePixels(slide, grid.downsample, o.slideMpp === undefined),
+        batches: new TileBatchRunner(runner, s.tile, s.views, o.clock),
+        writer: zarr,
+        progress,
+        downsample: grid.downsample,
+        signal: o.signal,
+        onTile: o.onTile,
+        clock: o.clock,
+      });
+    } finally {
+      restoreHeapGrowth();
+    }
     const inferenceSeconds = progress.seconds;
 
     const tOut = performance.now();
@@ -156,7 +162,6 @@ export async function inferSlide(slidePath: string, o: InferSlideOptions): Promi
     await writeJsonAtomic(paths.summary, summary);
     return summary;
   } finally {
-    restoreHeapGrowth();
     // An interrupted writer is dropped unfinished: the chunks it wrote are what resume keeps.
     if (!o.runner) await runner?.release().catch(() => {});
     await slide.close().catch(() => {});

@@ -9,7 +9,7 @@ import { type BandGeometry, BandPool, type ChunkSink, StripeAccumulator } from '
 import type { TileProgress } from './infer-progress.ts';
 import { InferAbortedError, type InferSlideOptions } from './slide-infer-options.ts';
 import type { Stage, StageClock } from './stage-clock.ts';
-import type { TileBatchRunner } from './tile-batches.ts';
+import type { PreparedBatch, TileBatch, TileBatchRunner } from './tile-batches.ts';
 import { type ChunkDone, pendingTiles, type Stripe, type TileGrid, type TilePlan } from './tile-plan.ts';
 import { type GridTileReader, PrefetchingTileSource } from './tile-source.ts';
 
@@ -72,6 +72,12 @@ function quiet<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
+/** A batch on its way: read and normalised, then through the model. */
+interface BatchInFlight {
+  prepared: Promise<PreparedBatch>;
+  result: Promise<TileBatch>;
+}
+
 /** Chunk writes in flight. */
 class WriteQueue {
   readonly #pending = new Set<Promise<void>>();
@@ -126,21 +132,30 @@ async function inferStripe(job: TileInference, stripe: Stripe, pool: BandPool): 
   const source = new PrefetchingTileSource(jobs, read, job.grid.tile, job.prefetch);
   source.topUp();
   const slice = (start: number) => jobs.slice(start, start + batch);
-  // Batch k + 1 is read and normalised while batch k is in the model; the model gets it as soon as batch k is
-  // done, and batch k is blended while batch k + 1 runs. Two input buffers: batch k + 2 is read into batch k's.
-  let preparing = jobs.length > 0 ? batches.prepare(slice(0), source) : null;
-  let inflight = preparing ? quiet(batches.infer(await wait(clock, 'read/decode', preparing))) : null;
-  preparing = batch < jobs.length ? quiet(batches.prepare(slice(batch), source)) : null;
-  for (let start = 0; inflight; start += batch) {
-    const done = await wait(clock, 'model', inflight);
+  // Batch k + 1 is read and normalised while batch k is in the model, and handed to the model's thread as soon as
+  // it is ready: it waits there behind batch k, so the model starts it the moment batch k ends, whatever this
+  // thread is doing then. Batch k is blended while batch k + 1 runs. Two input buffers: batch k + 2 is read into
+  // batch k's once it is back; batches are prepared one after the other (tiles come from the source in order).
+  const launch = (start: number, after?: Promise<unknown>): BatchInFlight | null => {
+    if (start >= jobs.length) return null;
+    const prepared = quiet(
+      after ? after.then(() => batches.prepare(slice(start), source)) : batches.prepare(slice(start), source),
+    );
+    return { prepared, result: quiet(prepared.then((p) => batches.infer(p))) };
+  };
+  let current = launch(0);
+  let following = current && launch(batch, current.prepared);
+  for (let start = 0; current; start += batch) {
+    await wait(clock, 'read/decode', current.prepared);
+    const done = await wait(clock, 'model', current.result);
     if (job.signal?.aborted) {
-      await preparing?.catch(() => {});
+      // The batch handed to the model already is let finish, so that no run is left behind on its thread.
+      await following?.result.catch(() => {});
       await writes.all();
       throw new InferAbortedError(`${job.slidePath}: inference aborted`);
     }
-    inflight = preparing ? quiet(batches.infer(await wait(clock, 'read/decode', preparing))) : null;
-    const after = start + 2 * batch;
-    preparing = inflight && after < jobs.length ? quiet(batches.prepare(slice(after), source)) : null;
+    current = following;
+    following = current && launch(start + 2 * batch, current.prepared);
     for (let b = 0; b < done.tiles.length; b++) {
       const t = done.tiles[b]!;
       batches.blend(done, b, bands);
@@ -153,7 +168,7 @@ async function inferStripe(job: TileInference, stripe: Stripe, pool: BandPool): 
       });
       progress.tileComputed(t.x < stripe.x0);
     }
-    const next = inflight ? jobs[start + batch] : undefined;
+    const next = current ? jobs[start + batch] : undefined;
     bands.flush(next ? next.y : Number.POSITIVE_INFINITY, chunkDone, sink);
     progress.report();
     // Writing is asynchronous, but bounded: never more than a stripe row of chunks queued.
