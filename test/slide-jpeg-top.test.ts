@@ -48,6 +48,60 @@ test('withFrameHeight lowers a baseline frame and refuses progressive or malform
   assert.equal(withFrameHeight(new Uint8Array([0xff, 0xd8, 0x00, 0x00, 0, 0, 0, 0, 0, 0]), 48), null);
 });
 
+// First of the decoding tests: libjpeg-turbo keeps its last warning text per thread, so after a top decode on this
+// thread a message check would read that stale text and pass; this test must see the pool's own outcome.
+test('top decodes asked for together run on the pool and stay exact; a truncated block is decoded whole', {
+  skip: missing,
+}, async () => {
+  const bytes = await openByteSource(SAMPLE_SVS);
+  try {
+    const tiff = await parseTiff(bytes);
+    const img = new TiffImage(bytes.name, tiff.ifds[0], tiff.littleEndian, bytes.size);
+    const bw = img.blockWidth;
+    // Decodes asked for together run on libuv's threads, where libjpeg's warning text cannot be read: top decodes
+    // must still be accepted there (not silently redone whole), and stay exact.
+    const jobs = await Promise.all(
+      [
+        [1, 1],
+        [2, 6],
+        [5, 3],
+        [6, 8],
+      ].map(async ([col, row]) => ({
+        format: img.format,
+        data: await bytes.readMany(img.blockRanges(col, row)),
+        width: bw,
+        height: img.blockRows(row),
+        maxHeight: img.blockHeight,
+      })),
+    );
+    const wholes = await Promise.all(jobs.map((j) => decodeBlock(j)));
+    const tops = await Promise.all(jobs.map((j, i) => decodeBlock({ ...j, rowsNeeded: 20 + 30 * i })));
+    tops.forEach((top, i) => {
+      assert.equal(
+        top.byteLength / (bw * 4),
+        (jpegTopRows(20 + 30 * i, 240) as number) - JPEG_TOP_MARGIN_ROWS,
+        `block ${i}`,
+      );
+      assert.ok(Buffer.from(top).equals(Buffer.from(wholes[i].subarray(0, top.byteLength))), `block ${i}`);
+    });
+
+    // A truncated block (no EOI: its missing rows would decode as grey) is decoded whole, where that is an error.
+    const cut = { ...jobs[0], data: [jobs[0].data[0].subarray(0, jobs[0].data[0].length >> 2)] };
+    const whole = await decodeBlock(cut).then(
+      () => 'decoded',
+      (err: Error) => err.message,
+    );
+    const top = await decodeBlock({ ...cut, rowsNeeded: 8 }).then(
+      () => 'decoded',
+      (err: Error) => err.message,
+    );
+    assert.notEqual(whole, 'decoded', 'a truncated block is an error');
+    assert.equal(top, whole, 'the same outcome with only its top rows needed');
+  } finally {
+    await bytes.close();
+  }
+});
+
 test("every top-row count of a block decodes to exactly the whole decode's rows", {
   skip: missing,
 }, async () => {

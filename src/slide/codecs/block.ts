@@ -429,6 +429,18 @@ export function withFrameHeight(jpeg: Uint8Array, rows: number): Uint8Array | nu
   return null;
 }
 
+/**
+ * Whether the stream ends with EOI (after any zero padding). A top-rows decode skips the unread scan with a warning
+ * that a truncated stream's warning cannot be told from where the message is lost (libjpeg-turbo's pool threads), and
+ * a truncated stream would decode its missing rows as grey: such blocks are decoded whole, where truncation is an
+ * error.
+ */
+function endsWithEoi(jpeg: Uint8Array): boolean {
+  let end = jpeg.length;
+  while (end > 2 && jpeg[end - 1] === 0) end--;
+  return end >= 4 && jpeg[end - 2] === 0xff && jpeg[end - 1] === 0xd9;
+}
+
 async function decodeJpegBlock(job: BlockJob, kit: CodecKit): Promise<Uint8Array> {
   const f = job.format;
   let stream = spliceJpegTables(f.jpegTables, job.data[0]);
@@ -437,7 +449,7 @@ async function decodeJpegBlock(job: BlockJob, kit: CodecKit): Promise<Uint8Array
   const size = declared as { width: number; height: number };
   if (f.photometric === Photometric.RGB) stream = forceRgbColourSpace(stream);
   const topRows = job.rowsNeeded !== undefined ? jpegTopRows(job.rowsNeeded, size.height) : null;
-  if (topRows !== null && kit.decodeJpegTop) {
+  if (topRows !== null && kit.decodeJpegTop && endsWithEoi(stream)) {
     const lowered = withFrameHeight(stream, topRows);
     const top = lowered && (await kit.decodeJpegTop(lowered, { width: size.width, height: topRows }));
     if (top && top.width === size.width && top.height === topRows) {

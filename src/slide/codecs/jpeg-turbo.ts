@@ -152,21 +152,41 @@ function decompressArgs(handle: Handle, job: PendingDecode, out: NativeBuffer): 
   return [handle, job.src, job.src.length, out.pointer, job.width, 0, job.height, TJPF_RGBA, 0];
 }
 
-/** Null when the decode succeeded, else libjpeg-turbo's message. */
-function failure(tj: TurboJpeg, handle: Handle, job: PendingDecode, status: number): string | null {
+/**
+ * Null when the decode succeeded, else libjpeg-turbo's message (for a decode on the pool, libjpeg's own messages are
+ * written to that thread's storage and read here as "No error": the caller then asks sharp, whose message is reported).
+ *
+ * A lowered frame (`top`) leaves the rest of the scan unread, which libjpeg skips up to EOI with a warning ("extraneous
+ * bytes before marker"); the status is then -1 with TJERR_WARNING. Since the message cannot be read for pool decodes,
+ * the warning is accepted when the frame's last row was written: its alpha bytes, cleared before the call, are 255 —
+ * libjpeg writes rows in order, so a decode stopped early by a fatal error cannot pass as complete.
+ */
+function failure(tj: TurboJpeg, handle: Handle, job: PendingDecode, out: NativeBuffer, status: number) {
   if (status === 0) return null;
-  const message = tj.errorMessage(handle);
-  // A lowered frame leaves the rest of the scan unread: libjpeg skips it up to EOI (0xd9), past any restart markers
-  // (0xd0-0xd7), with this warning; the rows asked for are complete.
-  if (job.top && tj.errorCode?.(handle) === 0 && /extraneous bytes before marker 0xd[0-9]$/.test(message))
-    return null;
-  return message;
+  if (job.top && tj.errorCode?.(handle) === 0 && lastRowWritten(job, out)) return null;
+  return tj.errorMessage(handle);
+}
+
+function lastRowStart(job: PendingDecode): number {
+  return (job.height - 1) * job.width * 4;
+}
+
+/** Before a top decode: clears its last row, whose alpha `lastRowWritten` then checks. */
+function clearLastRow(job: PendingDecode, out: NativeBuffer): void {
+  if (job.top) out.pixels.fill(0, lastRowStart(job), lastRowStart(job) + job.width * 4);
+}
+
+function lastRowWritten(job: PendingDecode, out: NativeBuffer): boolean {
+  const start = lastRowStart(job);
+  for (let i = start + 3; i < start + job.width * 4; i += 4) if (out.pixels[i] !== 255) return false;
+  return true;
 }
 
 function decodeHere(tj: TurboJpeg, job: PendingDecode): void {
   ownHandle ??= tj.init();
   const out = takeBuffer(tj, job.dst.length);
-  const message = failure(tj, ownHandle, job, tj.decompress(...decompressArgs(ownHandle, job, out)));
+  clearLastRow(job, out);
+  const message = failure(tj, ownHandle, job, out, tj.decompress(...decompressArgs(ownHandle, job, out)));
   finishBuffer(tj, out, job, message === null);
   if (message === null) job.resolve();
   else job.reject(new Error(message));
@@ -190,8 +210,9 @@ function decodeOnPool(tj: TurboJpeg, job: PendingDecode): void {
   poolInFlight++;
   const handle = spareHandles.pop() ?? tj.init();
   const out = takeBuffer(tj, job.dst.length);
+  clearLastRow(job, out);
   tj.decompress.async(...decompressArgs(handle, job, out), (err: Error | null, status: number) => {
-    const message = err ? err.message : failure(tj, handle, job, status);
+    const message = err ? err.message : failure(tj, handle, job, out, status);
     spareHandles.push(handle);
     poolInFlight--;
     const next = poolQueue.shift();
