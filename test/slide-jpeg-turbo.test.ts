@@ -57,6 +57,9 @@ if (missing && process.env.SLIDESEG_REQUIRE_FIXTURES === '1') throw new Error(`C
 test('libturbojpeg and sharp decode the sample slide to the same pixels', { skip: missing }, () => {
   const [turbo, ...withTurbo] = childHashes({});
   const [sharpTurbo, ...withSharp] = childHashes({ SLIDESEG_TURBOJPEG: 'none' });
+  // Decodes into native buffers copied out, instead of straight into the tiles' arrays (see jpeg-turbo.ts).
+  const [, ...copied] = childHashes({ SLIDESEG_TURBOJPEG_COPY: '1' });
+  assert.deepEqual(copied, withTurbo, 'through native buffers');
   assert.equal(turbo, 'true');
   assert.equal(sharpTurbo, 'false', 'SLIDESEG_TURBOJPEG=none falls back to sharp');
   assert.deepEqual(withTurbo, withSharp);

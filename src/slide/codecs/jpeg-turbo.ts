@@ -6,10 +6,10 @@
  * OpenSlide and libvips use), so pixels equal theirs exactly. Where the library cannot be loaded, `decodeJpegTurbo`
  * answers null and the caller uses sharp.
  *
- * libjpeg-turbo writes into native buffers of our own (a small pool), whose pixels are then copied into the JS array
- * the caller gets: handing koffi a JS typed array as the output costs more than the copy (measured on a 256² tile:
- * ~0.2 ms more per synchronous call, and 0.25–0.9 ms of this thread per call issued to the pool, against 35 µs for
- * the copy; out/… scratch benchmark quoted in the commit).
+ * libjpeg-turbo writes straight into the tile's JS array, passed by address: handing koffi the typed array itself
+ * costs far more (measured on a 256² tile: ~0.2 ms more per synchronous call, and 0.25–0.9 ms of this thread per call
+ * issued to the pool, as koffi marshals it), and decoding into a native buffer then copying out costs ~35 µs per tile
+ * (5–6 % more reads/s with 8 in flight without the copy). The native-buffer path remains for tiny blocks.
  */
 import { createRequire } from 'node:module';
 import { takePixelBuffer } from '../pixel-pool.ts';
@@ -34,6 +34,8 @@ interface TurboJpeg {
   free(pointer: NativePointer): void;
   /** The native memory as a JS view, without copying. */
   view(pointer: NativePointer, bytes: number): ArrayBuffer;
+  /** The address of a typed array's (off-heap, never moving) backing store. */
+  address(array: Uint8Array): bigint;
 }
 
 /** Where the library is looked for, in order. */
@@ -80,6 +82,7 @@ function loadTurbo(): TurboJpeg | null {
         alloc: (bytes) => koffi.alloc('uint8_t', bytes),
         free: (pointer) => koffi.free(pointer),
         view: (pointer, bytes) => koffi.view(pointer, bytes),
+        address: (array) => koffi.address(array),
       };
       loadedFrom = name;
       break;
@@ -119,12 +122,26 @@ interface NativeBuffer {
   pointer: NativePointer;
   bytes: number;
   pixels: Uint8Array;
+  /** The caller's own array (written through its address): nothing to copy or give back. */
+  direct?: boolean;
 }
 
 /** Idle native buffers by size; a slide's tiles are all one size, so this is one short list in practice. */
 const idleBuffers = new Map<number, NativeBuffer[]>();
 /** Idle buffers kept per size: enough for every decode in flight on a 2–16-core machine. */
 const MAX_IDLE_PER_SIZE = 32;
+
+/**
+ * Where a decode writes. Straight into the caller's array through its address where that is safe: V8 keeps typed
+ * arrays over 64 bytes off its heap, where they never move, and the job holds the array until the decode ends. Else
+ * (env SLIDESEG_TURBOJPEG_COPY=1, for comparison) a native buffer whose pixels are copied out.
+ */
+function target(tj: TurboJpeg, job: PendingDecode): NativeBuffer {
+  if (job.dst.byteLength > 64 && process.env.SLIDESEG_TURBOJPEG_COPY !== '1') {
+    return { pointer: tj.address(job.dst), bytes: job.dst.byteLength, pixels: job.dst, direct: true };
+  }
+  return takeBuffer(tj, job.dst.length);
+}
 
 function takeBuffer(tj: TurboJpeg, bytes: number): NativeBuffer {
   const reused = idleBuffers.get(bytes)?.pop();
@@ -135,6 +152,7 @@ function takeBuffer(tj: TurboJpeg, bytes: number): NativeBuffer {
 
 /** Copies the decoded pixels out (the caller keeps them) and makes the buffer idle again, or frees it. */
 function finishBuffer(tj: TurboJpeg, buffer: NativeBuffer, job: PendingDecode, ok: boolean): void {
+  if (buffer.direct) return;
   if (ok) job.dst.set(buffer.pixels.subarray(0, job.dst.length));
   const idle = idleBuffers.get(buffer.bytes) ?? [];
   idleBuffers.set(buffer.bytes, idle);
@@ -184,7 +202,7 @@ function lastRowWritten(job: PendingDecode, out: NativeBuffer): boolean {
 
 function decodeHere(tj: TurboJpeg, job: PendingDecode): void {
   ownHandle ??= tj.init();
-  const out = takeBuffer(tj, job.dst.length);
+  const out = target(tj, job);
   clearLastRow(job, out);
   const message = failure(tj, ownHandle, job, out, tj.decompress(...decompressArgs(ownHandle, job, out)));
   finishBuffer(tj, out, job, message === null);
@@ -209,7 +227,7 @@ function decodeOnPool(tj: TurboJpeg, job: PendingDecode): void {
   }
   poolInFlight++;
   const handle = spareHandles.pop() ?? tj.init();
-  const out = takeBuffer(tj, job.dst.length);
+  const out = target(tj, job);
   clearLastRow(job, out);
   tj.decompress.async(...decompressArgs(handle, job, out), (err: Error | null, status: number) => {
     const message = err ? err.message : failure(tj, handle, job, out, status);
