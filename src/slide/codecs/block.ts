@@ -292,23 +292,46 @@ export function spliceJpegTables(tables: Uint8Array | undefined, tile: Uint8Arra
 
 /**
  * For Photometric RGB, libtiff (and so OpenSlide) decodes JPEG without colour conversion. libjpeg would
- * otherwise guess YCbCr for a 3-component stream without an Adobe marker, so we insert an Adobe APP14
- * marker with transform 0 (= RGB) right after SOI when the stream has none.
+ * otherwise guess YCbCr for a 3-component stream without an Adobe marker, so an Adobe APP14 marker with
+ * transform 0 (= RGB) goes right after SOI when neither the tables nor the tile have one.
  */
-function forceRgbColourSpace(jpeg: Uint8Array): Uint8Array {
+const ADOBE_RGB = Uint8Array.of(0xff, 0xee, 0, 14, 0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, 0);
+
+function hasAdobeMarker(jpeg: Uint8Array | undefined): boolean {
+  if (!jpeg) return false;
   for (let i = 2; i + 4 < jpeg.length; ) {
-    if (jpeg[i] !== 0xff) break;
+    if (jpeg[i] !== 0xff) return false;
     const marker = jpeg[i + 1];
-    if (marker === 0xee) return jpeg; // already has an Adobe marker
-    if (marker === 0xda) break; // start of scan: no more headers
+    if (marker === 0xee) return true;
+    if (marker === 0xda) return false; // start of scan: no more headers
     i += 2 + ((jpeg[i + 2] << 8) | jpeg[i + 3]);
   }
-  const adobe = [0xff, 0xee, 0, 14, 0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, 0];
-  const out = new Uint8Array(jpeg.length + adobe.length);
-  out.set(jpeg.subarray(0, 2), 0);
-  out.set(adobe, 2);
-  out.set(jpeg.subarray(2), 2 + adobe.length);
-  return out;
+  return false;
+}
+
+/**
+ * The complete stream of a TIFF JPEG block in one allocation: SOI, the Adobe RGB marker where the photometric needs
+ * it, the shared JPEGTables' segments, then the tile's. `owned`: a new array (the caller may patch it), not the tile.
+ */
+function assembleJpeg(
+  tables: Uint8Array | undefined,
+  tile: Uint8Array,
+  rgb: boolean,
+): { stream: Uint8Array; owned: boolean } {
+  const useTables = tables !== undefined && tables.length >= 4;
+  const adobe = rgb && !hasAdobeMarker(tables) && !hasAdobeMarker(tile);
+  if (!useTables && !adobe) return { stream: tile, owned: false };
+  const middle = useTables ? tables.subarray(2, tables.length - 2) : new Uint8Array(0); // no SOI, no EOI
+  const out = new Uint8Array(2 + (adobe ? ADOBE_RGB.length : 0) + middle.length + tile.length - 2);
+  out.set(tile.subarray(0, 2), 0); // SOI
+  let at = 2;
+  if (adobe) {
+    out.set(ADOBE_RGB, at);
+    at += ADOBE_RGB.length;
+  }
+  out.set(middle, at);
+  out.set(tile.subarray(2), at + middle.length);
+  return { stream: out, owned: true };
 }
 
 /** Width and height a JPEG stream's frame header (SOFn) declares, or null when it has none before the scan. */
@@ -397,15 +420,16 @@ export function jpegTopRows(rowsNeeded: number, frameRows: number): number | nul
 }
 
 /**
- * A copy of a JPEG stream whose frame header declares `rows` rows: baseline decoders decode that many and read the
- * rest of the scan as data to skip (libjpeg warns "extraneous bytes before marker 0xd9").
+ * Where a JPEG stream's frame height is (SOF0/SOF1, baseline and extended sequential Huffman: what slide scanners
+ * write, and where a scan is one pass from the top, so stopping early skips the remaining rows); -1 for any other
+ * frame or a malformed header. Baseline decoders decode as many rows as it says and read the rest of the scan as
+ * data to skip (libjpeg warns "extraneous bytes before marker").
  */
-export function withFrameHeight(jpeg: Uint8Array, rows: number): Uint8Array | null {
-  const out = jpeg.slice();
+function frameHeightOffset(jpeg: Uint8Array): number {
   let i = 2;
-  while (i + 8 < out.length) {
-    if (out[i] !== 0xff) return null;
-    const marker = out[i + 1];
+  while (i + 8 < jpeg.length) {
+    if (jpeg[i] !== 0xff) return -1;
+    const marker = jpeg[i + 1];
     if (marker === 0xff) {
       i++;
       continue;
@@ -414,19 +438,22 @@ export function withFrameHeight(jpeg: Uint8Array, rows: number): Uint8Array | nu
       i += 2;
       continue;
     }
-    if (marker === 0xda || marker === 0xd9) return null;
-    // Baseline and extended sequential Huffman only (SOF0/SOF1): what slide scanners write, and where a scan is
-    // one pass from the top, so stopping early skips the remaining rows.
-    if (marker === 0xc0 || marker === 0xc1) {
-      out[i + 5] = rows >> 8;
-      out[i + 6] = rows & 0xff;
-      return out;
-    }
-    if (marker >= 0xc2 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
-      return null;
-    i += 2 + ((out[i + 2] << 8) | out[i + 3]);
+    if (marker === 0xda || marker === 0xd9) return -1;
+    if (marker === 0xc0 || marker === 0xc1) return i + 5;
+    if (marker >= 0xc2 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return -1;
+    i += 2 + ((jpeg[i + 2] << 8) | jpeg[i + 3]);
   }
-  return null;
+  return -1;
+}
+
+/** A copy of a JPEG stream whose frame header declares `rows` rows, or null (see `frameHeightOffset`). */
+export function withFrameHeight(jpeg: Uint8Array, rows: number): Uint8Array | null {
+  const at = frameHeightOffset(jpeg);
+  if (at < 0) return null;
+  const out = jpeg.slice();
+  out[at] = rows >> 8;
+  out[at + 1] = rows & 0xff;
+  return out;
 }
 
 /**
@@ -443,18 +470,26 @@ function endsWithEoi(jpeg: Uint8Array): boolean {
 
 async function decodeJpegBlock(job: BlockJob, kit: CodecKit): Promise<Uint8Array> {
   const f = job.format;
-  let stream = spliceJpegTables(f.jpegTables, job.data[0]);
+  const { stream, owned } = assembleJpeg(f.jpegTables, job.data[0], f.photometric === Photometric.RGB);
   const declared = jpegFrameSize(stream);
   checkDeclaredSize('JPEG', declared, job);
   const size = declared as { width: number; height: number };
-  if (f.photometric === Photometric.RGB) stream = forceRgbColourSpace(stream);
   const topRows = job.rowsNeeded !== undefined ? jpegTopRows(job.rowsNeeded, size.height) : null;
   if (topRows !== null && kit.decodeJpegTop && endsWithEoi(stream)) {
-    const lowered = withFrameHeight(stream, topRows);
-    const top = lowered && (await kit.decodeJpegTop(lowered, { width: size.width, height: topRows }));
-    if (top && top.width === size.width && top.height === topRows) {
-      const kept = Math.min(topRows - JPEG_TOP_MARGIN_ROWS, job.height);
-      return top.rgba.subarray(0, kept * size.width * 4);
+    // The frame height is lowered in place when the stream is our own assembly (and restored if the top decode is
+    // refused and the whole block decoded): no further copy of the block's bytes.
+    const at = frameHeightOffset(stream);
+    const lowered = at < 0 ? null : owned ? stream : stream.slice();
+    if (lowered) {
+      lowered[at] = topRows >> 8;
+      lowered[at + 1] = topRows & 0xff;
+      const top = await kit.decodeJpegTop(lowered, { width: size.width, height: topRows });
+      if (top && top.width === size.width && top.height === topRows) {
+        const kept = Math.min(topRows - JPEG_TOP_MARGIN_ROWS, job.height);
+        return top.rgba.subarray(0, kept * size.width * 4);
+      }
+      lowered[at] = size.height >> 8;
+      lowered[at + 1] = size.height & 0xff;
     }
   }
   const { rgba, width, height } = await kit.decodeJpeg(stream, size);
