@@ -24,13 +24,13 @@ import { parseArgs } from 'node:util';
 import { tuneMalloc } from '../src/core/malloc-tuning.ts';
 import { loadSharp } from '../src/core/sharp.ts';
 import { openByteSource } from '../src/slide/bytesource.ts';
-import { jpegFrameSize, spliceJpegTables } from '../src/slide/codecs/block.ts';
+import { assembleJpeg, jpegFrameSize } from '../src/slide/codecs/block.ts';
 import { decodeBlock } from '../src/slide/codecs/decode.ts';
 import { turboJpegAvailable } from '../src/slide/codecs/jpeg-turbo.ts';
 import { openSlide } from '../src/slide/index.ts';
 import { parseTiff } from '../src/slide/tiff/ifd.ts';
 import { TiffImage } from '../src/slide/tiff/image.ts';
-import { Compression, Tag } from '../src/slide/tiff/tags.ts';
+import { Compression, Photometric, Tag } from '../src/slide/tiff/tags.ts';
 
 // As the CLI does (core/malloc-tuning.ts); SLIDESEG_MALLOC_TUNING=0 measures glibc's defaults.
 process.stderr.write(`glibc malloc tuning (as the CLI): ${tuneMalloc() ? 'on' : 'off'}\n`);
@@ -205,7 +205,8 @@ async function profile(): Promise<{ stages: StageRow[]; tilesPerRead: number } |
     t.read += performance.now() - t0;
     for (const d of data) {
       t0 = performance.now();
-      const stream = spliceJpegTables(img.format.jpegTables, d);
+      // As the reader does: JPEGTables spliced in, and the Adobe marker where the photometric is RGB.
+      const { stream } = assembleJpeg(img.format.jpegTables, d, img.format.photometric === Photometric.RGB);
       jpegFrameSize(stream);
       t.splice += performance.now() - t0;
       t0 = performance.now();

@@ -280,16 +280,6 @@ function sampleReader(f: BlockFormat): (plane: Uint8Array, i: number) => number 
   };
 }
 
-/** Joins the shared JPEGTables (SOI, DQT, DHT, EOI) with an abbreviated tile stream (SOI ... EOI). */
-export function spliceJpegTables(tables: Uint8Array | undefined, tile: Uint8Array): Uint8Array {
-  if (!tables || tables.length < 4) return tile;
-  const head = tables.subarray(0, tables.length - 2); // drop the tables' EOI
-  const out = new Uint8Array(head.length + tile.length - 2);
-  out.set(head, 0);
-  out.set(tile.subarray(2), head.length); // drop the tile's SOI
-  return out;
-}
-
 /**
  * For Photometric RGB, libtiff (and so OpenSlide) decodes JPEG without colour conversion. libjpeg would
  * otherwise guess YCbCr for a 3-component stream without an Adobe marker, so an Adobe APP14 marker with
@@ -313,7 +303,7 @@ function hasAdobeMarker(jpeg: Uint8Array | undefined): boolean {
  * The complete stream of a TIFF JPEG block in one allocation: SOI, the Adobe RGB marker where the photometric needs
  * it, the shared JPEGTables' segments, then the tile's. `owned`: a new array (the caller may patch it), not the tile.
  */
-function assembleJpeg(
+export function assembleJpeg(
   tables: Uint8Array | undefined,
   tile: Uint8Array,
   rgb: boolean,
@@ -451,9 +441,13 @@ export function withFrameHeight(jpeg: Uint8Array, rows: number): Uint8Array | nu
   const at = frameHeightOffset(jpeg);
   if (at < 0) return null;
   const out = jpeg.slice();
-  out[at] = rows >> 8;
-  out[at + 1] = rows & 0xff;
+  writeFrameHeight(out, at, rows);
   return out;
+}
+
+function writeFrameHeight(jpeg: Uint8Array, at: number, rows: number): void {
+  jpeg[at] = rows >> 8;
+  jpeg[at + 1] = rows & 0xff;
 }
 
 /**
@@ -481,15 +475,13 @@ async function decodeJpegBlock(job: BlockJob, kit: CodecKit): Promise<Uint8Array
     const at = frameHeightOffset(stream);
     const lowered = at < 0 ? null : owned ? stream : stream.slice();
     if (lowered) {
-      lowered[at] = topRows >> 8;
-      lowered[at + 1] = topRows & 0xff;
+      writeFrameHeight(lowered, at, topRows);
       const top = await kit.decodeJpegTop(lowered, { width: size.width, height: topRows });
       if (top && top.width === size.width && top.height === topRows) {
         const kept = Math.min(topRows - JPEG_TOP_MARGIN_ROWS, job.height);
         return top.rgba.subarray(0, kept * size.width * 4);
       }
-      lowered[at] = size.height >> 8;
-      lowered[at + 1] = size.height & 0xff;
+      writeFrameHeight(lowered, at, size.height);
     }
   }
   const { rgba, width, height } = await kit.decodeJpeg(stream, size);

@@ -15,7 +15,6 @@ export {
   j2kCodestreamSize,
   jpegFrameSize,
   MAX_BLOCK_BYTES,
-  spliceJpegTables,
   unsupportedReason,
 } from './block.ts';
 

@@ -50,6 +50,9 @@ const LIBRARY_NAMES = [
 
 let turbo: TurboJpeg | null | undefined;
 
+let loadedFrom: string | undefined;
+
+/** A function the library may lack (older versions), or undefined. */
 function optionalFunc(lib: { func(signature: string): unknown }, signature: string) {
   try {
     return lib.func(signature) as (handle: Handle) => number;
@@ -57,7 +60,6 @@ function optionalFunc(lib: { func(signature: string): unknown }, signature: stri
     return undefined;
   }
 }
-let loadedFrom: string | undefined;
 
 function loadTurbo(): TurboJpeg | null {
   if (turbo !== undefined) return turbo;
