@@ -48,13 +48,13 @@ for (const classes of [2, 3]) {
       twoStep.add(t, probs);
     });
     let compared = 0;
-    for (let r = 0; r * chunkSize < g.height; r++) {
-      const a = fused.heldBand(r);
-      const e = twoStep.heldBand(r);
-      assert.equal(a === undefined, e === undefined, `band ${r} held by one path only`);
+    for (let gy = 0; gy < g.height; gy++) {
+      const a = fused.heldRow(gy);
+      const e = twoStep.heldRow(gy);
+      assert.equal(a === undefined, e === undefined, `row ${gy} held by one path only`);
       if (!a || !e) continue;
-      assert.deepEqual(new Uint32Array(a.acc.buffer), new Uint32Array(e.acc.buffer), `band ${r}: sums`);
-      assert.deepEqual(new Uint32Array(a.wsum.buffer), new Uint32Array(e.wsum.buffer), `band ${r}: weights`);
+      assert.deepEqual(new Uint32Array(a.acc.buffer), new Uint32Array(e.acc.buffer), `row ${gy}: sums`);
+      assert.deepEqual(new Uint32Array(a.wsum.buffer), new Uint32Array(e.wsum.buffer), `row ${gy}: weights`);
       compared += e.wsum.filter((x) => x !== 0).length;
     }
     // Every stripe pixel the tiles reach: columns 48..143 of rows 0..109 minus the corner no tile covers.

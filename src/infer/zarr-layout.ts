@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deflate, gunzip, gzip, inflate } from 'node:zlib';
+import { constants, deflate, gunzip, gzip, inflate } from 'node:zlib';
 import * as zarr from 'zarrita';
 import { writeJsonAtomic as writeCoreJsonAtomic, writeFileAtomic } from '../core/atomic-write.ts';
 
@@ -10,6 +10,14 @@ const deflateAsync = promisify(deflate);
 const inflateAsync = promisify(inflate);
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
+
+/**
+ * zlib's run-length strategy (matches at distance 1 only, then Huffman coding): any zlib reader decodes it. On
+ * inference outputs it beats the default strategy at level 1 in both speed and size for label chunks (runs: 2× the
+ * ratio, 1.4× the speed) and costs 2 % in size for image chunks at 1.7× the speed (40 chunks of a 16k slide,
+ * out/s13 scratch measurement), where matches of H&E texture are rare anyway and background is runs.
+ */
+const ZLIB_STRATEGY = constants.Z_RLE;
 
 export type ZarrFormat = 2 | 3;
 export type ChunkCompression = 'zlib' | 'blosc-lz4' | 'blosc-zstd' | 'none';
@@ -38,14 +46,14 @@ export async function makeChunkCodec(
       return {
         v2: null,
         v3: [bytes, { name: 'gzip', configuration: { level: lv } }],
-        encode: async (d) => new Uint8Array(await gzipAsync(d, { level: lv })),
+        encode: async (d) => new Uint8Array(await gzipAsync(d, { level: lv, strategy: ZLIB_STRATEGY })),
         decode: async (d) => new Uint8Array(await gunzipAsync(d)),
       };
     }
     return {
       v2: { id: 'zlib', level: lv },
       v3: [],
-      encode: async (d) => new Uint8Array(await deflateAsync(d, { level: lv })),
+      encode: async (d) => new Uint8Array(await deflateAsync(d, { level: lv, strategy: ZLIB_STRATEGY })),
       decode: async (d) => new Uint8Array(await inflateAsync(d)),
     };
   }
