@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BlockCache } from '../src/slide/cache.ts';
-import { openSlide } from '../src/slide/index.ts';
+import { openSlide, releasePixels } from '../src/slide/index.ts';
 import { idlePixelBytes, recyclePixelBuffer, takePixelBuffer } from '../src/slide/pixel-pool.ts';
 
 const SAMPLE_SVS = fileURLToPath(new URL('../samples/cmu-1-small-region.svs', import.meta.url));
@@ -65,5 +65,31 @@ test('reads that evict and reuse block buffers on nearly every read give the pix
   } finally {
     await roomy.close();
     await tight.close();
+  }
+});
+
+test('a released region backs the next read of its size, which still equals a fresh read', async () => {
+  const slide = await openSlide(SAMPLE_SVS);
+  const fresh = await openSlide(SAMPLE_SVS, { cacheBytes: 0 });
+  try {
+    const size = { width: 300, height: 200 };
+    const first = await slide.readRegion({ x: 500, y: 700, level: 0, ...size });
+    const buffer = first.data.buffer;
+    // Scribbled over: what the next read returns must not depend on what the buffer held.
+    first.data.fill(7);
+    releasePixels(first.data);
+    const at = { x: 1210, y: 95, level: 0, ...size };
+    const reused = await slide.readRegion(at);
+    assert.ok(reused.data.buffer === buffer, 'the released buffer was reused');
+    const expected = await fresh.readRegion(at);
+    assert.ok(Buffer.from(reused.data).equals(Buffer.from(expected.data)), 'same pixels as a fresh read');
+    // Arrays the pool did not make are left alone.
+    const foreign = new Uint8Array(300 * 200 * 4);
+    releasePixels(foreign);
+    const next = await slide.readRegion({ x: 0, y: 0, level: 0, ...size });
+    assert.ok(next.data.buffer !== foreign.buffer);
+  } finally {
+    await slide.close();
+    await fresh.close();
   }
 });

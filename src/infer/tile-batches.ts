@@ -9,6 +9,7 @@
  */
 
 import { accumulateViewHWC, isIdentity, type View, viewPixelsNCHW } from '../core/tta.ts';
+import { releasePixels } from '../slide/index.ts';
 import type { RGBAImage } from '../slide/types.ts';
 import type { StripeAccumulator } from './band-accumulator.ts';
 import type { StageClock } from './stage-clock.ts';
@@ -124,6 +125,8 @@ export class TileBatchRunner {
       const pixels = this.#inputs[slot]!;
       if (clock) clock.time('normalise', () => fillPixels(img, tile, pixels, b, this.#runner));
       else fillPixels(img, tile, pixels, b, this.#runner);
+      // Normalised, and painted when it was read (tile-inference): nothing reads the tile's pixels again.
+      releasePixels(img.data);
     }
     source.topUp();
     return { tiles, slot };

@@ -5,6 +5,7 @@ export { jpegDecoderDescription } from './codecs/jpeg-turbo.ts';
 export { SlideError } from './errors.ts';
 export type { HttpLimits } from './http.ts';
 export { type OpenSlideOptions, openSlide } from './open.ts';
+export { releasePixels } from './pixel-pool.ts';
 export { MAX_REGION_PIXELS, PyramidSlide } from './pyramid.ts';
 export { openTiffSource } from './tiff/open.ts';
 export { TiffPyramidSource } from './tiff/source.ts';

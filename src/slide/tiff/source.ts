@@ -9,6 +9,7 @@ import { type BlockCache, sharedBlockCache } from '../cache.ts';
 // The decoder is given by the caller (Node's in-thread or pool decoder, or the browser's): no platform import here.
 import type { BlockDecoder } from '../decoder.ts';
 import { SlideError } from '../errors.ts';
+import { takeZeroedPixelBuffer } from '../pixel-pool.ts';
 import type { PyramidSource, RGBAImage, SlideLevel } from '../types.ts';
 import type { TiffImage } from './image.ts';
 
@@ -154,7 +155,8 @@ export class TiffPyramidSource implements PyramidSource {
     missing: { key: string; ranges: ByteRange[]; first: number }[],
     wanted: ByteRange[],
   ): Promise<Uint8Array> {
-    const out = new Uint8Array(w * h * 4);
+    // Zeroed: pixels outside the image stay transparent.
+    const out = takeZeroedPixelBuffer(w * h * 4);
     const bw = img.blockWidth;
     const bh = img.blockHeight;
     const fetched = missing.length > 0 ? this.bytes.readMany(wanted) : Promise.resolve([]);
