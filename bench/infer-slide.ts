@@ -35,8 +35,9 @@
  *
  * The 16k×16k pyramidal JPEG TIFF (0.25 µm/px, level 1 read directly at 0.5 µm/px):
  *   node --import tsx bench/make-large-slide.ts --size 16000 --out out/bench/large-16k.tif
- *   node --import tsx bench/infer-slide.ts --no-torch --rounds 2 --max-tiles 64 \
- *     --slides samples/cmu-1-small-region.svs,out/bench/large-16k.tif
+ *   node --import tsx bench/infer-slide.ts --no-torch --rounds 4 --max-tiles 64 --slides out/bench/large-16k.tif
+ * and the whole slide (308 tissue tiles): --rounds 2 --max-tiles 400. The machine's speed drifts by ±10 % within
+ * minutes on shared VMs: take the median of several rounds.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
