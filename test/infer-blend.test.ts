@@ -101,3 +101,34 @@ test("the blend's exp equals Math.exp bit for bit over the range the softmax mee
   for (const x of xs) if (!Object.is(exp(x), Math.exp(x))) mismatches++;
   assert.equal(mismatches, 0, `${mismatches} of ${xs.length} arguments differ from Math.exp`);
 });
+
+test('rows made final between tiles (as the tile loop flushes) give the chunks of one flush at the end', () => {
+  const tile = 64;
+  const chunkSize = 48;
+  const classes = 2;
+  const g = { width: 150, height: 110, chunkSize, tile, classes, window: blendWindow(tile, 16) };
+  const stripe = { x0: 48, x1: 144, c0: 1, c1: 3, tiles: [] };
+  const dims = { classes, height: tile / 4, width: tile / 4 };
+  // In the loop's order (by row of tiles), overlapping, the last row hanging over the grid's bottom.
+  const origins = [0, 48, 96].flatMap((y) => [0, 48, 96].map((x) => ({ x, y })));
+  const logits = randomLogits(origins.length * classes * dims.height * dims.width, 11, 12);
+  type Chunk = { cx: number; cy: number; labels: number[] };
+  const run = (flushEarly: boolean): Chunk[] => {
+    const chunks: Chunk[] = [];
+    const sink = (cx: number, cy: number, labels: Uint8Array) => chunks.push({ cx, cy, labels: [...labels] });
+    const acc = new StripeAccumulator(g, stripe, new BandPool(classes));
+    origins.forEach((t, k) => {
+      acc.addLogits(t, logits, dims, k);
+      const next = origins[k + 1];
+      if (flushEarly && next) acc.flush(next.y, () => false, sink);
+    });
+    acc.flush(Number.POSITIVE_INFINITY, () => false, sink);
+    return chunks;
+  };
+  const early = run(true);
+  const atEnd = run(false);
+  assert.equal(atEnd.length, 3 * 2, 'every chunk of the stripe (3 rows × 2 columns)');
+  assert.deepEqual(early, atEnd);
+  const all = atEnd.flatMap((c) => c.labels);
+  assert.ok(all.includes(1) && all.includes(2), 'both classes appear');
+});

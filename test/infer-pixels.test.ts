@@ -1,12 +1,12 @@
 /**
  * The per-tile pixel loops of the whole-slide pipeline against their per-byte definitions: normalisation into the
  * model's input (`fillPixels`: word reads where aligned, white outside the image, compositing over white where
- * transparent) and the two-class labels of a band (`bandLabels` against `argmaxAt`, ties and unreached pixels).
+ * transparent) and the two-class labels of a row (`labelsInto` against `argmaxAt`, ties and unreached pixels).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { argmaxAt } from '../src/core/sliding.ts';
-import { bandLabels } from '../src/infer/band-accumulator.ts';
+import { labelsInto } from '../src/infer/band-accumulator.ts';
 import { fillPixels } from '../src/infer/tile-batches.ts';
 
 /** The definition: one pixel at a time, bytes read one by one. */
@@ -72,7 +72,7 @@ for (const [name, width, height, byteOffset] of [
   });
 }
 
-test('bandLabels: two classes as argmaxAt (ties to the first, 0 where no tile reached)', () => {
+test('labelsInto: two classes as argmaxAt (ties to the first, 0 where no tile reached)', () => {
   const sw = 40;
   const h = 6;
   const acc = new Float32Array(sw * h * 2);
@@ -85,7 +85,9 @@ test('bandLabels: two classes as argmaxAt (ties to the first, 0 where no tile re
     acc[2 * i + 1] = k === 0 ? 0.5 : k === 1 ? Number.NaN : ((s >>> 8) & 0xffff) / 65536;
     wsum[i] = k === 2 ? 0 : 1;
   }
-  const labels = bandLabels({ acc, wsum }, sw, 7, 25, h, 2);
+  // Columns 7..31 of each accumulated row, as flush() labels a row into its band.
+  const labels = new Uint8Array(25 * h);
+  for (let y = 0; y < h; y++) labelsInto(acc, wsum, y * sw + 7, 25, 2, labels, y * 25);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < 25; x++) {
       const i = y * sw + 7 + x;

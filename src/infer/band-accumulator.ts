@@ -123,7 +123,7 @@ export type ChunkSink = (
  * Labels of `n` accumulated pixels from index `i` into `out` from `o`: argmax + 1 where a tile reached, else left
  * as it is (0).
  */
-function labelsInto(
+export function labelsInto(
   acc: Float32Array,
   wsum: Float32Array,
   i: number,
@@ -142,22 +142,6 @@ function labelsInto(
   for (const end = o + n; o < end; i++, o++) {
     if (wsum[i] !== 0) out[o] = argmaxAt(acc, i, classes) + 1;
   }
-}
-
-/** Labels of columns [x, x + cw) of `h` accumulated rows `stripeWidth` wide: argmax + 1 where a tile reached, else 0. */
-export function bandLabels(
-  rows: AccRow | undefined,
-  stripeWidth: number,
-  x: number,
-  cw: number,
-  h: number,
-  classes: number,
-): Uint8Array {
-  const labels = new Uint8Array(cw * h);
-  if (!rows) return labels;
-  for (let y = 0; y < h; y++)
-    labelsInto(rows.acc, rows.wsum, y * stripeWidth + x, cw, classes, labels, y * cw);
-  return labels;
 }
 
 /**
