@@ -425,6 +425,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         const shards = (workers?.size ?? 0) + 1;
         workers?.publish(shard.variables);
         const others = workers?.run(step, k, shards, batch);
+        // Awaited below; if this thread's own shard throws first (out of wasm memory), the workers' failure or
+        // termination must not surface as an unhandled rejection (the wasm backend rethrows those as a crash).
+        others?.catch(() => {});
         const own = shardGradients(shard, step, k, 0, shards, batch);
         acc.addLoss(own.loss);
         acc.addGradients(own.grads);
