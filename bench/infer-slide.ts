@@ -135,7 +135,7 @@ interface TileRegion {
 
 /**
  * The ORT session alone: `ortBatches` batches of pre-made NCHW inputs (two alternating buffers of pixel-like
- * values, normalised as the pipeline does) after two warm-up runs, on this thread. Two sessions take turns batch by
+ * values, normalised as the pipeline does) after WARMUP_BATCHES warm-up runs, on this thread. Two sessions take turns batch by
  * batch so that both see the same machine: ONNX Runtime's defaults (idle threads spin) and the pipeline's own
  * settings (idle threads sleep). The faster of the two is the raw rate.
  */
@@ -157,7 +157,7 @@ async function rawOrt(
       }
       return a;
     });
-    for (const s of sessions) for (let i = 0; i < 2; i++) await s.run(inputs[i & 1]!, dims);
+    for (const s of sessions) for (let i = 0; i < WARMUP_BATCHES; i++) await s.run(inputs[i & 1]!, dims);
     const ms = [0, 0];
     let sleepingCpu = 0;
     for (let i = 0; i < ortBatches; i++) {
@@ -347,6 +347,7 @@ async function main() {
               slide,
               tile: TILE,
               batch,
+              warmupBatches: WARMUP_BATCHES,
               downsample: o.downsample,
               // readRegionAtMpp averages (area) when the slide states its mpp; otherwise libvips linear.
               resize: slideMpp === undefined ? 'box' : 'bilinear',

@@ -6,9 +6,10 @@ Only the model logits are computed: no upsampling, blending, argmax or output wr
 in its timed loop, so the reference does strictly less work per tile).
 
 usage: /usr/bin/python3 bench/infer_reference.py MODEL_DIR TILES.json [--threads N]
-TILES.json: {"slide", "tile", "batch", "downsample", "resize": "box"|"bilinear", "tiles": [[level0X, level0Y], ...]}
+TILES.json: {"slide", "tile", "batch", "warmupBatches", "downsample", "resize": "box"|"bilinear",
+             "tiles": [[level0X, level0Y], ...]}
 prints one JSON line: {"tiles", "seconds", "tiles_per_s", "cpu_seconds", "cores_busy", "warmup_tiles", ...}
-The first two batches are a warm-up and are not timed (as on the slideseg side and for raw ONNX Runtime).
+The first warmupBatches batches are a warm-up and are not timed (as on the slideseg side and for raw ONNX Runtime).
 """
 import argparse
 import json
@@ -145,7 +146,7 @@ def main():
 
     tiles = job["tiles"]
     timed_tiles, t_start, c_start = 0, None, None
-    warmup_batches = 2
+    warmup_batches = job["warmupBatches"]
     with torch.no_grad():
         for k, start in enumerate(range(0, len(tiles), batch)):
             group = tiles[start : start + batch]

@@ -17,24 +17,28 @@ let idleBytes = 0;
 /** Buffers made here: a block may be a view of the top rows of one (a partial JPEG block), and its whole buffer is reused. */
 const madeHere = new WeakSet<ArrayBufferLike>();
 
-/** A buffer of `bytes` bytes whose contents are undefined (the caller overwrites every byte). */
-export function takePixelBuffer(bytes: number): Uint8Array {
+/** An idle buffer of `bytes` bytes, taken out of the pool, or undefined. */
+function takeIdle(bytes: number): Uint8Array | undefined {
   const reused = idle.get(bytes)?.pop();
-  if (reused) {
-    idleBytes -= bytes;
-    return reused;
-  }
+  if (reused) idleBytes -= bytes;
+  return reused;
+}
+
+/** A new buffer, marked as made here (so that its views and releases come back to the pool). */
+function makeBuffer(bytes: number): Uint8Array {
   const made = new Uint8Array(bytes);
   madeHere.add(made.buffer);
   return made;
 }
 
+/** A buffer of `bytes` bytes whose contents are undefined (the caller overwrites every byte). */
+export function takePixelBuffer(bytes: number): Uint8Array {
+  return takeIdle(bytes) ?? makeBuffer(bytes);
+}
+
 /** A buffer of `bytes` bytes, all zero (a reused one is cleared: far cheaper than fresh memory's page faults). */
 export function takeZeroedPixelBuffer(bytes: number): Uint8Array {
-  const reused = idle.get(bytes)?.pop();
-  if (!reused) return takePixelBuffer(bytes);
-  idleBytes -= bytes;
-  return reused.fill(0);
+  return takeIdle(bytes)?.fill(0) ?? makeBuffer(bytes);
 }
 
 /**
